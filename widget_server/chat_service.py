@@ -1,0 +1,376 @@
+"""The chat service: the one place where chats change.
+
+Everything that happens in a chat (a visitor's message, an agent joining, the chat ending) goes through
+here in the same order: stored in the chat's log first, then published on the bus, from where every
+connection attached to the chat picks it up. Connections never write to the store or the bus themselves,
+and adapters never touch either: they are called from here, or by the poller that reports back here.
+
+Bus channels and what they carry (all plain JSON):
+- ``chat:{id}``: ``{"t": "event", "e": event}``, ``{"t": "typing", "from", "name", "active"}``,
+  ``{"t": "queue", "position"}``, ``{"t": "close", "code", "reason"}``;
+- ``console``: what the agent consoles show: the same events and typing with their chat, plus
+  ``{"t": "chat", "chat": summary}`` when a chat is created or changes state or agent, and
+  ``{"t": "presence", "chat", "online"}`` when its visitor comes or goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import replace
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from widget_server import model
+from widget_server.adapters import Adapter, BackendError
+from widget_server.bus import Bus, Callback
+from widget_server.config import Site
+from widget_server.model import ACTIVE, ENDED, QUEUED, Chat, Event, NewEvent, User, Visitor
+from widget_server.protocol import Start
+from widget_server.ratelimit import KeyedLimiter
+from widget_server.store import Appended, ChatNotFound, Store, WrongState
+
+log = logging.getLogger(__name__)
+
+CONSOLE = "console"
+OPEN_STATES = (QUEUED, ACTIVE)
+
+
+def chat_channel(chat_id: str) -> str:
+    return f"chat:{chat_id}"
+
+
+class ChatEnded(Exception):
+    """The chat is over: nothing more can be said in it."""
+
+
+class ServiceError(Exception):
+    """A request the service refuses, with a protocol error code and a human sentence."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: Store,
+        bus: Bus,
+        adapter_for: Callable[[str], Adapter],
+        *,
+        abandon_after: float = 120.0,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self._adapter_for = adapter_for
+        self.abandon_after = abandon_after
+        self._visitor_connections: dict[str, int] = {}
+        self._abandon_timers: dict[str, asyncio.TimerHandle] = {}
+        self._agents_online = 0
+        self._queue_refresh: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._message_limiters: dict[str, KeyedLimiter] = {}
+
+    # --- the log: store, then publish --------------------------------------------------------------------
+
+    async def append(
+        self,
+        chat_id: str,
+        events: Sequence[NewEvent],
+        *,
+        changes: dict[str, Any] | None = None,
+        require_states: Sequence[str] | None = None,
+    ) -> Appended:
+        appended = await self.store.append(chat_id, events, changes=changes, require_states=require_states)
+        if appended.new:
+            await self._publish(appended.chat, appended.events, summary_changed=bool(changes))
+        return appended
+
+    async def _publish(self, chat: Chat, events: Sequence[Event], *, summary_changed: bool) -> None:
+        channel = chat_channel(chat.id)
+        console = chat.backend == "local"  # the console answers chats of the built-in contact center
+        for event in events:
+            message = {"t": "event", "e": event.to_json()}
+            await self.bus.publish(channel, message)
+            if console:
+                await self.bus.publish(CONSOLE, message)
+        if summary_changed and console:
+            await self.bus.publish(CONSOLE, {"t": "chat", "chat": chat.summary()})
+
+    async def subscribe(self, chat_id: str, callback: Callback) -> Callable[[], Awaitable[None]]:
+        return await self.bus.subscribe(chat_channel(chat_id), callback)
+
+    # --- the visitor's side ----------------------------------------------------------------------------
+
+    async def start(self, site: Site, request: Start, *, ip: str | None, user_agent: str | None) -> Chat:
+        """Open a new chat: at the contact center first, then in the log. If either fails, nothing of it
+        is left (the contact-center chat is ended again)."""
+        adapter = self._adapter_for(site.id)
+        chat = Chat(
+            id=str(uuid.uuid4()),
+            site=site.id,
+            backend=site.backend,
+            state=QUEUED,
+            visitor=Visitor(
+                nickname=request.nickname,
+                subject=request.subject,
+                email=request.email,
+                user_data=request.user_data,
+                page=request.page,
+                ip=ip,
+                user_agent=user_agent[:512] if user_agent else None,
+            ),
+            created_at=model.now_ms(),
+        )
+        try:
+            started = await adapter.start(chat)
+        except BackendError as error:
+            log.warning("site %s: %s backend could not start a chat: %s", site.id, site.backend, error.detail)
+            raise ServiceError("backend_unavailable", "The chat service is unavailable; please try again.") from None
+        chat = replace(chat, backend_ref=started.backend_ref, backend_state=started.backend_state)
+        position = await self.store.count_chats(sites=[site.id], states=[QUEUED]) + 1 if chat.backend == "local" else None
+        first = [model.state(QUEUED, position)]
+        if request.page:
+            first.append(model.visit(request.page))
+        try:
+            appended = await self.store.create_chat(chat, [*first, *started.events])
+        except Exception:
+            with contextlib.suppress(Exception):
+                await adapter.end(chat)
+            raise
+        await self._publish(appended.chat, appended.events, summary_changed=True)
+        return appended.chat
+
+    async def get_chat(self, chat_id: str) -> Chat:
+        chat = await self.store.get_chat(chat_id)
+        if chat is None:
+            raise ChatNotFound(chat_id)
+        return chat
+
+    async def say(self, chat_id: str, client_id: str, text: str) -> Appended:
+        """A visitor's message, idempotent by its client id."""
+        chat = await self.get_chat(chat_id)
+        try:
+            appended = await self.append(
+                chat_id,
+                [model.message(model.VISITOR, chat.visitor.nickname, text, client_id)],
+                require_states=OPEN_STATES,
+            )
+        except WrongState:
+            raise ChatEnded() from None
+        return appended
+
+    def allow_message(self, chat_id: str, site: Site) -> bool:
+        """The site's messages-per-minute limit, per chat (all of the visitor's tabs together)."""
+        per_minute = site.limits.messages_per_minute
+        limiter = self._message_limiters.get(site.id)
+        if limiter is None or limiter.burst != min(per_minute, 20) or limiter.rate != per_minute / 60:
+            limiter = self._message_limiters[site.id] = KeyedLimiter(per_minute / 60, min(per_minute, 20))
+        return limiter.allow(chat_id)
+
+    async def visitor_typing(self, chat: Chat, active: bool) -> None:
+        message = {"t": "typing", "from": model.VISITOR, "name": chat.visitor.nickname, "active": active}
+        await self.bus.publish(chat_channel(chat.id), message)
+        await self.bus.publish(CONSOLE, {**message, "chat": chat.id})
+        await self._call_adapter(chat, lambda adapter: adapter.typing(chat, active))
+
+    async def visit(self, chat_id: str, url: str) -> None:
+        chat = await self.get_chat(chat_id)
+        try:
+            await self.append(chat_id, [model.visit(url)], require_states=OPEN_STATES)
+        except WrongState:
+            raise ChatEnded() from None
+        await self._call_adapter(chat, lambda adapter: adapter.visit(chat, url))
+
+    async def end_by_visitor(self, chat_id: str) -> None:
+        chat = await self._end(chat_id, [])
+        if chat is not None:
+            await self._call_adapter(chat, lambda adapter: adapter.end(chat))
+
+    async def _end(self, chat_id: str, before: list[NewEvent]) -> Chat | None:
+        """End the chat if it is open; return it as it was, or None if it had ended already."""
+        try:
+            appended = await self.append(
+                chat_id,
+                [*before, model.state(ENDED)],
+                changes={"state": ENDED, "ended_at": model.now_ms()},
+                require_states=OPEN_STATES,
+            )
+        except WrongState:
+            return None
+        chat = appended.chat
+        self._cancel_abandon(chat_id)
+        if chat.backend == "local":
+            self.refresh_queue(chat.site)
+        return chat
+
+    async def _call_adapter(self, chat: Chat, call: Callable[[Adapter], Awaitable[None]]) -> None:
+        """Best-effort calls (typing, visits, end): a failure is logged, never shown to the visitor."""
+        adapter = self._adapter_for(chat.site)
+        if adapter.name == "local":
+            return
+        try:
+            await call(adapter)
+        except BackendError as error:
+            log.info("chat %s: %s backend: %s", chat.id, chat.backend, error.detail)
+
+    # --- the agent's side (built-in contact center) ----------------------------------------------------
+
+    async def accept(self, chat_id: str, agent: User) -> Chat:
+        """An agent takes a queued chat; exactly one of several agents accepting at once gets it."""
+        try:
+            appended = await self.append(
+                chat_id,
+                [model.joined(agent.display_name), model.state(ACTIVE)],
+                changes={"state": ACTIVE, "agent": agent.name},
+                require_states=[QUEUED],
+            )
+        except WrongState as error:
+            if error.chat.state == ACTIVE:
+                raise ServiceError("taken", "Another agent has already accepted this chat.") from None
+            raise ServiceError("chat_ended", "This chat has ended.") from None
+        self._cancel_abandon(chat_id)
+        self.refresh_queue(appended.chat.site)
+        return appended.chat
+
+    async def agent_say(self, chat_id: str, agent: User, client_id: str, text: str) -> Appended:
+        chat = await self.get_chat(chat_id)
+        if chat.agent != agent.name:
+            raise ServiceError("not_yours", "Accept the chat before replying.")
+        try:
+            return await self.append(
+                chat_id,
+                [model.message(model.AGENT, agent.display_name, text, f"agent:{client_id}")],
+                require_states=[ACTIVE],
+            )
+        except WrongState:
+            raise ServiceError("chat_ended", "This chat has ended.") from None
+
+    async def agent_typing(self, chat_id: str, agent: User, active: bool) -> None:
+        chat = await self.get_chat(chat_id)
+        if chat.agent != agent.name or chat.state != ACTIVE:
+            return
+        message = {"t": "typing", "from": model.AGENT, "name": agent.display_name, "active": active}
+        await self.bus.publish(chat_channel(chat_id), message)
+        await self.bus.publish(CONSOLE, {**message, "chat": chat_id})
+
+    async def end_by_agent(self, chat_id: str, agent: User) -> None:
+        chat = await self.get_chat(chat_id)
+        if chat.agent not in (None, agent.name) and agent.role != model.OPERATOR_ROLE:
+            raise ServiceError("not_yours", "Only the agent in this chat can end it.")
+        await self._end(chat_id, [model.left(agent.display_name)] if chat.agent == agent.name else [])
+
+    # --- who is there ---------------------------------------------------------------------------------
+
+    def agent_connected(self) -> None:
+        self._agents_online += 1
+
+    def agent_disconnected(self) -> None:
+        self._agents_online -= 1
+
+    def available(self, site: Site) -> bool:
+        """Whether a live answer is likely now."""
+        if site.backend == "local":
+            return self._agents_online > 0
+        return True
+
+    def visitor_online(self, chat_id: str) -> bool:
+        return self._visitor_connections.get(chat_id, 0) > 0
+
+    async def visitor_attached(self, chat: Chat) -> None:
+        count = self._visitor_connections.get(chat.id, 0) + 1
+        self._visitor_connections[chat.id] = count
+        self._cancel_abandon(chat.id)
+        if count == 1:
+            await self.bus.publish(CONSOLE, {"t": "presence", "chat": chat.id, "online": True})
+
+    async def visitor_detached(self, chat_id: str) -> None:
+        count = self._visitor_connections.get(chat_id, 0) - 1
+        if count > 0:
+            self._visitor_connections[chat_id] = count
+            return
+        self._visitor_connections.pop(chat_id, None)
+        await self.bus.publish(CONSOLE, {"t": "presence", "chat": chat_id, "online": False})
+        self._schedule_abandon(chat_id)
+
+    def _schedule_abandon(self, chat_id: str) -> None:
+        """A queued chat whose visitor has been gone for ``abandon_after`` seconds ends (a missed chat),
+        so that agents' queues hold only people who are still waiting. A reload is back within that."""
+        self._cancel_abandon(chat_id)
+        loop = asyncio.get_running_loop()
+        self._abandon_timers[chat_id] = loop.call_later(
+            self.abandon_after, lambda: self._spawn(self._abandon(chat_id))
+        )
+
+    def _cancel_abandon(self, chat_id: str) -> None:
+        timer = self._abandon_timers.pop(chat_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    async def _abandon(self, chat_id: str) -> None:
+        self._abandon_timers.pop(chat_id, None)
+        if self.visitor_online(chat_id):
+            return
+        chat = await self.store.get_chat(chat_id)
+        if chat is None or chat.state != QUEUED or chat.backend != "local":
+            return
+        log.info("chat %s: the visitor left the queue", chat_id)
+        await self._end(chat_id, [model.message(model.SYSTEM, "", "The visitor left before an agent answered.")])
+
+    async def recover(self) -> None:
+        """After a restart: queued chats whose visitors do not come back are abandoned as usual."""
+        for chat in await self.store.list_chats(states=[QUEUED], limit=100_000):
+            if chat.backend == "local":
+                self._schedule_abandon(chat.id)
+
+    # --- queue positions (built-in contact center) ------------------------------------------------------
+
+    async def queue_position(self, chat: Chat) -> int | None:
+        if chat.state != QUEUED or chat.backend != "local":
+            return None
+        queued = await self.store.list_chats(sites=[chat.site], states=[QUEUED], limit=100_000)
+        for index, other in enumerate(queued):
+            if other.id == chat.id:
+                return index + 1
+        return None
+
+    def refresh_queue(self, site_id: str) -> None:
+        """Tell every waiting visitor of the site their new place, soon. Places are not stored (they
+        change for everyone whenever anyone leaves the queue); coalesced to a few updates a second."""
+        if site_id in self._queue_refresh:
+            return
+        self._queue_refresh[site_id] = self._spawn(self._send_queue_positions(site_id))
+
+    async def _send_queue_positions(self, site_id: str) -> None:
+        try:
+            await asyncio.sleep(0.2)
+        finally:
+            self._queue_refresh.pop(site_id, None)
+        queued = await self.store.list_chats(sites=[site_id], states=[QUEUED], limit=100_000)
+        for index, chat in enumerate(queued):
+            await self.bus.publish(chat_channel(chat.id), {"t": "queue", "position": index + 1})
+
+    # --- housekeeping ---------------------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def close(self) -> None:
+        for timer in self._abandon_timers.values():
+            timer.cancel()
+        self._abandon_timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

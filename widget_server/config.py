@@ -1,0 +1,302 @@
+"""The configuration file (TOML) and the sites it provisions.
+
+``load_config(path)`` reads and checks the whole file and raises ``ConfigError`` with one message naming
+the file, the key and the problem; it never lets a traceback reach the operator. The same checks guard
+sites created through the admin page, the API and the CLI (``site_from_mapping``).
+
+The checks are written by hand rather than with a schema library: the schema is small, and the messages
+(``widget.toml: sites.acme.allowed_origins[1]: 'https://*.com' would match ...``) are the point.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy, SitePolicy
+
+SITE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+DEMO_SITE = "demo"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator: where, and what is wrong."""
+
+    def __init__(self, where: str, problem: str, *, source: str | None = None) -> None:
+        self.where = where
+        self.problem = problem
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__(f"{prefix}{where}: {problem}" if where else f"{prefix}{problem}")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of a settings table: its type, whether it must be there, its default, and an extra check
+    returning a problem sentence (or None)."""
+
+    kind: type | tuple[type, ...]
+    required: bool = False
+    default: Any = None
+    check: Callable[[Any], str | None] | None = None
+    doc: str = ""
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+    names.update({list: "a list", dict: "a table"})
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def check_table(
+    table: Any, spec: Mapping[str, Setting], where: str, *, extra: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """Check a table against its spec; return it with defaults filled in. Unknown keys are refused unless
+    ``extra(key)`` accepts them (they are then returned untouched)."""
+    if not isinstance(table, dict):
+        raise ConfigError(where, "must be a table")
+    result: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{where}.{key}" if where else key
+        setting = spec.get(key)
+        if setting is None:
+            if extra is not None and extra(key):
+                result[key] = value
+                continue
+            known = ", ".join(sorted(spec)) or "none"
+            raise ConfigError(path, f"unknown key (known keys here: {known})")
+        kinds = setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)
+        # TOML has distinct integers and booleans, but Python's bool is an int: refuse true for a number.
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise ConfigError(path, f"must be {_type_name(setting.kind)}, not {value!r}")
+        if setting.check is not None:
+            problem = setting.check(value)
+            if problem:
+                raise ConfigError(path, problem)
+        result[key] = value
+    for key, setting in spec.items():
+        if key not in result:
+            if setting.required:
+                raise ConfigError(f"{where}.{key}" if where else key, "is required")
+            result[key] = setting.default
+    return result
+
+
+def positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+def http_url(value: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return f"{value!r} is not a URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{value!r} must be an http:// or https:// URL"
+    return None
+
+
+def env_name(value: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) else f"{value!r} is not an environment variable name"
+
+
+def string_list(check_item: Callable[[str], str | None] | None = None) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                return f"[{index}] must be a string, not {item!r}"
+            if check_item is not None:
+                problem = check_item(item)
+                if problem:
+                    return f"[{index}]: {problem}"
+        return None
+
+    return check
+
+
+def _origin_problem(pattern: str) -> str | None:
+    try:
+        OriginPolicy([pattern])
+    except InvalidPattern as error:
+        return str(error)
+    return None
+
+
+def _network_problem(entry: str) -> str | None:
+    try:
+        NetworkSet([entry])
+    except InvalidNetwork as error:
+        return str(error)
+    return None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Abuse limits of one site. Past a limit the visitor gets `rate_limited`, or the handshake is
+    refused."""
+
+    chats_per_ip_per_hour: int = 20
+    sockets_per_ip: int = 20
+    messages_per_minute: int = 60
+    frames_per_second: float = 10.0
+    frame_burst: int = 40
+
+
+LIMITS_SPEC = {
+    "chats_per_ip_per_hour": Setting(int, default=Limits.chats_per_ip_per_hour, check=positive),
+    "sockets_per_ip": Setting(int, default=Limits.sockets_per_ip, check=positive),
+    "messages_per_minute": Setting(int, default=Limits.messages_per_minute, check=positive),
+    "frames_per_second": Setting((int, float), default=Limits.frames_per_second, check=positive),
+    "frame_burst": Setting(int, default=Limits.frame_burst, check=positive),
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    """A website that may embed the widget, with its access policy and its backend."""
+
+    id: str
+    name: str
+    allowed_origins: tuple[str, ...]
+    blocked_ips: tuple[str, ...]
+    backend: str
+    backend_settings: Mapping[str, Any] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
+    provisioned: bool = False
+    policy: SitePolicy = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "policy", SitePolicy.from_lists(list(self.allowed_origins), list(self.blocked_ips))
+        )
+
+
+def backend_specs() -> dict[str, Mapping[str, Setting]]:
+    """Each backend's settings table, declared by its adapter module."""
+    from widget_server.adapters import settings_specs
+
+    return settings_specs()
+
+
+SITE_SPEC = {
+    "name": Setting(str, required=True, check=lambda v: None if 0 < len(v) <= 100 else "must be 1 to 100 characters"),
+    "allowed_origins": Setting(list, default=[], check=string_list(_origin_problem)),
+    "blocked_ips": Setting(list, default=[], check=string_list(_network_problem)),
+    "backend": Setting(str, default="local"),
+    "limits": Setting(dict, default={}),
+}
+
+
+def site_from_mapping(site_id: str, table: Any, *, where: str | None = None, provisioned: bool = False) -> Site:
+    """Check one site's table (as in the file, under ``[sites.ID]``) and build the ``Site``."""
+    where = where or f"sites.{site_id}"
+    if not SITE_ID.match(site_id):
+        raise ConfigError(where, "a site id is 1 to 63 lowercase letters, digits, '-' or '_'")
+    specs = backend_specs()
+    checked = check_table(table, SITE_SPEC, where, extra=lambda key: key in specs)
+    backend = checked["backend"]
+    if backend not in specs:
+        raise ConfigError(f"{where}.backend", f"unknown backend {backend!r} (known: {', '.join(sorted(specs))})")
+    for other in specs:
+        if other != backend and other in checked:
+            raise ConfigError(f"{where}.{other}", f"is set, but the site's backend is {backend!r}")
+    backend_table = checked.get(backend, {})
+    backend_settings = check_table(backend_table, specs[backend], f"{where}.{backend}")
+    limits = Limits(**check_table(checked["limits"], LIMITS_SPEC, f"{where}.limits"))
+    return Site(
+        id=site_id,
+        name=checked["name"],
+        allowed_origins=tuple(p.strip() for p in checked["allowed_origins"]),
+        blocked_ips=tuple(e.strip() for e in checked["blocked_ips"]),
+        backend=backend,
+        backend_settings=backend_settings,
+        limits=limits,
+        provisioned=provisioned,
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("data")
+    trusted_proxies: tuple[str, ...] = ()
+    sites: Mapping[str, Site] = field(default_factory=dict)
+    store: str = "sqlite:"
+    bus: str = "memory:"
+    public_url: str | None = None
+    resume_token_max_age: int = 7 * 24 * 3600
+    source: str | None = None
+
+    @property
+    def trusted_proxy_set(self) -> NetworkSet:
+        return NetworkSet(self.trusted_proxies)
+
+
+TOP_SPEC = {
+    "data_dir": Setting(str, default="./data"),
+    "trusted_proxies": Setting(list, default=[], check=string_list(_network_problem)),
+    "store": Setting(str, default="sqlite:"),
+    "bus": Setting(str, default="memory:"),
+    "public_url": Setting(str, check=http_url),
+    "resume_token_max_age": Setting(int, default=Config.resume_token_max_age, check=positive),
+    "sites": Setting(dict, default={}),
+}
+
+
+def load_config(path: Path) -> Config:
+    """Read and check a configuration file. Relative paths in it are relative to the file."""
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("", "no such file", source=source) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError("", f"cannot read the file ({error})", source=source) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError("", f"not valid TOML: {error}", source=source) from None
+    try:
+        return config_from_mapping(raw, base=path.parent, source=source)
+    except ConfigError as error:
+        raise ConfigError(error.where, error.problem, source=source) from None
+
+
+def config_from_mapping(raw: Mapping[str, Any], *, base: Path = Path("."), source: str | None = None) -> Config:
+    top = check_table(dict(raw), TOP_SPEC, "")
+    sites = {}
+    for site_id, table in top["sites"].items():
+        sites[site_id] = site_from_mapping(site_id, table, provisioned=True)
+    data_dir = Path(os.path.expanduser(top["data_dir"]))
+    return Config(
+        data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
+        trusted_proxies=tuple(top["trusted_proxies"]),
+        sites=sites,
+        store=top["store"],
+        bus=top["bus"],
+        public_url=top["public_url"],
+        resume_token_max_age=top["resume_token_max_age"],
+        source=source,
+    )
+
+
+def demo_site(extra_origins: tuple[str, ...] = ()) -> Site:
+    """The site served when there is no configuration at all: the built-in contact center, embeddable
+    from the server's own pages and from any local development server."""
+    return Site(
+        id=DEMO_SITE,
+        name="Demo",
+        allowed_origins=("http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*", *extra_origins),
+        blocked_ips=(),
+        backend="local",
+        provisioned=True,
+    )

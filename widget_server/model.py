@@ -1,0 +1,187 @@
+"""The plain data the rest of the package passes around: chats, their visitors, and chat-log events.
+
+A chat's log is append-only. Each event has a gapless sequence number ``seq`` (1, 2, 3, ...) within its
+chat and a time in epoch milliseconds; the store assigns both. The event's kind-specific fields live in
+``data`` exactly as they go on the wire (see docs/protocol.md), so formatting a frame is a dict merge.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from widget_server.protocol import iso_time
+
+# Chat states, as the visitor sees them in `state` events.
+QUEUED = "queued"
+ACTIVE = "active"
+ENDED = "ended"
+
+# Event kinds.
+MESSAGE = "message"
+STATE = "state"
+JOINED = "joined"
+LEFT = "left"
+VISIT = "visit"
+
+# Who wrote a message.
+VISITOR = "visitor"
+AGENT = "agent"
+SYSTEM = "system"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """What the visitor told us at `start`, and where they came from."""
+
+    nickname: str
+    subject: str = ""
+    email: str | None = None
+    user_data: dict[str, str] = field(default_factory=dict)
+    page: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nickname": self.nickname,
+            "subject": self.subject,
+            "email": self.email,
+            "userData": self.user_data,
+            "page": self.page,
+            "ip": self.ip,
+            "userAgent": self.user_agent,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Visitor:
+        return cls(
+            nickname=obj["nickname"],
+            subject=obj.get("subject") or "",
+            email=obj.get("email"),
+            user_data=dict(obj.get("userData") or {}),
+            page=obj.get("page"),
+            ip=obj.get("ip"),
+            user_agent=obj.get("userAgent"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A chat as the store keeps it. ``backend_ref`` is the chat's id at the contact center, if any;
+    ``backend_state`` is the adapter's own small record (a polling cursor, say)."""
+
+    id: str
+    site: str
+    backend: str
+    state: str
+    visitor: Visitor
+    created_at: int
+    last_seq: int = 0
+    ended_at: int | None = None
+    agent: str | None = None
+    backend_ref: str | None = None
+    backend_state: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The chat as the agent console shows it in its lists."""
+        return {
+            "id": self.id,
+            "site": self.site,
+            "state": self.state,
+            "createdAt": iso_time(self.created_at),
+            "endedAt": iso_time(self.ended_at) if self.ended_at else None,
+            "agent": self.agent,
+            "lastSeq": self.last_seq,
+            "visitor": {k: v for k, v in self.visitor.to_json().items() if k != "ip"},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    chat_id: str
+    seq: int
+    at: int
+    kind: str
+    data: dict[str, Any]
+
+    def frame(self) -> dict[str, Any]:
+        """The `event` frame of wire protocol v1."""
+        return {"type": "event", "seq": self.seq, "at": iso_time(self.at), "kind": self.kind, **self.data}
+
+    def frame_json(self) -> str:
+        return json.dumps(self.frame(), ensure_ascii=False, separators=(",", ":"))
+
+    def to_json(self) -> dict[str, Any]:
+        """For the bus: the event with its chat, as plain JSON."""
+        return {"chat": self.chat_id, "seq": self.seq, "at": self.at, "kind": self.kind, "data": self.data}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Event:
+        return cls(obj["chat"], obj["seq"], obj["at"], obj["kind"], obj["data"])
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event not yet in the log: the store gives it its ``seq`` and time when it appends it.
+
+    ``client_id`` makes the append idempotent: a second append with the same id in the same chat returns
+    the event stored the first time.
+    """
+
+    kind: str
+    data: dict[str, Any]
+    client_id: str | None = None
+
+
+def message(sender: str, name: str, text: str, client_id: str | None = None) -> NewEvent:
+    data: dict[str, Any] = {"from": sender, "name": name, "text": text}
+    if client_id is not None:
+        data["id"] = client_id
+    return NewEvent(MESSAGE, data, client_id=client_id)
+
+
+def state(value: str, position: int | None = None) -> NewEvent:
+    data: dict[str, Any] = {"state": value}
+    if position is not None:
+        data["position"] = position
+    return NewEvent(STATE, data)
+
+
+def joined(name: str) -> NewEvent:
+    return NewEvent(JOINED, {"name": name})
+
+
+def left(name: str) -> NewEvent:
+    return NewEvent(LEFT, {"name": name})
+
+
+def visit(url: str) -> NewEvent:
+    return NewEvent(VISIT, {"url": url})
+
+
+# Roles of people who log in. An operator administers sites and users and may also answer chats.
+AGENT_ROLE = "agent"
+OPERATOR_ROLE = "operator"
+ROLES = (AGENT_ROLE, OPERATOR_ROLE)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """Someone who logs in to the agent console or the admin page.
+
+    ``session_version`` is part of every session cookie; bumping it (new password, removal) logs the
+    user out everywhere, although the cookies themselves are stateless.
+    """
+
+    name: str
+    role: str
+    password_hash: str
+    display_name: str
+    session_version: int = 1

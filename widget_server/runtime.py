@@ -1,0 +1,122 @@
+"""The running server's parts, built from the configuration and torn down in reverse order.
+
+This is the composition root: the only place that knows which store, bus and adapters there are. The web
+layer gets one ``Runtime`` and reads everything from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from widget_server import model
+from widget_server.adapters import Adapter, AdapterContext, create_adapter
+from widget_server.bus import Bus, open_bus
+from widget_server.chat_service import ChatService
+from widget_server.config import DEMO_SITE, Config, demo_site
+from widget_server.passwords import hash_password, verify_password
+from widget_server.secret_key import read_or_create_private_file
+from widget_server.sites import SiteDirectory
+from widget_server.store import Store, open_store
+from widget_server.tokens import ResumeTokens
+
+log = logging.getLogger(__name__)
+
+ADMIN_PASSWORD_ENV = "WIDGET_SERVER_ADMIN_PASSWORD"
+ADMIN_PASSWORD_FILE = "admin_password"
+DEFAULT_ADMIN = "admin"
+
+
+@dataclass
+class DefaultLogin:
+    """The login created on first start, to print: where the password came from."""
+
+    name: str
+    password: str | None
+    source: str
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: Store
+    bus: Bus
+    sites: SiteDirectory
+    service: ChatService
+    tokens: ResumeTokens
+    secret_key: str
+    default_login: DefaultLogin | None = None
+    adapters: dict[str, Adapter] = field(default_factory=dict)
+    adapter_context: AdapterContext = field(default_factory=AdapterContext)
+
+    @classmethod
+    async def start(cls, config: Config, secret_key: str) -> Runtime:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await open_store(config.store, config.data_dir)
+        bus = await open_bus(config.bus)
+        sites = SiteDirectory(config.sites or {DEMO_SITE: demo_site()})
+        runtime: Runtime
+        service = ChatService(store, bus, lambda site_id: runtime.adapter(site_id))
+        runtime = cls(
+            config=config,
+            store=store,
+            bus=bus,
+            sites=sites,
+            service=service,
+            tokens=ResumeTokens(secret_key, config.resume_token_max_age),
+            secret_key=secret_key,
+        )
+        runtime.default_login = await ensure_default_login(store, config.data_dir)
+        await service.recover()
+        return runtime
+
+    def adapter(self, site_id: str) -> Adapter:
+        adapter = self.adapters.get(site_id)
+        if adapter is None:
+            site = self.sites.get(site_id)
+            if site is None:
+                raise KeyError(site_id)
+            adapter = self.adapters[site_id] = create_adapter(
+                site.backend, site.backend_settings, self.adapter_context
+            )
+        return adapter
+
+    async def stop(self) -> None:
+        await self.service.close()
+        for adapter in self.adapters.values():
+            await adapter.close()
+        await self.bus.close()
+        await self.store.close()
+
+
+async def ensure_default_login(store: Store, data_dir: Path) -> DefaultLogin | None:
+    """Give a fresh install one operator who can log in to the agent console and the admin page.
+
+    The password is WIDGET_SERVER_ADMIN_PASSWORD if set (and is reset to it on every start), else one
+    generated on first start and kept in the data dir (mode 0600) so that it can be shown again. Once
+    other people exist and the default login was removed, nothing is created.
+    """
+    given = os.environ.get(ADMIN_PASSWORD_ENV)
+    existing = await store.get_user(DEFAULT_ADMIN)
+    password_file = data_dir / ADMIN_PASSWORD_FILE
+    if existing is None and await store.list_users():
+        return None
+    if given:
+        if existing is None or not verify_password(existing.password_hash, given):
+            version = existing.session_version + 1 if existing else 1
+            await store.put_user(
+                model.User(DEFAULT_ADMIN, model.OPERATOR_ROLE, hash_password(given), "Admin", version)
+            )
+        return DefaultLogin(DEFAULT_ADMIN, None, f"the password in ${ADMIN_PASSWORD_ENV}")
+    if existing is None:
+        password = read_or_create_private_file(password_file, lambda: secrets.token_urlsafe(12))
+        await store.put_user(model.User(DEFAULT_ADMIN, model.OPERATOR_ROLE, hash_password(password), "Admin"))
+        return DefaultLogin(DEFAULT_ADMIN, password, str(password_file))
+    if password_file.exists():
+        password = password_file.read_text(encoding="utf-8").strip()
+        if verify_password(existing.password_hash, password):
+            return DefaultLogin(DEFAULT_ADMIN, password, str(password_file))
+    return None

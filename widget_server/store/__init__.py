@@ -1,0 +1,118 @@
+"""The store: chats and their append-only logs, and the people who log in.
+
+``Store`` is the interface; ``open_store(url)`` picks an implementation by URL scheme and imports it
+lazily, so the embedded default (SQLite in the data dir) needs nothing else installed. Every
+implementation passes the contract suite in tests/test_store_contract.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from widget_server.model import Chat, Event, NewEvent, User
+
+
+class StoreError(Exception):
+    """Base of the store's exceptions."""
+
+
+class ChatNotFound(StoreError):
+    pass
+
+
+class WrongState(StoreError):
+    """The chat is not in a state that allows the change (accepting a chat another agent took, writing
+    to an ended chat). Nothing was written."""
+
+    def __init__(self, chat: Chat) -> None:
+        super().__init__(f"chat {chat.id} is {chat.state}")
+        self.chat = chat
+
+
+class Appended:
+    """What `Store.append` did: the events as stored, the chat after the change, and whether anything was
+    written (False when an event's ``client_id`` was already in the log: the stored event is returned and
+    nothing else happened)."""
+
+    __slots__ = ("chat", "events", "new")
+
+    def __init__(self, chat: Chat, events: list[Event], new: bool) -> None:
+        self.chat = chat
+        self.events = events
+        self.new = new
+
+
+class Store(Protocol):
+    async def close(self) -> None: ...
+
+    # --- chats and their logs -------------------------------------------------------------------------
+
+    async def create_chat(self, chat: Chat, events: Sequence[NewEvent]) -> Appended:
+        """Store a new chat and its first events in one transaction."""
+        ...
+
+    async def append(
+        self,
+        chat_id: str,
+        events: Sequence[NewEvent],
+        *,
+        changes: dict[str, Any] | None = None,
+        require_states: Sequence[str] | None = None,
+    ) -> Appended:
+        """Append events to a chat's log and apply ``changes`` to the chat, all or nothing.
+
+        Sequence numbers continue the chat's log without gaps. With ``require_states`` the append happens
+        only when the chat is in one of them, else ``WrongState``. Unknown chat: ``ChatNotFound``.
+        ``changes`` may set ``state``, ``agent``, ``ended_at``, ``backend_ref`` and ``backend_state``.
+        """
+        ...
+
+    async def update_chat(self, chat_id: str, changes: dict[str, Any]) -> None:
+        """Change a chat's fields without an event (an adapter's cursor, say)."""
+        ...
+
+    async def get_chat(self, chat_id: str) -> Chat | None: ...
+
+    async def events_after(self, chat_id: str, after: int, limit: int | None = None) -> list[Event]:
+        """The chat's events with ``seq > after``, in order."""
+        ...
+
+    async def list_chats(
+        self,
+        *,
+        sites: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[Chat]:
+        """Chats oldest first (or newest first), filtered by site and state."""
+        ...
+
+    async def count_chats(self, *, sites: Sequence[str] | None = None, states: Sequence[str] | None = None) -> int:
+        ...
+
+    # --- people ---------------------------------------------------------------------------------------
+
+    async def get_user(self, name: str) -> User | None: ...
+
+    async def put_user(self, user: User) -> None:
+        """Create or replace a user."""
+        ...
+
+    async def delete_user(self, name: str) -> bool: ...
+
+    async def list_users(self) -> list[User]: ...
+
+
+async def open_store(url: str, data_dir: Path) -> Store:
+    """``sqlite:///path/to/file.db`` (relative to the data dir when not absolute), or ``sqlite:`` for the
+    default file ``widget.db`` in the data dir."""
+    scheme, _, rest = url.partition(":")
+    if scheme == "sqlite":
+        from widget_server.store.sqlite import SQLiteStore
+
+        path = rest.removeprefix("///") or "widget.db"
+        return await SQLiteStore.open(data_dir / path)
+    raise StoreError(f"unknown store URL scheme {scheme!r}: use sqlite:")

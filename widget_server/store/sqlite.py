@@ -1,0 +1,379 @@
+"""The embedded store: one SQLite file in WAL mode.
+
+SQLite allows one writer at a time, and every commit is a disk sync when ``synchronous=FULL``. So all
+writes go through one thread that commits whatever has queued up while the previous commit ran, in one
+transaction (group commit): under load, hundreds of appends share one sync. Each write runs inside its
+own savepoint, so one failing write (a chat in the wrong state) does not undo the others in its batch.
+Reads use a second connection in a second thread and see every committed write.
+
+This batching is written by hand because the asyncio wrappers for sqlite3 (aiosqlite) run each statement
+as its own round trip and commit, which costs a sync per append.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from dataclasses import replace
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from widget_server.model import Chat, Event, NewEvent, User, Visitor, now_ms
+from widget_server.store import Appended, ChatNotFound, WrongState
+
+T = TypeVar("T")
+
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE chats (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        state TEXT NOT NULL,
+        visitor TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL DEFAULT 0,
+        ended_at INTEGER,
+        agent TEXT,
+        backend_ref TEXT,
+        backend_state TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX chats_by_state ON chats (state, site, created_at);
+    CREATE TABLE events (
+        chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL,
+        client_id TEXT,
+        PRIMARY KEY (chat_id, seq)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX events_by_client_id ON events (chat_id, client_id) WHERE client_id IS NOT NULL;
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        display_name TEXT NOT NULL,
+        session_version INTEGER NOT NULL DEFAULT 1
+    );
+    """,
+]
+
+_CHAT_COLUMNS = (
+    "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, backend_ref, backend_state"
+)
+_CHANGEABLE = {"state", "agent", "ended_at", "backend_ref", "backend_state"}
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    for number, script in enumerate(SCHEMA[version:], start=version + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in script.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+
+
+def _chat(row: Sequence[Any]) -> Chat:
+    return Chat(
+        id=row[0],
+        site=row[1],
+        backend=row[2],
+        state=row[3],
+        visitor=Visitor.from_json(json.loads(row[4])),
+        created_at=row[5],
+        last_seq=row[6],
+        ended_at=row[7],
+        agent=row[8],
+        backend_ref=row[9],
+        backend_state=json.loads(row[10]),
+    )
+
+
+def _event(chat_id: str, row: Sequence[Any]) -> Event:
+    return Event(chat_id, row[0], row[1], row[2], json.loads(row[3]))
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class SQLiteStore:
+    def __init__(self, path: Path, writer: sqlite3.Connection, reader: sqlite3.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-read")
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flushing = False
+
+    @classmethod
+    async def open(cls, path: Path) -> SQLiteStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        def setup() -> tuple[sqlite3.Connection, sqlite3.Connection]:
+            writer = _connect(path)
+            _migrate(writer)
+            return writer, _connect(path)
+
+        writer, reader = await asyncio.to_thread(setup)
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        while self._pending or self._flushing:
+            await asyncio.sleep(0.01)
+        self._write_thread.shutdown(wait=True)
+        self._read_thread.shutdown(wait=True)
+        self._writer.close()
+        self._reader.close()
+
+    # --- the two doors: reads and (batched) writes ----------------------------------------------------
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._read_thread, fn, self._reader)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    outcomes = await loop.run_in_executor(self._write_thread, self._run_batch, batch)
+                except BaseException as error:  # the commit itself failed: every write in it did
+                    outcomes = [error] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._flushing = False
+
+    def _run_batch(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> list[Any]:
+        conn = self._writer
+        outcomes: list[Any] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for fn, _ in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append(fn(conn))
+                except Exception as error:
+                    conn.execute("ROLLBACK TO op")
+                    outcomes.append(error)
+                conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    # --- chats ----------------------------------------------------------------------------------------
+
+    async def create_chat(self, chat: Chat, events: Sequence[NewEvent]) -> Appended:
+        def run(conn: sqlite3.Connection) -> Appended:
+            conn.execute(
+                f"INSERT INTO chats ({_CHAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                (
+                    chat.id,
+                    chat.site,
+                    chat.backend,
+                    chat.state,
+                    _dumps(chat.visitor.to_json()),
+                    chat.created_at,
+                    chat.ended_at,
+                    chat.agent,
+                    chat.backend_ref,
+                    _dumps(chat.backend_state),
+                ),
+            )
+            return _append(conn, chat.id, events, None, None)
+
+        return await self._write(run)
+
+    async def append(
+        self,
+        chat_id: str,
+        events: Sequence[NewEvent],
+        *,
+        changes: dict[str, Any] | None = None,
+        require_states: Sequence[str] | None = None,
+    ) -> Appended:
+        return await self._write(lambda conn: _append(conn, chat_id, events, changes, require_states))
+
+    async def update_chat(self, chat_id: str, changes: dict[str, Any]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            sets, values = _changes_sql(changes)
+            cursor = conn.execute(f"UPDATE chats SET {sets} WHERE id = ?", (*values, chat_id))
+            if cursor.rowcount == 0:
+                raise ChatNotFound(chat_id)
+
+        await self._write(run)
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        def run(conn: sqlite3.Connection) -> Chat | None:
+            row = conn.execute(f"SELECT {_CHAT_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
+            return _chat(row) if row else None
+
+        return await self._read(run)
+
+    async def events_after(self, chat_id: str, after: int, limit: int | None = None) -> list[Event]:
+        def run(conn: sqlite3.Connection) -> list[Event]:
+            rows = conn.execute(
+                "SELECT seq, at, kind, data FROM events WHERE chat_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (chat_id, after, -1 if limit is None else limit),
+            ).fetchall()
+            return [_event(chat_id, row) for row in rows]
+
+        return await self._read(run)
+
+    async def list_chats(
+        self,
+        *,
+        sites: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        limit: int = 1000,
+        newest_first: bool = False,
+    ) -> list[Chat]:
+        def run(conn: sqlite3.Connection) -> list[Chat]:
+            clause, values = _chat_filter(sites, states)
+            order = "DESC" if newest_first else "ASC"
+            rows = conn.execute(
+                f"SELECT {_CHAT_COLUMNS} FROM chats {clause} ORDER BY created_at {order}, id {order} LIMIT ?",
+                (*values, limit),
+            ).fetchall()
+            return [_chat(row) for row in rows]
+
+        return await self._read(run)
+
+    async def count_chats(self, *, sites: Sequence[str] | None = None, states: Sequence[str] | None = None) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            clause, values = _chat_filter(sites, states)
+            return int(conn.execute(f"SELECT COUNT(*) FROM chats {clause}", values).fetchone()[0])
+
+        return await self._read(run)
+
+    # --- users ----------------------------------------------------------------------------------------
+
+    async def get_user(self, name: str) -> User | None:
+        def run(conn: sqlite3.Connection) -> User | None:
+            row = conn.execute(
+                "SELECT name, role, password_hash, display_name, session_version FROM users WHERE name = ?",
+                (name,),
+            ).fetchone()
+            return User(*row) if row else None
+
+        return await self._read(run)
+
+    async def put_user(self, user: User) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO users (name, role, password_hash, display_name, session_version)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET role = excluded.role,"
+                " password_hash = excluded.password_hash, display_name = excluded.display_name,"
+                " session_version = excluded.session_version",
+                (user.name, user.role, user.password_hash, user.display_name, user.session_version),
+            )
+
+        await self._write(run)
+
+    async def delete_user(self, name: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            return conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount > 0
+
+        return await self._write(run)
+
+    async def list_users(self) -> list[User]:
+        def run(conn: sqlite3.Connection) -> list[User]:
+            rows = conn.execute(
+                "SELECT name, role, password_hash, display_name, session_version FROM users ORDER BY name"
+            ).fetchall()
+            return [User(*row) for row in rows]
+
+        return await self._read(run)
+
+
+def _chat_filter(sites: Sequence[str] | None, states: Sequence[str] | None) -> tuple[str, list[Any]]:
+    where, values = [], []
+    if states is not None:
+        where.append(f"state IN ({','.join('?' * len(states))})")
+        values.extend(states)
+    if sites is not None:
+        where.append(f"site IN ({','.join('?' * len(sites))})")
+        values.extend(sites)
+    return (f"WHERE {' AND '.join(where)}" if where else ""), values
+
+
+def _changes_sql(changes: dict[str, Any]) -> tuple[str, list[Any]]:
+    unknown = set(changes) - _CHANGEABLE
+    if unknown:
+        raise ValueError(f"cannot change {sorted(unknown)}")
+    values = [_dumps(v) if k == "backend_state" else v for k, v in changes.items()]
+    return ", ".join(f"{k} = ?" for k in changes), values
+
+
+def _append(
+    conn: sqlite3.Connection,
+    chat_id: str,
+    events: Sequence[NewEvent],
+    changes: dict[str, Any] | None,
+    require_states: Sequence[str] | None,
+) -> Appended:
+    row = conn.execute(f"SELECT {_CHAT_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
+    if row is None:
+        raise ChatNotFound(chat_id)
+    chat = _chat(row)
+    for new in events:
+        if new.client_id is None:
+            continue
+        found = conn.execute(
+            "SELECT seq, at, kind, data FROM events WHERE chat_id = ? AND client_id = ?",
+            (chat_id, new.client_id),
+        ).fetchone()
+        if found:
+            return Appended(chat, [_event(chat_id, found)], new=False)
+    if require_states is not None and chat.state not in require_states:
+        raise WrongState(chat)
+    at = now_ms()
+    stored = []
+    seq = chat.last_seq
+    for new in events:
+        seq += 1
+        conn.execute(
+            "INSERT INTO events (chat_id, seq, at, kind, data, client_id) VALUES (?, ?, ?, ?, ?, ?)",
+            (chat_id, seq, at, new.kind, _dumps(new.data), new.client_id),
+        )
+        stored.append(Event(chat_id, seq, at, new.kind, new.data))
+    changes = changes or {}
+    sets, values = _changes_sql(changes) if changes else ("", [])
+    conn.execute(
+        f"UPDATE chats SET last_seq = ?{', ' + sets if sets else ''} WHERE id = ?", (seq, *values, chat_id)
+    )
+    return Appended(replace(chat, last_seq=seq, **changes), stored, new=True)

@@ -1,0 +1,260 @@
+"""The agent console of the built-in contact center: login, the console page, and its websocket.
+
+The console's websocket protocol (JSON text frames, like the visitor's):
+
+console -> server: ``accept {chat}``, ``say {chat, id, text}``, ``typing {chat, active}``, ``end {chat}``,
+``history {chat, after}``, ``ping``.
+
+server -> console: ``hello {me, chats}`` first; then ``chat {chat}`` when a chat appears or changes,
+``event {chat, seq, at, kind, ...}`` for every stored event of a built-in-contact-center chat,
+``typing {chat, name, active}`` for the visitor, ``presence {chat, online}``, ``history {chat, events}``
+answering ``history``, ``ack {id, chat, seq}``, ``error {code, message, id?}``, ``pong``. The console
+keeps the last ``seq`` it has of each chat it shows and asks for ``history`` when it sees a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.websockets import WebSocket
+
+from widget_server import model, protocol
+from widget_server.bus import Message
+from widget_server.chat_service import CONSOLE, ServiceError
+from widget_server.model import ACTIVE, ENDED, QUEUED, User
+from widget_server.passwords import verify_password
+from widget_server.ratelimit import TokenBucket
+from widget_server.runtime import Runtime
+from widget_server.store import ChatNotFound
+from widget_server.web.pages import render
+from widget_server.web.security import (
+    LoginThrottle,
+    csrf_ok,
+    csrf_token,
+    is_same_origin,
+    log_in,
+    session_user,
+)
+
+log = logging.getLogger(__name__)
+
+RECENT_ENDED = 30
+
+
+def _runtime(request: Request | WebSocket) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def login_page(request: Request) -> Response:
+    runtime = _runtime(request)
+    next_url = _safe_next(request.query_params.get("next"))
+    if request.method == "GET":
+        return render(request, "login.html", {"next": next_url, "csrf": csrf_token(request)})
+    form = await request.form()
+    ip = request.client.host if request.client else "?"
+    name = str(form.get("name", ""))[:64]
+    context = {"next": next_url, "csrf": csrf_token(request), "name": name}
+    if not csrf_ok(request, form):
+        return render(request, "login.html", {**context, "error": "The form expired; please try again."}, 400)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    if throttle.blocked(ip, name):
+        log.warning("login throttled: name=%r ip=%s", name, ip)
+        return render(
+            request, "login.html", {**context, "error": "Too many attempts. Wait a few minutes."}, 429
+        )
+    user = await runtime.store.get_user(name)
+    password = str(form.get("password", ""))
+    if user is None or not verify_password(user.password_hash, password):
+        throttle.failed(ip, name)
+        log.info("login failed: name=%r ip=%s", name, ip)
+        return render(request, "login.html", {**context, "error": "Wrong name or password."}, 401)
+    log_in(request, user)
+    log.info("login: %s from %s", user.name, ip)
+    return RedirectResponse(next_url, status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    form = await request.form()
+    if csrf_ok(request, form):
+        request.session.clear()
+    return RedirectResponse("/agent/login", status_code=303)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only our own paths: a login link must not send people to another site."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/agent"
+
+
+async def console_page(request: Request) -> Response:
+    user = await session_user(request, _runtime(request).store)
+    if user is None:
+        return RedirectResponse("/agent/login?next=/agent", status_code=303)
+    return render(request, "agent.html", {"user": user, "csrf": csrf_token(request)})
+
+
+async def console_socket(websocket: WebSocket) -> None:
+    runtime = _runtime(websocket)
+    user = await session_user(websocket, runtime.store)
+    if user is None or not is_same_origin(websocket):
+        log.warning(
+            "refused console websocket: user=%s origin=%r", user.name if user else None, websocket.headers.get("origin")
+        )
+        await websocket.close(1008)
+        return
+    await AgentConnection(websocket, runtime, user).run()
+
+
+class AgentConnection:
+    def __init__(self, websocket: WebSocket, runtime: Runtime, user: User) -> None:
+        self.ws = websocket
+        self.runtime = runtime
+        self.service = runtime.service
+        self.user = user
+        self._outbox: deque[str] = deque()
+        self._drainer: asyncio.Task[None] | None = None
+        self._frames = TokenBucket(rate=50, burst=200)
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        unsubscribe = await self.runtime.bus.subscribe(CONSOLE, self._on_bus)
+        self.service.agent_connected()
+        try:
+            await self._hello()
+            while True:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                await self._receive(message.get("text"))
+        finally:
+            self.service.agent_disconnected()
+            await unsubscribe()
+
+    async def _hello(self) -> None:
+        local_sites = [site.id for site in self.runtime.sites.all() if site.backend == "local"]
+        open_chats = await self.runtime.store.list_chats(sites=local_sites, states=[QUEUED, ACTIVE], limit=5000)
+        ended = await self.runtime.store.list_chats(
+            sites=local_sites, states=[ENDED], limit=RECENT_ENDED, newest_first=True
+        )
+        chats = [self._summary(chat) for chat in [*open_chats, *reversed(ended)]]
+        me = {"name": self.user.name, "displayName": self.user.display_name, "role": self.user.role}
+        sites = {site.id: site.name for site in self.runtime.sites.all()}
+        self.send({"type": "hello", "me": me, "sites": sites, "chats": chats})
+
+    def _summary(self, chat: model.Chat) -> dict[str, Any]:
+        return {**chat.summary(), "online": self.service.visitor_online(chat.id)}
+
+    def _on_bus(self, message: Message) -> None:
+        kind = message["t"]
+        if kind == "event":
+            event = model.Event.from_json(message["e"])
+            self.send({**event.frame(), "type": "event", "chat": event.chat_id})
+        elif kind == "chat":
+            chat = message["chat"]
+            self.send({"type": "chat", "chat": {**chat, "online": self.service.visitor_online(chat["id"])}})
+        elif kind == "typing" and message["from"] == model.VISITOR:
+            self.send({"type": "typing", "chat": message["chat"], "name": message["name"], "active": message["active"]})
+        elif kind == "presence":
+            self.send({"type": "presence", "chat": message["chat"], "online": message["online"]})
+
+    async def _receive(self, text: str | None) -> None:
+        frame_id = None
+        try:
+            if not self._frames.allow():
+                raise ServiceError("rate_limited", "Too many frames; slow down.")
+            frame = _parse(text)
+            frame_id = frame.get("id")
+            await self._handle(frame)
+        except ServiceError as error:
+            self.send(protocol.error_frame(error.code, error.message, id=frame_id))
+        except protocol.FrameError as error:
+            self.send(error.frame())
+        except ChatNotFound:
+            self.send(protocol.error_frame("not_found", "There is no such chat.", id=frame_id))
+        except Exception:
+            log.exception("console frame from %s failed", self.user.name)
+            self.send(protocol.error_frame("internal_error", "Something went wrong; please try again.", id=frame_id))
+
+    async def _handle(self, frame: dict[str, Any]) -> None:
+        kind = frame["type"]
+        if kind == "ping":
+            self.send(protocol.PONG)
+            return
+        chat_id = _text(frame, "chat", 1, 64)
+        if kind == "accept":
+            await self.service.accept(chat_id, self.user)
+        elif kind == "say":
+            client_id = _text(frame, "id", 1, protocol.MAX_CLIENT_ID)
+            text = _text(frame, "text", 1, protocol.MAX_TEXT)
+            appended = await self.service.agent_say(chat_id, self.user, client_id, text)
+            self.send({"type": "ack", "id": client_id, "chat": chat_id, "seq": appended.events[0].seq})
+        elif kind == "typing":
+            active = frame.get("active")
+            if not isinstance(active, bool):
+                raise protocol.FrameError("invalid_field", "The field 'active' must be true or false.", field="active")
+            await self.service.agent_typing(chat_id, self.user, active)
+        elif kind == "end":
+            await self.service.end_by_agent(chat_id, self.user)
+        elif kind == "history":
+            after = frame.get("after", 0)
+            if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+                raise protocol.FrameError("invalid_field", "The field 'after' must be a whole number.", field="after")
+            chat = await self.service.get_chat(chat_id)
+            events = await self.runtime.store.events_after(chat_id, after)
+            self.send(
+                {
+                    "type": "history",
+                    "chat": chat_id,
+                    "summary": self._summary(chat),
+                    "events": [event.frame() for event in events],
+                }
+            )
+        else:
+            raise protocol.FrameError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
+
+    # --- ordered sending ------------------------------------------------------------------------------
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self._outbox.append(json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._outbox:
+                await self.ws.send_text(self._outbox.popleft())
+        except Exception:
+            self._outbox.clear()
+        finally:
+            self._drainer = None
+
+
+def _parse(text: str | None) -> dict[str, Any]:
+    if text is None:
+        raise protocol.FrameError("bad_frame", "Binary frames are not supported.")
+    if len(text) > protocol.MAX_FRAME_BYTES:
+        raise protocol.FrameError("too_large", f"A frame may be at most {protocol.MAX_FRAME_BYTES} bytes.")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise protocol.FrameError("bad_frame", "The frame is not valid JSON.") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise protocol.FrameError("bad_frame", "A frame must be a JSON object with a 'type'.")
+    return frame
+
+
+def _text(frame: dict[str, Any], name: str, min_len: int, max_len: int) -> str:
+    value = frame.get(name)
+    if not isinstance(value, str) or not (min_len <= len(value.strip() or "") and len(value) <= max_len):
+        raise protocol.FrameError(
+            "invalid_field", f"The field '{name}' must be text of {min_len} to {max_len} characters.", field=name
+        )
+    return value

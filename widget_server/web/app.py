@@ -1,0 +1,84 @@
+"""The Starlette application: routes, guards, and the runtime's life."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from widget_server.assets import STATIC
+from widget_server.config import Config
+from widget_server.runtime import Runtime
+from widget_server.secret_key import load_secret_key
+from widget_server.web import agent, pages, visitor
+from widget_server.web.gate import VisitorGate
+from widget_server.web.proxy import TrustedProxyMiddleware
+from widget_server.web.security import LoginThrottle
+
+
+class Sessions:
+    """Starlette's signed-cookie sessions, with the Secure flag whenever the client came over https
+    (directly or through a trusted proxy), so one deployment serves both a local test and production."""
+
+    def __init__(self, app: ASGIApp, secret_key: str) -> None:
+        options: dict[str, Any] = {"secret_key": secret_key, "session_cookie": "widget_session", "same_site": "strict"}
+        self.plain = SessionMiddleware(app, **options)
+        self.secure = SessionMiddleware(app, https_only=True, **options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        secure = scope.get("scheme") in ("https", "wss")
+        await (self.secure if secure else self.plain)(scope, receive, send)
+
+
+async def health(request: Any) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
+    secret_key = load_secret_key(config.data_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = await Runtime.start(config, secret_key)
+        app.state.runtime = runtime
+        # Everything allocated at start-up lives as long as the process: keep it out of the collector's
+        # way, so that collections stay short while thousands of sockets are open.
+        gc.collect()
+        gc.freeze()
+        if on_ready is not None:
+            on_ready(runtime)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    routes = [
+        Route("/", pages.home),
+        Route("/widget.js", pages.WidgetScript()),
+        Route("/healthz", health),
+        WebSocketRoute("/ws/{site}", visitor.visitor_socket),
+        Route("/agent", agent.console_page),
+        Route("/agent/login", agent.login_page, methods=["GET", "POST"]),
+        Route("/agent/logout", agent.logout, methods=["POST"]),
+        WebSocketRoute("/agent/ws", agent.console_socket),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [
+        Middleware(TrustedProxyMiddleware, trusted_proxies=config.trusted_proxy_set),
+        Middleware(GZipMiddleware, minimum_size=1024),
+        Middleware(Sessions, secret_key=secret_key),
+        Middleware(VisitorGate),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.login_throttle = LoginThrottle()
+    return app

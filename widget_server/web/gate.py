@@ -1,0 +1,64 @@
+"""The gate in front of the visitor websocket, ``/ws/{site}``: before the handshake is accepted, the site
+must exist, the ``Origin`` must be one of its allowed origins, the client's address must not be blocked,
+and it must not hold too many sockets already.
+
+A refused handshake gets HTTP 403 with an empty body (what the ASGI server answers to a close before
+accept): the response tells a prober nothing. The server log gets one line saying which rule refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger("widget_server.gate")
+
+PREFIX = "/ws/"
+
+
+class VisitorGate:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.sockets_per_ip: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or not scope["path"].startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        runtime = scope["app"].state.runtime
+        site_id = scope["path"][len(PREFIX) :]
+        origin = _header(scope, b"origin")
+        ip = scope["client"][0] if scope.get("client") else None
+        site = runtime.sites.get(site_id)
+        if site is None:
+            rule = "unknown_site"
+        else:
+            rule = site.policy.refusal(origin, ip)
+            if rule is None and ip is not None and self.sockets_per_ip[ip] >= site.limits.sockets_per_ip:
+                rule = "sockets_per_ip"
+        if rule is not None:
+            log.warning(
+                "refused visitor websocket: site=%r origin=%r ip=%s rule=%s", site_id[:64], (origin or "")[:200], ip, rule
+            )
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        scope["widget.site"] = site
+        scope["widget.ip"] = ip
+        if ip is not None:
+            self.sockets_per_ip[ip] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if ip is not None:
+                self.sockets_per_ip[ip] -= 1
+                if self.sockets_per_ip[ip] <= 0:
+                    del self.sockets_per_ip[ip]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None

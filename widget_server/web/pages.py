@@ -1,0 +1,71 @@
+"""Plain pages: the demo host page, the widget loader, and the template renderer with our headers."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.templating import Jinja2Templates
+
+from widget_server.assets import STATIC, TEMPLATES
+from widget_server.config import DEMO_SITE
+from widget_server.web.security import PAGE_HEADERS
+
+# Autoescape everything: whatever a visitor or agent wrote is text, never markup.
+templates = Jinja2Templates(
+    env=Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
+)
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    response = templates.TemplateResponse(request, name, context, status_code=status, headers=PAGE_HEADERS)
+    return response  # type: ignore[no-any-return]
+
+
+class WidgetScript:
+    """``/widget.js``: the loader, one static file, cached briefly by browsers and revalidated by ETag so
+    that a fix reaches every site within minutes."""
+
+    def __init__(self) -> None:
+        self.body = (STATIC / "widget.js").read_bytes()
+        self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+
+    async def __call__(self, request: Request) -> Response:
+        headers = {
+            "Cache-Control": "public, max-age=300",
+            "ETag": self.etag,
+            # Host pages with Cross-Origin-Embedder-Policy may load it.
+            "Cross-Origin-Resource-Policy": "cross-origin",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if request.headers.get("if-none-match") == self.etag:
+            return Response(status_code=304, headers=headers)
+        return Response(self.body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
+async def home(request: Request) -> Response:
+    """The demo host page when the demo site is served (no configuration); else a plain notice that says
+    nothing about the sites configured."""
+    runtime = request.app.state.runtime
+    if runtime.sites.get(DEMO_SITE) is None or runtime.config.sites:
+        return render(request, "running.html", {})
+    nonce = secrets.token_urlsafe(16)
+    origin = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    snippet = f'<script src="{origin}/widget.js" data-site="{DEMO_SITE}" async></script>'
+    # The demo page is a host page like a customer's: its policy allows exactly what docs/embedding.md
+    # tells website owners to allow, so the demo proves that advice.
+    csp = (
+        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    )
+    response = templates.TemplateResponse(
+        request,
+        "demo.html",
+        {"nonce": nonce, "snippet": snippet, "site": DEMO_SITE},
+        headers={**PAGE_HEADERS, "Content-Security-Policy": csp},
+    )
+    return response  # type: ignore[no-any-return]

@@ -1,0 +1,314 @@
+"""One visitor's websocket: wire protocol v1 between a browser tab and the chat service.
+
+The gate (gate.py) has already admitted the connection. From here on every frame is parsed by the pure
+protocol module, every refusal is an ``error`` frame, and the connection stays usable after any
+recoverable error; only sustained abuse closes it (1008).
+
+Outgoing frames go through one ordered queue per connection, drained by a task that exists only while
+there is something to send. Events are sent strictly in ``seq`` order without gaps or repeats: an event
+that arrives ahead of its predecessors (published out of order, or by another process) makes the
+connection read the missing ones from the store first. That is how "after seq N" resumes exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from widget_server import protocol
+from widget_server.bus import Message
+from widget_server.chat_service import ChatEnded, ServiceError
+from widget_server.config import Site
+from widget_server.model import ENDED, Chat, Event
+from widget_server.ratelimit import TokenBucket
+from widget_server.runtime import Runtime
+from widget_server.store import ChatNotFound
+from widget_server.tokens import InvalidToken
+
+log = logging.getLogger(__name__)
+
+# Sustained abuse: this many refused frames within ABUSE_WINDOW seconds closes the connection.
+ABUSE_LIMIT = 30
+ABUSE_WINDOW = 10.0
+
+
+class _CatchUp:
+    """Queue marker: send every stored event after the last one sent."""
+
+
+CATCH_UP = _CatchUp()
+
+
+def _dumps(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+async def visitor_socket(websocket: WebSocket) -> None:
+    connection = VisitorConnection(websocket, websocket.app.state.runtime)
+    await connection.run()
+
+
+class VisitorConnection:
+    def __init__(self, websocket: WebSocket, runtime: Runtime) -> None:
+        self.ws = websocket
+        self.runtime = runtime
+        self.service = runtime.service
+        self.site: Site = websocket.scope["widget.site"]
+        self.ip: str | None = websocket.scope["widget.ip"]
+        self.user_agent = websocket.headers.get("user-agent")
+        self.chat_id: str | None = None
+        self.chat_state: str | None = None
+        self.last_seq = 0
+        self._unsubscribe: Any = None
+        self._outbox: deque[str | Event | _CatchUp] = deque()
+        self._drainer: asyncio.Task[None] | None = None
+        self._closed = False
+        limits = self.site.limits
+        self._frames = TokenBucket(limits.frames_per_second, limits.frame_burst)
+        self._refusals: deque[float] = deque()
+        self._told_rate_limited = 0.0
+        self._typing_active = False
+
+    # --- the read loop --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self.ws.accept()
+        self.send(
+            protocol.hello_frame(
+                available=self.service.available(self.site),
+                capabilities=sorted(self.runtime.adapter(self.site.id).capabilities),
+                name=self.site.name,
+            )
+        )
+        try:
+            while not self._closed:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                await self._receive(message.get("text"), message.get("bytes"))
+        finally:
+            self._closed = True
+            await self._detach()
+
+    async def _receive(self, text: str | None, data: bytes | None) -> None:
+        if not self._frames.allow():
+            now = time.monotonic()
+            if now - self._told_rate_limited > 1.0:  # one error a second, not one per dropped frame
+                if self._told_rate_limited == 0.0:
+                    log.info("site %s: visitor %s is over the frame rate limit", self.site.id, self.ip)
+                self._told_rate_limited = now
+                self.send(protocol.error_frame("rate_limited", "Too many frames; slow down."))
+            await self._refused()
+            return
+        try:
+            frame = protocol.parse_visitor_frame(text, data)
+            await self._handle(frame)
+        except protocol.FrameError as error:
+            self.send(error.frame())
+            await self._refused()
+        except ServiceError as error:
+            self.send(protocol.error_frame(error.code, error.message, id=_frame_id(text)))
+        except ChatNotFound:
+            self.chat_id = None
+            self.send(protocol.error_frame("not_started", "This chat no longer exists; start a new one."))
+        except Exception:
+            # A bug of ours must not cost the visitor the connection, nor show them a traceback.
+            log.exception("site %s: frame from %s failed", self.site.id, self.ip)
+            self.send(protocol.error_frame("internal_error", "Something went wrong; please try again.", id=_frame_id(text)))
+
+    async def _refused(self) -> None:
+        """Count a refused frame; close the connection (1008) if they keep coming."""
+        now = time.monotonic()
+        self._refusals.append(now)
+        while self._refusals and self._refusals[0] < now - ABUSE_WINDOW:
+            self._refusals.popleft()
+        if len(self._refusals) >= ABUSE_LIMIT:
+            log.warning("site %s: closing visitor %s for repeated invalid frames", self.site.id, self.ip)
+            self._closed = True
+            await self._flush()
+            await self.ws.close(1008, "too many invalid frames")
+
+    async def _handle(self, frame: protocol.VisitorFrame) -> None:
+        match frame:
+            case protocol.Ping():
+                self.send(protocol.PONG)
+            case protocol.Start():
+                await self._start(frame)
+            case protocol.Resume():
+                await self._resume(frame)
+            case protocol.Say():
+                await self._say(frame)
+            case protocol.Typing():
+                chat = await self._open_chat()
+                if frame.active != self._typing_active:
+                    self._typing_active = frame.active
+                    await self.service.visitor_typing(chat, frame.active)
+            case protocol.Visit():
+                chat = await self._open_chat()
+                await self._guard_ended(self.service.visit(chat.id, frame.url))
+            case protocol.End():
+                chat = await self._attached_chat()
+                await self.service.end_by_visitor(chat.id)
+            case protocol.LeaveMessage():
+                raise protocol.FrameError(
+                    "unsupported", "Leaving a message is not available on this site.", id=frame.id
+                )
+
+    async def _start(self, frame: protocol.Start) -> None:
+        if self.chat_id is not None and self.chat_state != ENDED:
+            chat = await self.service.get_chat(self.chat_id)
+            if chat.state != ENDED:
+                raise protocol.FrameError("already_started", "This connection already has a chat; end it first.")
+        chat = await self.service.start(self.site, frame, ip=self.ip, user_agent=self.user_agent)
+        log.info("site %s: chat %s started by %s", self.site.id, chat.id, self.ip)
+        await self._attach(chat, after=0)
+
+    async def _resume(self, frame: protocol.Resume) -> None:
+        try:
+            chat_id = self.runtime.tokens.verify(frame.token, self.site.id)
+        except InvalidToken as error:
+            log.info("site %s: resume refused (%s) from %s", self.site.id, error.reason, self.ip)
+            raise protocol.FrameError("invalid_token", "This chat cannot be resumed; start a new one.") from None
+        chat = await self.service.store.get_chat(chat_id)
+        if chat is None or chat.site != self.site.id:
+            raise protocol.FrameError("invalid_token", "This chat cannot be resumed; start a new one.")
+        if frame.after > chat.last_seq:
+            raise protocol.FrameError(
+                "invalid_field",
+                f"'after' is beyond the end of this chat ({chat.last_seq}); resume with after=0.",
+                field="after",
+            )
+        await self._attach(chat, after=frame.after)
+
+    async def _say(self, frame: protocol.Say) -> None:
+        chat = await self._attached_chat()
+        if not self.service.allow_message(chat.id, self.site):
+            raise protocol.FrameError("rate_limited", "You are sending messages too fast.", id=frame.id)
+        try:
+            appended = await self.service.say(chat.id, frame.id, frame.text)
+        except ChatEnded:
+            raise protocol.FrameError("chat_ended", "This chat has ended.", id=frame.id) from None
+        self.send(protocol.ack_frame(frame.id, appended.events[0].seq))
+
+    async def _guard_ended(self, call: Any) -> None:
+        try:
+            await call
+        except ChatEnded:
+            raise protocol.FrameError("chat_ended", "This chat has ended.") from None
+
+    async def _attached_chat(self) -> Chat:
+        if self.chat_id is None:
+            raise protocol.FrameError("not_started", "Start or resume a chat first.")
+        return await self.service.get_chat(self.chat_id)
+
+    async def _open_chat(self) -> Chat:
+        chat = await self._attached_chat()
+        if chat.state == ENDED:
+            raise protocol.FrameError("chat_ended", "This chat has ended.")
+        return chat
+
+    # --- attaching to a chat --------------------------------------------------------------------------
+
+    async def _attach(self, chat: Chat, *, after: int) -> None:
+        await self._detach()
+        self.chat_id = chat.id
+        self.chat_state = chat.state
+        self.last_seq = after
+        self.send(protocol.welcome_frame(chat.id, self.runtime.tokens.issue(self.site.id, chat.id)))
+        self._unsubscribe = await self.service.subscribe(chat.id, self._on_bus)
+        await self.service.visitor_attached(chat)
+        self._push(CATCH_UP)
+        position = await self.service.queue_position(chat)
+        if position is not None:
+            self.send(protocol.queue_frame(position))
+
+    async def _detach(self) -> None:
+        if self._unsubscribe is not None:
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            await unsubscribe()
+            if self.chat_id is not None:
+                await self.service.visitor_detached(self.chat_id)
+            if self._typing_active and self.chat_id is not None:
+                self._typing_active = False
+                chat = await self.service.store.get_chat(self.chat_id)
+                if chat is not None and chat.state != ENDED:
+                    await self.service.visitor_typing(chat, False)
+
+    def _on_bus(self, message: Message) -> None:
+        kind = message["t"]
+        if kind == "event":
+            self._push(Event.from_json(message["e"]))
+        elif kind == "typing":
+            if message["from"] != "visitor":
+                self.send(protocol.typing_frame(message["name"], message["active"]))
+        elif kind == "queue":
+            self.send(protocol.queue_frame(message["position"]))
+        elif kind == "close":
+            self._closed = True
+            asyncio.ensure_future(self.ws.close(message.get("code", 1008), message.get("reason", "")))
+
+    # --- the ordered outbox ---------------------------------------------------------------------------
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self._push(_dumps(frame))
+
+    def _push(self, item: str | Event | _CatchUp) -> None:
+        self._outbox.append(item)
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+
+    async def _flush(self) -> None:
+        if self._drainer is not None:
+            await asyncio.shield(self._drainer)
+
+    async def _drain(self) -> None:
+        try:
+            while self._outbox:
+                item = self._outbox.popleft()
+                if isinstance(item, str):
+                    await self.ws.send_text(item)
+                elif isinstance(item, Event):
+                    await self._send_event(item)
+                else:
+                    await self._catch_up()
+        except Exception:  # the socket is gone; the read loop will see the disconnect
+            self._outbox.clear()
+        finally:
+            self._drainer = None
+
+    async def _send_event(self, event: Event) -> None:
+        if event.chat_id != self.chat_id or event.seq <= self.last_seq:
+            return  # another chat's, or already sent
+        if event.seq == self.last_seq + 1:
+            await self._deliver(event)
+        else:
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        if self.chat_id is None:
+            return
+        for event in await self.service.store.events_after(self.chat_id, self.last_seq):
+            await self._deliver(event)
+
+    async def _deliver(self, event: Event) -> None:
+        if event.chat_id != self.chat_id or event.seq <= self.last_seq:
+            return
+        self.last_seq = event.seq
+        if event.kind == "state":
+            self.chat_state = event.data["state"]
+        await self.ws.send_text(event.frame_json())
+
+
+def _frame_id(text: str | None) -> str | None:
+    """The client id of a frame that failed after parsing, so the error can name it."""
+    try:
+        value = json.loads(text or "").get("id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and len(value) <= protocol.MAX_CLIENT_ID else None
