@@ -1,0 +1,920 @@
+/*
+ * widget_server chat widget, the visitor side of wire protocol v1 (docs/protocol.md):
+ *   <script src="https://CHAT_HOST/widget.js" data-site="SITE" async></script>
+ *   optional: data-color="#0a7c66", data-position="left"
+ * In a shadow root, not an iframe, so that the socket's Origin is the host site's and the server's
+ * allowed-origins check means something. Server text goes in as text nodes: no innerHTML anywhere (which
+ * also suits pages that enforce Trusted Types).
+ */
+(() => {
+  "use strict";
+
+  const TAG = "widget-server-chat";
+  const script = document.currentScript || document.querySelector('script[src*="/widget.js"][data-site]');
+  const site = script && script.dataset.site;
+  if (!site || !window.WebSocket || !Element.prototype.attachShadow) return;
+
+  const src = new URL(script.src, location.href);
+  // Behind a proxy under a path prefix, the socket is next to widget.js.
+  const base = src.pathname.replace(/widget\.js$/, "");
+  const WS_URL = (src.protocol === "https:" ? "wss://" : "ws://") + src.host + base + "ws/" + encodeURIComponent(site);
+  const KEY = "widget_server:" + src.origin + ":" + site;
+  const color = script.dataset.color;
+  const BRAND = color && window.CSS && CSS.supports("color", color) ? color : "#2a5bd7";
+
+  // --- storage: may be disabled; then a chat just does not survive a reload
+
+  function readStore(area) {
+    try {
+      return JSON.parse(window[area].getItem(KEY)); // even reading `localStorage` may throw
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function writeStore(area, value) {
+    try {
+      if (value == null) window[area].removeItem(KEY);
+      else window[area].setItem(KEY, JSON.stringify(value));
+    } catch (e) {
+      /* unavailable or full */
+    }
+  }
+
+  // --- DOM helpers
+
+  /** createElement with attributes; string children become text nodes. */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value == null || value === false) continue;
+      if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+      else el.setAttribute(name, value === true ? "" : value);
+    }
+    el.append(...children.filter((child) => child != null && child !== false));
+    return el;
+  }
+
+  const ICONS = {
+    chat: "M7.9 20A9 9 0 1 0 4 16.1L2 22z",
+    down: "m6 9 6 6 6-6",
+    minus: "M5 12h14",
+    send: "M22 2 11 13M22 2l-7 20-4-9-9-4z",
+  };
+
+  function icon(name, cls) {
+    const NS = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(NS, "svg");
+    const path = document.createElementNS(NS, "path");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    if (cls) svg.setAttribute("class", cls);
+    path.setAttribute("d", ICONS[name]);
+    svg.append(path);
+    return svg;
+  }
+
+  function timeEl(at) {
+    let date = new Date(at || Date.now());
+    if (isNaN(date)) date = new Date();
+    const hhmm = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return h("time", { datetime: date.toISOString(), title: date.toLocaleString() }, hhmm);
+  }
+
+  /** Text with its http(s) URLs as links; any other scheme stays plain text. */
+  function richText(text) {
+    const fragment = document.createDocumentFragment();
+    let last = 0;
+    for (const match of text.matchAll(/\bhttps?:\/\/[^\s<>"]+/gi)) {
+      let url = match[0];
+      // Trailing punctuation ends the sentence, unless it closes a "(" of the URL.
+      while (/[.,;:!?'")\]}]$/.test(url) && !(url.endsWith(")") && url.includes("("))) url = url.slice(0, -1);
+      let link = url;
+      try {
+        link = h("a", { href: new URL(url).href, target: "_blank", rel: "noopener noreferrer nofollow" }, url);
+      } catch (e) {
+        /* not a URL after all */
+      }
+      fragment.append(text.slice(last, match.index), link);
+      last = match.index + url.length;
+    }
+    fragment.append(text.slice(last));
+    return fragment;
+  }
+
+  function newId() {
+    // randomUUID exists in secure contexts only; an id need only be unique within one chat.
+    return crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  // --- styles. `all: initial` cuts inheritance at the shadow boundary (!important: on the host element
+  // itself the page's rules would win); the page's selectors never reach inside.
+
+  const CSS_TEXT = `
+:host{all:initial!important;display:block!important;position:fixed!important;z-index:2147483647!important;top:0!important;left:0!important;width:0!important;height:0!important}
+*,::before,::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none}
+[hidden]{display:none!important}
+.root{--brand:${BRAND};--ink:#fff;--text:#1b2130;--muted:#667085;--line:#e3e6ec;
+font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Noto Sans","Helvetica Neue",Arial,system-ui,sans-serif;
+color:var(--text);text-align:left;direction:ltr;-webkit-font-smoothing:antialiased}
+.light{--ink:#15181f}
+button{cursor:pointer;text-align:center}
+:focus{outline:none}
+:focus-visible{outline:2px solid var(--brand);outline-offset:2px}
+.head :focus-visible{outline-color:var(--ink)}
+.win:focus-visible{outline:none}
+.scroll:focus-visible{outline-offset:-2px}
+svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round;flex:none}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+
+.launcher{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;display:grid;place-items:center;
+background:var(--brand);color:var(--ink);box-shadow:0 6px 20px rgba(16,24,40,.24),0 2px 6px rgba(16,24,40,.12);
+opacity:0;visibility:hidden;transform:scale(.8);transition:transform .2s,opacity .2s,visibility 0s .2s}
+.ready .launcher{opacity:1;visibility:visible;transform:none;transition-delay:0s}
+.ready .launcher:hover{transform:scale(1.06)}
+.launcher svg{grid-area:1/1;width:26px;height:26px;transition:transform .2s,opacity .2s}
+.launcher .i-close,.open .launcher .i-chat{opacity:0;transform:rotate(-60deg) scale(.6)}
+.open .launcher .i-close{opacity:1;transform:none}
+.badge{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;border:2px solid #fff;
+background:#e5484d;color:#fff;font-size:12px;font-weight:700;line-height:18px}
+
+.win{position:fixed;right:20px;bottom:92px;width:370px;height:min(560px,calc(100vh - 112px));display:flex;flex-direction:column;
+overflow:hidden;background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(16,24,40,.18),0 2px 8px rgba(16,24,40,.08);
+opacity:0;visibility:hidden;transform:translateY(12px) scale(.98);transform-origin:bottom right;
+transition:opacity .2s,transform .2s,visibility 0s .2s}
+.open .win{opacity:1;visibility:visible;transform:none;transition-delay:0s}
+.left .launcher,.left .win{right:auto;left:20px}
+
+.head{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;background:var(--brand);color:var(--ink)}
+.avatar{width:38px;height:38px;border-radius:50%;display:grid;place-items:center;flex:none;background:rgba(255,255,255,.2);font-size:16px;font-weight:600}
+.titles{flex:1;min-width:0}
+.title{font-size:15.5px;font-weight:600;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.status{display:flex;align-items:baseline;gap:6px;font-size:12.5px;line-height:1.35;opacity:.92}
+.dot{width:7px;height:7px;border-radius:50%;flex:none;background:rgba(255,255,255,.55);transform:translateY(-1px)}
+.dot.ok{background:#3fd68a}.dot.wait{background:#ffc14d}
+.hbtn{height:32px;min-width:32px;border-radius:8px;display:grid;place-items:center;flex:none}
+.hbtn:hover,.end{background:rgba(255,255,255,.16)}
+.end{padding:0 10px;font-size:12.5px;font-weight:600}
+.end:hover{background:rgba(255,255,255,.26)}
+.light .avatar,.light .hbtn:hover,.light .end{background:rgba(0,0,0,.08)}
+
+.body,.main,.chat,.pre{position:relative;flex:1;min-height:0;display:flex;flex-direction:column;background:#f6f7f9}
+.notice{position:absolute;z-index:2;top:10px;left:12px;right:12px;padding:9px 12px;border-radius:10px;background:#262b36;color:#fff;
+font-size:13px;box-shadow:0 6px 18px rgba(16,24,40,.2);animation:in .2s}
+
+.pre{overflow-y:auto;gap:14px;padding:22px 20px;background:#fff}
+.hi{font-size:19px;font-weight:650;line-height:1.3}
+.lead{color:var(--muted);margin-top:-8px}
+.note{padding:10px 12px;border-radius:10px;background:#fff6e5;color:#7a4a00;font-size:13px}
+.field{display:flex;flex-direction:column;gap:6px}
+label{font-size:13px;font-weight:600}
+.opt{font-weight:400;color:var(--muted)}
+input,textarea{width:100%;border:1px solid #d0d5dd;border-radius:10px;background:#fff}
+input{height:42px;padding:0 12px}
+input:focus,textarea:focus{border-color:var(--brand);outline-offset:0;outline-width:1px}
+[aria-invalid=true]{border-color:#d92d20}
+.err{color:#b42318;font-size:12.5px}
+.err:empty{display:none}
+.primary{height:44px;padding:0 16px;border-radius:10px;background:var(--brand);color:var(--ink);font-weight:600}
+.primary:hover{filter:brightness(1.08)}
+.primary:disabled{opacity:.65;cursor:default}
+
+.scroll{flex:1;overflow-y:auto;overscroll-behavior:contain;padding:14px 14px 8px}
+.log{display:flex;flex-direction:column}
+.msg{display:flex;flex-direction:column;align-items:flex-start;max-width:82%;margin-top:12px}
+.msg.cont{margin-top:4px}
+.cont .who{display:none}
+.me{align-self:flex-end;align-items:flex-end}
+.who{font-size:12px;font-weight:600;color:var(--muted);margin:0 0 3px 12px}
+.bubble{padding:8px 13px;border-radius:18px;background:#fff;border:1px solid var(--line);white-space:pre-wrap;overflow-wrap:anywhere}
+.agent .bubble{border-top-left-radius:6px}
+.me .bubble{background:var(--brand);color:var(--ink);border-color:transparent;border-top-right-radius:6px}
+.cont .bubble{border-radius:18px}
+.bubble a{text-decoration:underline;text-underline-offset:2px}
+.meta{display:flex;gap:8px;align-items:baseline;margin:3px 8px 0;font-size:11px;color:#8a93a3}
+.pending .bubble,.failed .bubble{opacity:.6}
+.retry{font-size:11.5px;font-weight:600;color:#c4320a}
+button.retry{text-decoration:underline}
+.sys{align-self:center;max-width:90%;margin:14px 0 2px;padding:3px 10px;border-radius:99px;background:rgba(16,24,40,.05);color:var(--muted);font-size:12px;text-align:center}
+.new{animation:in .22s}
+@keyframes in{from{opacity:0;transform:translateY(6px)}}
+.typing{display:flex;align-items:center;gap:8px;padding:8px 2px 2px;font-size:12.5px;color:var(--muted)}
+.dots{display:flex;gap:4px;padding:10px 12px;border-radius:16px 16px 16px 6px;background:#fff;border:1px solid var(--line)}
+.dots i{width:6px;height:6px;border-radius:50%;background:#98a2b3;animation:blink 1.2s infinite}
+.dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}
+@keyframes blink{0%,70%,100%{opacity:.35}35%{opacity:1;transform:translateY(-2px)}}
+
+.composer,.ended{display:flex;align-items:flex-end;gap:8px;padding:10px 12px 12px;background:#fff;border-top:1px solid var(--line)}
+.composer textarea{flex:1;resize:none;min-height:42px;max-height:132px;padding:10px 14px;border-radius:21px;line-height:1.4;display:block}
+.send{width:42px;height:42px;border-radius:50%;flex:none;display:grid;place-items:center;background:var(--brand);color:var(--ink)}
+.send svg{width:19px;height:19px;transform:translate(-1px,1px)}
+.send:disabled{opacity:.35;cursor:default}
+.ended .primary{flex:1}
+
+@media (max-width:479.98px){
+.win,.left .win{inset:0;width:100vw;height:100vh;height:100dvh;border-radius:0;transform:translateY(16px)}
+.open .launcher{display:none}
+input,textarea{font-size:16px}
+}
+@media (prefers-reduced-motion:reduce){*,::before,::after{animation:none!important;transition:none!important}}
+`;
+
+  // --- state
+
+  // The stored chat, shared by the site's tabs: {token, chat, lastSeq, readSeq, url, ended, endedAt,
+  // pending}. One ended over an hour ago stays ended.
+  let rec = readStore("localStorage");
+  if (rec && (!rec.token || (rec.ended && Date.now() - (rec.endedAt || 0) > 3600e3))) {
+    rec = null;
+    writeStore("localStorage", null);
+  }
+
+  let ws = null;
+  let attached = false; // `welcome` received on this socket
+  let everOpened = false;
+  let attempts = 0;
+  let lostAt = 0;
+  let conn = "connecting"; // connecting | open | reconnecting | offline | blocked
+  let retryTimer, pingTimer, pongTimer, typingIdle, typingHide, noticeTimer, persistTimer;
+  let available = true;
+  let lastSeq = 0; // highest seq on screen: replayed events up to it are skipped
+  let historySeq = rec ? rec.lastSeq || 0 : 0; // shown before this page: no animation
+  let readSeq = rec ? rec.readSeq || 0 : 0; // seen with the window open
+  let chatState = null;
+  let agentName = "";
+  let queuePos = 0;
+  let starting = null; // the `start` frame until its `welcome`
+  let pendingEnd = false;
+  let isOpen = false;
+  let view = "";
+  let lastUrl = (rec && rec.url) || location.href;
+  let typingSentAt = 0;
+  let stick = true; // at the latest message: keep it in view
+  const outbox = new Map(); // client id -> {id, text, at, el, failed}: not yet stored
+  const shownIds = new Set();
+  const agentSeqs = [];
+
+  // --- the UI. The launcher comes first: Tab goes launcher -> window controls -> form or composer.
+
+  const badgeCount = h("span");
+  const badge = h("span", { class: "badge", id: "unread", hidden: true }, badgeCount, h("span", { class: "sr" }, " unread"));
+  const launcher = h(
+    "button",
+    { class: "launcher", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "win", onclick: () => toggle(!isOpen) },
+    icon("chat", "i-chat"),
+    icon("down", "i-close"),
+    badge
+  );
+
+  const chatIcon = icon("chat");
+  const avatar = h("div", { class: "avatar", "aria-hidden": "true" }, chatIcon);
+  const title = h("h2", { class: "title", id: "title" }, "Chat");
+  const statusText = h("span");
+  const dot = h("span", { class: "dot" });
+  const endBtn = h("button", { class: "hbtn end", hidden: true, onclick: endChat }, "End chat");
+  const head = h(
+    "header",
+    { class: "head" },
+    avatar,
+    h("div", { class: "titles" }, title, h("p", { class: "status", role: "status" }, dot, statusText)),
+    endBtn,
+    h("button", { class: "hbtn", "aria-label": "Minimize chat", onclick: () => toggle(false) }, icon("minus"))
+  );
+
+  const fields = {};
+  function field(name, label, optional, attrs) {
+    const id = "f-" + name;
+    const input = h("input", { id, name, "aria-describedby": id + "-err", ...attrs });
+    const err = h("p", { class: "err", id: id + "-err" });
+    input.addEventListener("input", () => input.getAttribute("aria-invalid") && validate(name));
+    fields[name] = { input, err };
+    return h("div", { class: "field" }, h("label", { for: id }, label, optional && h("span", { class: "opt" }, " (optional)")), input, err);
+  }
+  const note = h("p", { class: "note", hidden: true }, "No one is online right now — your chat will wait in the queue.");
+  const startBtn = h("button", { class: "primary", type: "submit" }, "Start chat");
+  const formView = h(
+    "form",
+    { class: "pre", novalidate: true, onsubmit: submitForm },
+    h("p", { class: "hi" }, "Hi there! How can we help?"),
+    h("p", { class: "lead" }, "Tell us your name and we'll connect you with our team."),
+    note,
+    field("name", "Name", false, { required: true, maxlength: 64, autocomplete: "name" }),
+    field("email", "Email", true, { type: "email", maxlength: 254, autocomplete: "email" }),
+    field("subject", "Subject", true, { maxlength: 200 }),
+    startBtn
+  );
+
+  const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  const typingText = h("span");
+  const typing = h("div", { class: "typing", hidden: true }, h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), typingText);
+  const scroller = h("div", { class: "scroll", tabindex: 0 }, log, typing); // focusable: keyboard scrolling
+  scroller.addEventListener("scroll", () => {
+    stick = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 64;
+  });
+  // A two-line status, a growing composer or a phone keyboard shrink it.
+  new ResizeObserver(() => stick && scrollDown()).observe(scroller);
+  const box = h("textarea", { id: "msg", rows: 1, maxlength: 4000, placeholder: "Write a message…", oninput: onInput, onkeydown: onComposerKey });
+  const sendBtn = h("button", { class: "send", type: "submit", "aria-label": "Send message", disabled: true }, icon("send"));
+  // hello.capabilities "attachments": an attach button goes here once the server has uploads.
+  const composer = h(
+    "form",
+    { class: "composer", onsubmit: (e) => { e.preventDefault(); sendMessage(); } },
+    h("label", { class: "sr", for: "msg" }, "Message"),
+    box,
+    sendBtn
+  );
+  const newChatBtn = h("button", { class: "primary", onclick: newChat }, "Start a new chat");
+  const endedBar = h("div", { class: "ended", hidden: true }, newChatBtn);
+
+  // Swappable views: an offline "leave a message" form (leave_message -> ack {id, chat}) goes here.
+  const views = { form: formView, chat: h("div", { class: "chat" }, scroller, composer, endedBar) };
+
+  const notice = h("div", { class: "notice", role: "status", hidden: true });
+  const main = h("div", { class: "main" });
+  const win = h("div", { class: "win", id: "win", role: "dialog", "aria-labelledby": "title", tabindex: -1 }, head, h("div", { class: "body" }, notice, main));
+  const root = h("div", { class: "root" + (script.dataset.position === "left" ? " left" : "") }, launcher, win);
+  root.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && isOpen) {
+      e.stopPropagation();
+      toggle(false);
+    }
+  });
+
+  function showView(name) {
+    if (view !== name) main.replaceChildren(views[(view = name)]);
+    updateChrome();
+    scrollDown();
+  }
+
+  function focusView() {
+    // On touch screens a focused field would pop the keyboard over the conversation.
+    if (!matchMedia("(hover: hover)").matches) win.focus();
+    else if (view === "form") fields.name.input.focus();
+    else (composer.hidden ? newChatBtn : box).focus();
+  }
+
+  function toggle(open, quiet) {
+    const hadFocus = win.contains(shadow.activeElement);
+    isOpen = open;
+    root.classList.toggle("open", open);
+    launcher.setAttribute("aria-expanded", open);
+    launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
+    writeStore("sessionStorage", open || null); // stays open from page to page
+    if (open) {
+      scrollDown();
+      if (!quiet) focusView();
+    } else if (hadFocus) {
+      launcher.focus();
+    }
+    markRead();
+  }
+
+  function updateChrome() {
+    const ended = chatState === "ended" || !!(rec && rec.ended);
+    const hadFocus = shadow.activeElement === box;
+    endBtn.hidden = !(view === "chat" && rec && !ended);
+    composer.hidden = ended;
+    endedBar.hidden = !ended;
+    if (ended && hadFocus) newChatBtn.focus();
+  }
+
+  function renderStatus() {
+    let text = "Chat ended";
+    let tone = "";
+    if (conn !== "open" || (rec && !chatState)) {
+      tone = "wait";
+      text = conn === "offline" || navigator.onLine === false ? "Offline — we'll reconnect automatically"
+        : conn === "reconnecting" ? "Reconnecting…" : "Connecting…";
+    } else if (chatState === "queued") {
+      tone = "wait";
+      text = "Waiting for an agent" + (queuePos ? ` (you are number ${queuePos})` : "");
+    } else if (chatState === "active") {
+      tone = "ok";
+      text = "Chatting with " + (agentName || "an agent");
+    } else if (!chatState) {
+      tone = available ? "ok" : "";
+      text = available ? "We're online" : "We'll reply as soon as we can";
+    }
+    statusText.textContent = text;
+    dot.className = "dot " + tone;
+    avatar.replaceChildren((chatState === "active" && agentName.trim().charAt(0).toUpperCase()) || chatIcon);
+  }
+
+  function showNotice(text) {
+    notice.textContent = text;
+    notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => (notice.hidden = true), 6000);
+  }
+
+  function updateBadge() {
+    const unread = isOpen ? 0 : agentSeqs.filter((seq) => seq > readSeq).length;
+    badge.hidden = !unread;
+    badgeCount.textContent = unread > 9 ? "9+" : unread;
+    if (unread) launcher.setAttribute("aria-describedby", "unread");
+    else launcher.removeAttribute("aria-describedby");
+  }
+
+  function markRead() {
+    if (isOpen && document.visibilityState === "visible" && lastSeq > readSeq) {
+      readSeq = lastSeq;
+      persist();
+    }
+    updateBadge();
+  }
+
+  function scrollDown() {
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  // --- the transcript
+
+  /** Insert in seq order: the visitor's messages not yet stored stay below. */
+  function place(el, atEnd) {
+    const before = atEnd ? null : log.querySelector(".pending");
+    const prev = before ? before.previousElementSibling : log.lastElementChild;
+    el.classList.toggle("cont", !!(prev && el.dataset.who && prev.dataset.who === el.dataset.who));
+    log.insertBefore(el, before);
+    if (stick || atEnd) scrollDown();
+  }
+
+  function system(text, at, live) {
+    place(h("p", { class: "sys" + (live ? " new" : "") }, text, " · ", timeEl(at)));
+  }
+
+  function bubble(mine, name, text, at, live) {
+    return h(
+      "div",
+      { class: "msg " + (mine ? "me" : "agent") + (live ? " new" : ""), "data-who": mine ? "me" : "agent:" + name },
+      !mine && h("span", { class: "who" }, name || "Agent"),
+      h("div", { class: "bubble" }, richText(text)),
+      h("div", { class: "meta" }, timeEl(at))
+    );
+  }
+
+  function onEvent(ev) {
+    if (typeof ev.seq !== "number" || ev.seq <= lastSeq) return; // on screen already
+    lastSeq = ev.seq;
+    const live = ev.seq > historySeq;
+    if (ev.kind === "message") {
+      onMessage(ev, live);
+    } else if (ev.kind === "state") {
+      setState(ev.state, ev.position);
+      if (ev.state === "queued") system("Chat started", ev.at, live);
+      if (ev.state === "ended") system("Chat ended", ev.at, live);
+    } else if (ev.kind === "joined") {
+      agentName = ev.name || agentName;
+      system((ev.name || "An agent") + " joined the chat", ev.at, live);
+    } else if (ev.kind === "left") {
+      system((ev.name || "The agent") + " left the chat", ev.at, live);
+    } // "visit" is for the agent; unknown kinds from a newer server are skipped
+    renderStatus();
+    if (isOpen && document.visibilityState === "visible") readSeq = lastSeq;
+    updateBadge();
+    // Batched: a replay brings many events; the urgent writes (token, pending) happen elsewhere.
+    clearTimeout(persistTimer);
+    persistTimer = setTimeout(persist, 250);
+  }
+
+  function onMessage(ev, live) {
+    const text = String(ev.text || "");
+    if (ev.from === "system") return system(text, ev.at, live);
+    const mine = ev.from === "visitor";
+    const own = mine && ev.id && outbox.get(ev.id);
+    if (own) return own.failed || stored(own, ev.at); // ours, on screen already
+    if (ev.id) {
+      if (shownIds.has(ev.id)) return;
+      shownIds.add(ev.id);
+    }
+    if (!mine) {
+      hideTyping();
+      agentSeqs.push(ev.seq);
+      agentName = ev.name || agentName;
+    }
+    place(bubble(mine, ev.name, text, ev.at, live));
+  }
+
+  function setState(state, position) {
+    chatState = state;
+    if (position) queuePos = position;
+    if (state === "ended") {
+      if (rec && !rec.ended) {
+        rec.ended = true;
+        rec.endedAt = Date.now();
+      }
+      hideTyping();
+      for (const m of outbox.values()) if (!m.failed) fail(m);
+      for (const button of log.querySelectorAll("button.retry")) button.replaceWith(h("span", { class: "retry" }, "Not sent"));
+    }
+    updateChrome();
+  }
+
+  function resetChat() {
+    log.replaceChildren();
+    outbox.clear();
+    shownIds.clear();
+    agentSeqs.length = lastSeq = queuePos = 0;
+    chatState = null;
+    agentName = "";
+    pendingEnd = false;
+    hideTyping();
+  }
+
+  /** The stored chat is gone for good: dismissed, or refused by the server. */
+  function forget() {
+    rec = null;
+    attached = false;
+    writeStore("localStorage", null);
+    resetChat();
+    historySeq = readSeq = 0;
+    showView("form");
+    renderStatus();
+    updateBadge();
+  }
+
+  function persist() {
+    if (!rec) return;
+    // Other tabs write the same record: keep the furthest any of them got.
+    const stored = readStore("localStorage");
+    const same = stored && stored.chat === rec.chat;
+    rec.lastSeq = Math.max(lastSeq, same ? stored.lastSeq || 0 : 0);
+    readSeq = rec.readSeq = Math.max(readSeq, same ? stored.readSeq || 0 : 0);
+    rec.pending = [...outbox.values()].filter((m) => !m.failed).map(({ id, text, at }) => ({ id, text, at }));
+    writeStore("localStorage", rec);
+  }
+
+  // --- the visitor's messages
+
+  function sendMessage() {
+    // The server refuses control characters other than newlines and tabs.
+    const text = box.value.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, "").trim();
+    if (!text || !rec || chatState === "ended") return;
+    box.value = "";
+    onInput();
+    stopTyping();
+    queueMessage({ id: newId(), text, at: new Date().toISOString() });
+  }
+
+  /** Shown as pending at once; sent now, or after the next `welcome` if the socket is down. */
+  function queueMessage(m) {
+    m.el = bubble(true, "", m.text, m.at, true);
+    m.el.classList.add("pending");
+    outbox.set(m.id, m);
+    place(m.el, true);
+    persist();
+    if (attached) send({ type: "say", id: m.id, text: m.text });
+  }
+
+  function stored(m, at) {
+    outbox.delete(m.id);
+    shownIds.add(m.id);
+    m.el.classList.remove("pending");
+    if (at) m.el.querySelector("time").replaceWith(timeEl(at));
+    m.el.remove();
+    place(m.el);
+    persist();
+  }
+
+  function fail(m, canRetry) {
+    m.failed = true;
+    m.el.classList.replace("pending", "failed");
+    m.el.lastChild.append(
+      canRetry
+        ? h("button", { class: "retry", onclick: () => retry(m) }, "Not sent — tap to retry")
+        : h("span", { class: "retry" }, "Not sent")
+    );
+    persist();
+  }
+
+  function retry(m) {
+    m.el.remove();
+    outbox.delete(m.id);
+    // A fresh id: the first was refused, so this is a new message, not a repeat.
+    if (rec && chatState !== "ended") queueMessage({ id: newId(), text: m.text, at: new Date().toISOString() });
+    box.focus();
+  }
+
+  function onComposerKey(e) {
+    // Enter sends, Shift+Enter is a newline; never while an input method is composing.
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      sendMessage();
+    }
+  }
+
+  function onInput() {
+    box.style.height = "auto"; // CSSOM: not blocked by the page's CSP
+    box.style.height = Math.min(box.scrollHeight + 2, 132) + "px";
+    sendBtn.disabled = !box.value.trim();
+    if (sendBtn.disabled) return stopTyping();
+    if (!rec || rec.ended || !attached) return;
+    // "typing" at most every 3 s while typing; "stopped" after 4 s idle.
+    if (Date.now() - typingSentAt > 3000) {
+      typingSentAt = Date.now();
+      send({ type: "typing", active: true });
+    }
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(stopTyping, 4000);
+  }
+
+  function stopTyping() {
+    clearTimeout(typingIdle);
+    if (typingSentAt && attached && rec && !rec.ended) send({ type: "typing", active: false });
+    typingSentAt = 0;
+  }
+
+  function showTyping(f) {
+    if (!f.active) return hideTyping();
+    clearTimeout(typingHide);
+    typingText.textContent = (f.name || agentName || "Agent") + " is typing…";
+    typing.hidden = false;
+    if (stick) scrollDown();
+    typingHide = setTimeout(hideTyping, 10000); // a lost "stopped" must not leave it forever
+  }
+
+  function hideTyping() {
+    clearTimeout(typingHide);
+    typing.hidden = true;
+  }
+
+  function endChat() {
+    if (!rec || chatState === "ended") return;
+    if (!send({ type: "end" })) pendingEnd = true;
+  }
+
+  function newChat() {
+    forget();
+    fields.subject.input.value = "";
+    fields.name.input.focus();
+  }
+
+  // --- the pre-chat form
+
+  function validate(name) {
+    const value = fields[name].input.value.trim();
+    let message = "";
+    if (name === "name" && !value) message = "Please enter your name.";
+    else if (name === "email" && value && !/^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(value)) message = "Please enter a valid email address.";
+    else if (value.length > { name: 64, email: 254, subject: 200 }[name]) message = "This is too long.";
+    setFieldError(name, message);
+    return !message;
+  }
+
+  function setFieldError(name, message) {
+    const { input, err } = fields[name];
+    err.textContent = message;
+    if (message) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+
+  function submitForm(e) {
+    e.preventDefault();
+    if (starting) return;
+    const invalid = ["name", "email", "subject"].filter((name) => !validate(name));
+    if (invalid.length) return fields[invalid[0]].input.focus();
+    const value = (name) => fields[name].input.value.trim();
+    starting = { type: "start", nickname: value("name"), subject: value("subject") };
+    if (value("email")) starting.email = value("email");
+    if (/^https?:/.test(location.href) && location.href.length <= 2048) starting.page = location.href;
+    startBtn.disabled = true;
+    startBtn.textContent = "Starting…";
+    send(starting); // or on the next open socket
+  }
+
+  function startDone() {
+    starting = null;
+    startBtn.disabled = false;
+    startBtn.textContent = "Start chat";
+  }
+
+  // --- the connection
+
+  function send(frame) {
+    if (!ws || ws.readyState !== 1) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    if (ws) return;
+    let opened = false;
+    const sock = (ws = new WebSocket(WS_URL));
+    sock.onopen = () => {
+      if (ws !== sock) return;
+      opened = everOpened = true;
+      attempts = 0;
+      conn = "open";
+      root.hidden = false;
+      root.classList.add("ready");
+      renderStatus();
+      clearInterval(pingTimer);
+      pingTimer = setInterval(ping, 25000);
+      if (rec) send({ type: "resume", token: rec.token, after: lastSeq });
+      else if (starting) send(starting);
+    };
+    sock.onmessage = (e) => {
+      if (ws !== sock) return;
+      clearTimeout(pongTimer); // any frame proves the connection alive
+      receive(e.data);
+    };
+    sock.onclose = () => ws === sock && lost(opened);
+  }
+
+  function lost(opened) {
+    const sock = ws;
+    ws = null;
+    attached = false;
+    clearInterval(pingTimer);
+    clearTimeout(pongTimer);
+    sock.onclose = sock.onmessage = null;
+    sock.close();
+    hideTyping();
+    if (!opened && !everOpened && !rec) {
+      // Refused at once: almost always an origin the site does not allow (403). Stay out of sight.
+      if (conn !== "blocked") console.info("widget_server: chat is not available on this page; retrying in 5 minutes");
+      conn = "blocked";
+      root.hidden = true;
+      retryTimer = setTimeout(connect, 300000);
+      return;
+    }
+    // Backoff with jitter: a restarted server is not hit by every visitor at once.
+    const delay = Math.min(30000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
+    if (!attempts++) lostAt = Date.now();
+    conn = Date.now() - lostAt > 10000 ? "offline" : "reconnecting";
+    renderStatus();
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  function ping() {
+    if (!send({ type: "ping" })) return;
+    clearTimeout(pongTimer);
+    // A phone that slept or a dead NAT leaves a socket that never closes by itself.
+    pongTimer = setTimeout(() => ws && lost(true), 10000);
+  }
+
+  /** Online or visible again: reconnect now, or check that the socket still works. */
+  function wake() {
+    if (conn === "blocked") return;
+    if (ws) ping();
+    else connect();
+  }
+
+  function receive(data) {
+    let f;
+    try {
+      f = JSON.parse(data);
+    } catch (e) {
+      return;
+    }
+    if (!f) return;
+    if (f.type === "hello") {
+      available = f.available !== false;
+      title.textContent = f.name || "Chat";
+      note.hidden = available;
+      renderStatus();
+    } else if (f.type === "welcome") {
+      onWelcome(f);
+    } else if (f.type === "event") {
+      onEvent(f);
+    } else if (f.type === "ack") {
+      const m = outbox.get(f.id);
+      if (m && !m.failed) stored(m);
+    } else if (f.type === "queue") {
+      queuePos = f.position;
+      renderStatus();
+    } else if (f.type === "typing") {
+      showTyping(f);
+    } else if (f.type === "error") {
+      onError(f);
+    }
+  }
+
+  function onWelcome(f) {
+    attached = true;
+    if (starting) {
+      startDone();
+      resetChat();
+      historySeq = readSeq = 0;
+      rec = { chat: f.chat, url: (lastUrl = location.href) };
+      showView("chat");
+      if (isOpen) focusView();
+    }
+    if (!rec) return; // forgotten meanwhile
+    rec.token = f.token; // fresh each time, with a fresh maximum age
+    rec.chat = f.chat;
+    persist();
+    if (pendingEnd) send({ type: "end" });
+    pendingEnd = false;
+    // Typed while disconnected, or never acked: the same client id makes a repeat harmless.
+    for (const m of outbox.values()) if (!m.failed) send({ type: "say", id: m.id, text: m.text });
+  }
+
+  function onError(f) {
+    const m = f.id && outbox.get(f.id);
+    if (m && !m.failed) fail(m, f.code !== "chat_ended");
+    if (rec && (f.code === "invalid_token" || f.code === "not_started")) {
+      forget(); // expired or unknown: a new chat starts from the form
+      return;
+    }
+    if (rec && f.code === "invalid_field" && f.field === "after") {
+      // Our transcript is ahead of the server's log: start again from its beginning.
+      const pending = [...outbox.values()].filter((p) => !p.failed);
+      resetChat();
+      pending.forEach(queueMessage);
+      send({ type: "resume", token: rec.token, after: 0 });
+      return;
+    }
+    if (starting) {
+      const name = { nickname: "name", email: "email", subject: "subject" }[f.field];
+      startDone();
+      if (name) return setFieldError(name, f.message);
+    } else if (f.code === "chat_ended" && !m) {
+      return; // typing or a page visit racing the end: the `state` event says it
+    }
+    showNotice(f.message || "Something went wrong; please try again.");
+  }
+
+  function checkUrl() {
+    const url = location.href;
+    if (url === lastUrl) return;
+    if (!rec || rec.ended) {
+      lastUrl = url;
+    } else if (attached && /^https?:/.test(url) && url.length <= 2048) {
+      send({ type: "visit", url });
+      lastUrl = rec.url = url;
+      persist();
+    }
+  }
+
+  /** Another tab started (or resumed) a different chat: show that one here too, live. */
+  function onStorage(e) {
+    if (e.key !== KEY && e.key !== null) return;
+    const other = readStore("localStorage");
+    if (!other || !other.token || starting) return; // forgotten there: our own socket reports on ours
+    if (rec && other.chat === rec.chat) {
+      readSeq = Math.max(readSeq, other.readSeq || 0);
+      return updateBadge();
+    }
+    resetChat();
+    rec = other;
+    historySeq = other.lastSeq || 0;
+    readSeq = other.readSeq || 0;
+    lastUrl = location.href;
+    showView("chat");
+    renderStatus();
+    attached = false;
+    if (!send({ type: "resume", token: rec.token, after: 0 }) && conn !== "blocked") connect();
+  }
+
+  // --- start
+
+  const host = document.createElement(TAG);
+  const shadow = host.attachShadow({ mode: "open" });
+
+  function mount() {
+    if (document.querySelector(TAG)) return; // loaded twice: the first copy does the work
+    // A constructed stylesheet escapes the page's style-src; the fallback <style> needs the nonce.
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS_TEXT);
+      shadow.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      shadow.append(h("style", { nonce: script.nonce || script.getAttribute("nonce") }, CSS_TEXT));
+    }
+    shadow.append(root);
+    document.body.append(host);
+
+    // Dark text on a light brand colour.
+    const [r, g, b] = (getComputedStyle(launcher).backgroundColor.match(/[\d.]+/g) || []).map(Number);
+    if (0.299 * r + 0.587 * g + 0.114 * b > 170) root.classList.add("light");
+
+    if (rec) {
+      showView("chat");
+      (rec.pending || []).forEach(queueMessage); // typed before a reload, never stored
+      root.classList.add("ready"); // accepted before: show the chat while connecting
+      if (readStore("sessionStorage")) toggle(true, true);
+    } else {
+      showView("form");
+    }
+    renderStatus();
+    connect();
+
+    addEventListener("online", wake);
+    addEventListener("offline", () => (ws ? ping() : renderStatus()));
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") {
+        wake();
+        markRead();
+      }
+    });
+    addEventListener("storage", onStorage);
+    // Page changes of single-page apps, without patching history.
+    addEventListener("popstate", checkUrl);
+    addEventListener("hashchange", checkUrl);
+    setInterval(checkUrl, 1000);
+  }
+
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();

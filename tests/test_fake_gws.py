@@ -44,7 +44,7 @@ class Customer:
         *,
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
-        timeout: float = 5,  # noqa: ASYNC109 - a per-request aiohttp timeout, not a task deadline
+        timeout: float = 5,
     ) -> tuple[int, Any]:
         async with self.session.request(
             method,

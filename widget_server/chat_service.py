@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from widget_server import model
@@ -130,9 +130,15 @@ class ChatService:
             started = await adapter.start(chat)
         except BackendError as error:
             log.warning("site %s: %s backend could not start a chat: %s", site.id, site.backend, error.detail)
-            raise ServiceError("backend_unavailable", "The chat service is unavailable; please try again.") from None
+            raise ServiceError(
+                "backend_unavailable", "The chat service is unavailable; please try again."
+            ) from None
         chat = replace(chat, backend_ref=started.backend_ref, backend_state=started.backend_state)
-        position = await self.store.count_chats(sites=[site.id], states=[QUEUED]) + 1 if chat.backend == "local" else None
+        position = (
+            await self.store.count_chats(sites=[site.id], states=[QUEUED]) + 1
+            if chat.backend == "local"
+            else None
+        )
         first = [model.state(QUEUED, position)]
         if request.page:
             first.append(model.visit(request.page))
@@ -167,9 +173,11 @@ class ChatService:
     def allow_message(self, chat_id: str, site: Site) -> bool:
         """The site's messages-per-minute limit, per chat (all of the visitor's tabs together)."""
         per_minute = site.limits.messages_per_minute
+        # A third of the minute's allowance at once: a visitor pasting a few lines quickly is fine.
+        rate, burst = per_minute / 60, max(1, per_minute // 3)
         limiter = self._message_limiters.get(site.id)
-        if limiter is None or limiter.burst != min(per_minute, 20) or limiter.rate != per_minute / 60:
-            limiter = self._message_limiters[site.id] = KeyedLimiter(per_minute / 60, min(per_minute, 20))
+        if limiter is None or (limiter.rate, limiter.burst) != (rate, burst):
+            limiter = self._message_limiters[site.id] = KeyedLimiter(rate, burst)
         return limiter.allow(chat_id)
 
     async def visitor_typing(self, chat: Chat, active: bool) -> None:
@@ -226,7 +234,7 @@ class ChatService:
             appended = await self.append(
                 chat_id,
                 [model.joined(agent.display_name), model.state(ACTIVE)],
-                changes={"state": ACTIVE, "agent": agent.name},
+                changes={"state": ACTIVE, "agent": agent.name, "agent_name": agent.display_name},
                 require_states=[QUEUED],
             )
         except WrongState as error:
@@ -319,7 +327,9 @@ class ChatService:
         if chat is None or chat.state != QUEUED or chat.backend != "local":
             return
         log.info("chat %s: the visitor left the queue", chat_id)
-        await self._end(chat_id, [model.message(model.SYSTEM, "", "The visitor left before an agent answered.")])
+        await self._end(
+            chat_id, [model.message(model.SYSTEM, "", "The visitor left before an agent answered.")]
+        )
 
     async def recover(self) -> None:
         """After a restart: queued chats whose visitors do not come back are abandoned as usual."""

@@ -42,17 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Self-hosted backend for an embeddable customer chat widget. "
         "Without a command, serves the demo on http://127.0.0.1:8000/.",
     )
+    _serve_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = commands.add_parser("serve", help="run the server (the default command)")
     _serve_options(serve_parser)
-    _serve_options(parser, defaults_only=True)
     return parser
 
 
-def _serve_options(parser: argparse.ArgumentParser, *, defaults_only: bool = False) -> None:
-    if defaults_only:
-        parser.set_defaults(config=None, host=DEFAULT_HOST, port=DEFAULT_PORT, log_level="info")
-        return
+def _serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="the TOML configuration file (default: none, the demo)")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
@@ -139,7 +136,9 @@ def log_config(level: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"plain": {"format": LOG_FORMAT}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+        },
         "loggers": {
             "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
             "uvicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},

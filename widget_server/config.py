@@ -109,7 +109,11 @@ def http_url(value: str) -> str | None:
 
 
 def env_name(value: str) -> str | None:
-    return None if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) else f"{value!r} is not an environment variable name"
+    return (
+        None
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)
+        else f"{value!r} is not an environment variable name"
+    )
 
 
 def string_list(check_item: Callable[[str], str | None] | None = None) -> Callable[[Any], str | None]:
@@ -191,7 +195,9 @@ def backend_specs() -> dict[str, Mapping[str, Setting]]:
 
 
 SITE_SPEC = {
-    "name": Setting(str, required=True, check=lambda v: None if 0 < len(v) <= 100 else "must be 1 to 100 characters"),
+    "name": Setting(
+        str, required=True, check=lambda v: None if 0 < len(v) <= 100 else "must be 1 to 100 characters"
+    ),
     "allowed_origins": Setting(list, default=[], check=string_list(_origin_problem)),
     "blocked_ips": Setting(list, default=[], check=string_list(_network_problem)),
     "backend": Setting(str, default="local"),
@@ -199,7 +205,9 @@ SITE_SPEC = {
 }
 
 
-def site_from_mapping(site_id: str, table: Any, *, where: str | None = None, provisioned: bool = False) -> Site:
+def site_from_mapping(
+    site_id: str, table: Any, *, where: str | None = None, provisioned: bool = False
+) -> Site:
     """Check one site's table (as in the file, under ``[sites.ID]``) and build the ``Site``."""
     where = where or f"sites.{site_id}"
     if not SITE_ID.match(site_id):
@@ -208,7 +216,9 @@ def site_from_mapping(site_id: str, table: Any, *, where: str | None = None, pro
     checked = check_table(table, SITE_SPEC, where, extra=lambda key: key in specs)
     backend = checked["backend"]
     if backend not in specs:
-        raise ConfigError(f"{where}.backend", f"unknown backend {backend!r} (known: {', '.join(sorted(specs))})")
+        raise ConfigError(
+            f"{where}.backend", f"unknown backend {backend!r} (known: {', '.join(sorted(specs))})"
+        )
     for other in specs:
         if other != backend and other in checked:
             raise ConfigError(f"{where}.{other}", f"is set, but the site's backend is {backend!r}")
@@ -271,7 +281,9 @@ def load_config(path: Path) -> Config:
         raise ConfigError(error.where, error.problem, source=source) from None
 
 
-def config_from_mapping(raw: Mapping[str, Any], *, base: Path = Path("."), source: str | None = None) -> Config:
+def config_from_mapping(
+    raw: Mapping[str, Any], *, base: Path = Path("."), source: str | None = None
+) -> Config:
     top = check_table(dict(raw), TOP_SPEC, "")
     sites = {}
     for site_id, table in top["sites"].items():

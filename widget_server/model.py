@@ -75,7 +75,8 @@ class Visitor:
 @dataclass(frozen=True, slots=True)
 class Chat:
     """A chat as the store keeps it. ``backend_ref`` is the chat's id at the contact center, if any;
-    ``backend_state`` is the adapter's own small record (a polling cursor, say)."""
+    ``backend_state`` is the adapter's own small record (a polling cursor, say). ``preview`` is the last
+    message (from, name, start of the text, at, seq), kept by the store for lists."""
 
     id: str
     site: str
@@ -86,8 +87,10 @@ class Chat:
     last_seq: int = 0
     ended_at: int | None = None
     agent: str | None = None
+    agent_name: str | None = None
     backend_ref: str | None = None
     backend_state: dict[str, Any] = field(default_factory=dict)
+    preview: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The chat as the agent console shows it in its lists."""
@@ -98,7 +101,9 @@ class Chat:
             "createdAt": iso_time(self.created_at),
             "endedAt": iso_time(self.ended_at) if self.ended_at else None,
             "agent": self.agent,
+            "agentName": self.agent_name,
             "lastSeq": self.last_seq,
+            "lastMessage": self.preview,
             "visitor": {k: v for k, v in self.visitor.to_json().items() if k != "ip"},
         }
 
@@ -125,6 +130,19 @@ class Event:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Event:
         return cls(obj["chat"], obj["seq"], obj["at"], obj["kind"], obj["data"])
+
+
+PREVIEW_LENGTH = 200
+
+
+def preview_of(event: Event) -> dict[str, Any]:
+    return {
+        "from": event.data["from"],
+        "name": event.data["name"],
+        "text": event.data["text"][:PREVIEW_LENGTH],
+        "at": iso_time(event.at),
+        "seq": event.seq,
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,7 +128,8 @@ def parse_visitor_frame(text: str | None, data: bytes | None = None) -> VisitorF
         raise FrameError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
     client_id = obj.get("id") if isinstance(obj.get("id"), str) else None
     try:
-        return parser(_Fields(obj))
+        frame: VisitorFrame = parser(_Fields(obj))
+        return frame
     except FrameError as error:
         if error.id is None and client_id is not None and len(client_id) <= MAX_CLIENT_ID:
             error.id = client_id
@@ -168,8 +169,10 @@ class _Fields:
         return value
 
     def email(self, name: str, *, required: bool) -> str | None:
+        if not required and self.obj.get(name) == "":
+            return None  # an optional field left empty in a form
         value = self.text(name, 1, MAX_EMAIL, required=required)
-        if value is None or (value == "" and not required):
+        if value is None:
             return None
         value = value.strip()
         if not _EMAIL.match(value):
@@ -324,7 +327,9 @@ def queue_frame(position: int) -> dict[str, Any]:
     return {"type": "queue", "position": position}
 
 
-def error_frame(code: str, message: str, *, id: str | None = None, field: str | None = None) -> dict[str, Any]:
+def error_frame(
+    code: str, message: str, *, id: str | None = None, field: str | None = None
+) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if id is not None:
         frame["id"] = id

@@ -25,8 +25,8 @@ from widget_server.tokens import ResumeTokens
 
 log = logging.getLogger(__name__)
 
-ADMIN_PASSWORD_ENV = "WIDGET_SERVER_ADMIN_PASSWORD"
-ADMIN_PASSWORD_FILE = "admin_password"
+ADMIN_PASSWORD_ENV = "WIDGET_SERVER_ADMIN_PASSWORD"  # noqa: S105 - a variable's name
+ADMIN_PASSWORD_FILE = "admin_password"  # noqa: S105 - a file's name
 DEFAULT_ADMIN = "admin"
 
 

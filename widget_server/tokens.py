@@ -39,4 +39,5 @@ class ResumeTokens:
             raise InvalidToken("malformed")
         if claims.get("s") != site:
             raise InvalidToken("issued for another site")
-        return claims["c"]
+        chat_id: str = claims["c"]
+        return chat_id

@@ -18,11 +18,12 @@ _STARTUP_TIMEOUT = 10.0
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, host: str = "127.0.0.1", **config: Any) -> AsyncIterator[str]:
+async def serve(app: Any, host: str = "127.0.0.1", port: int = 0, **config: Any) -> AsyncIterator[str]:
     """Serve `app` on the running event loop and yield its base URL, e.g. ``http://127.0.0.1:41234``.
 
     The port is chosen by binding the socket ourselves (port 0) and handing it to uvicorn, so there is
-    no window in which another process can take it. Extra keyword arguments go to ``uvicorn.Config``
+    no window in which another process can take it; pass ``port`` to serve again where a stopped server
+    was (a restart). Extra keyword arguments go to ``uvicorn.Config``
     (for example ``proxy_headers=True, forwarded_allow_ips="*"``). On exit the server finishes the
     requests in flight, runs the lifespan shutdown and closes the socket, even if the body raised.
     """
@@ -32,7 +33,7 @@ async def serve(app: Any, host: str = "127.0.0.1", **config: Any) -> AsyncIterat
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, 0))
+        sock.bind((host, port))
         port = sock.getsockname()[1]
         options: dict[str, Any] = {"http": "h11", "lifespan": "on", "log_level": "warning"} | config
         server = uvicorn.Server(uvicorn.Config(app, **options))

@@ -65,7 +65,8 @@ class Store(Protocol):
 
         Sequence numbers continue the chat's log without gaps. With ``require_states`` the append happens
         only when the chat is in one of them, else ``WrongState``. Unknown chat: ``ChatNotFound``.
-        ``changes`` may set ``state``, ``agent``, ``ended_at``, ``backend_ref`` and ``backend_state``.
+        ``changes`` may set ``state``, ``agent``, ``agent_name``, ``ended_at``, ``backend_ref`` and
+        ``backend_state``. The chat's ``preview`` follows its last message.
         """
         ...
 
@@ -90,8 +91,9 @@ class Store(Protocol):
         """Chats oldest first (or newest first), filtered by site and state."""
         ...
 
-    async def count_chats(self, *, sites: Sequence[str] | None = None, states: Sequence[str] | None = None) -> int:
-        ...
+    async def count_chats(
+        self, *, sites: Sequence[str] | None = None, states: Sequence[str] | None = None
+    ) -> int: ...
 
     # --- people ---------------------------------------------------------------------------------------
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from dataclasses import replace
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from widget_server.model import Chat, Event, NewEvent, User, Visitor, now_ms
+from widget_server.model import MESSAGE, Chat, Event, NewEvent, User, Visitor, now_ms, preview_of
 from widget_server.store import Appended, ChatNotFound, WrongState
 
 T = TypeVar("T")
@@ -39,8 +39,10 @@ SCHEMA = [
         last_seq INTEGER NOT NULL DEFAULT 0,
         ended_at INTEGER,
         agent TEXT,
+        agent_name TEXT,
         backend_ref TEXT,
-        backend_state TEXT NOT NULL DEFAULT '{}'
+        backend_state TEXT NOT NULL DEFAULT '{}',
+        preview TEXT
     );
     CREATE INDEX chats_by_state ON chats (state, site, created_at);
     CREATE TABLE events (
@@ -64,9 +66,11 @@ SCHEMA = [
 ]
 
 _CHAT_COLUMNS = (
-    "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, backend_ref, backend_state"
+    "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
+    " backend_state, preview"
 )
-_CHANGEABLE = {"state", "agent", "ended_at", "backend_ref", "backend_state"}
+_CHANGEABLE = {"state", "agent", "agent_name", "ended_at", "backend_ref", "backend_state"}
+_JSON_COLUMNS = {"backend_state", "preview"}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -100,8 +104,10 @@ def _chat(row: Sequence[Any]) -> Chat:
         last_seq=row[6],
         ended_at=row[7],
         agent=row[8],
-        backend_ref=row[9],
-        backend_state=json.loads(row[10]),
+        agent_name=row[9],
+        backend_ref=row[10],
+        backend_state=json.loads(row[11]),
+        preview=json.loads(row[12]) if row[12] else None,
     )
 
 
@@ -121,7 +127,7 @@ class SQLiteStore:
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
         self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-read")
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self._flushing = False
+        self._flusher: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteStore:
@@ -136,8 +142,8 @@ class SQLiteStore:
         return cls(path, writer, reader)
 
     async def close(self) -> None:
-        while self._pending or self._flushing:
-            await asyncio.sleep(0.01)
+        if self._flusher is not None:
+            await self._flusher
         self._write_thread.shutdown(wait=True)
         self._read_thread.shutdown(wait=True)
         self._writer.close()
@@ -151,9 +157,8 @@ class SQLiteStore:
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._pending.append((fn, future))
-        if not self._flushing:
-            self._flushing = True
-            asyncio.get_running_loop().create_task(self._flush())
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
@@ -173,7 +178,7 @@ class SQLiteStore:
                     else:
                         future.set_result(outcome)
         finally:
-            self._flushing = False
+            self._flusher = None
 
     def _run_batch(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> list[Any]:
         conn = self._writer
@@ -200,7 +205,7 @@ class SQLiteStore:
     async def create_chat(self, chat: Chat, events: Sequence[NewEvent]) -> Appended:
         def run(conn: sqlite3.Connection) -> Appended:
             conn.execute(
-                f"INSERT INTO chats ({_CHAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                f"INSERT INTO chats ({_CHAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL)",
                 (
                     chat.id,
                     chat.site,
@@ -210,6 +215,7 @@ class SQLiteStore:
                     chat.created_at,
                     chat.ended_at,
                     chat.agent,
+                    chat.agent_name,
                     chat.backend_ref,
                     _dumps(chat.backend_state),
                 ),
@@ -273,7 +279,9 @@ class SQLiteStore:
 
         return await self._read(run)
 
-    async def count_chats(self, *, sites: Sequence[str] | None = None, states: Sequence[str] | None = None) -> int:
+    async def count_chats(
+        self, *, sites: Sequence[str] | None = None, states: Sequence[str] | None = None
+    ) -> int:
         def run(conn: sqlite3.Connection) -> int:
             clause, values = _chat_filter(sites, states)
             return int(conn.execute(f"SELECT COUNT(*) FROM chats {clause}", values).fetchone()[0])
@@ -321,7 +329,8 @@ class SQLiteStore:
 
 
 def _chat_filter(sites: Sequence[str] | None, states: Sequence[str] | None) -> tuple[str, list[Any]]:
-    where, values = [], []
+    where: list[str] = []
+    values: list[Any] = []
     if states is not None:
         where.append(f"state IN ({','.join('?' * len(states))})")
         values.extend(states)
@@ -335,7 +344,7 @@ def _changes_sql(changes: dict[str, Any]) -> tuple[str, list[Any]]:
     unknown = set(changes) - _CHANGEABLE
     if unknown:
         raise ValueError(f"cannot change {sorted(unknown)}")
-    values = [_dumps(v) if k == "backend_state" else v for k, v in changes.items()]
+    values = [_dumps(v) if k in _JSON_COLUMNS else v for k, v in changes.items()]
     return ", ".join(f"{k} = ?" for k in changes), values
 
 
@@ -371,8 +380,13 @@ def _append(
             (chat_id, seq, at, new.kind, _dumps(new.data), new.client_id),
         )
         stored.append(Event(chat_id, seq, at, new.kind, new.data))
-    changes = changes or {}
+    changes = dict(changes or {})
+    messages = [event for event in stored if event.kind == MESSAGE]
     sets, values = _changes_sql(changes) if changes else ("", [])
+    if messages:
+        changes["preview"] = preview_of(messages[-1])
+        sets = f"{sets + ', ' if sets else ''}preview = ?"
+        values.append(_dumps(changes["preview"]))
     conn.execute(
         f"UPDATE chats SET last_seq = ?{', ' + sets if sets else ''} WHERE id = ?", (seq, *values, chat_id)
     )

@@ -3,13 +3,15 @@
 The console's websocket protocol (JSON text frames, like the visitor's):
 
 console -> server: ``accept {chat}``, ``say {chat, id, text}``, ``typing {chat, active}``, ``end {chat}``,
-``history {chat, after}``, ``ping``.
+``history {chat, after}``, ``ping``; any of them may carry an ``id``, which errors repeat.
 
-server -> console: ``hello {me, chats}`` first; then ``chat {chat}`` when a chat appears or changes,
-``event {chat, seq, at, kind, ...}`` for every stored event of a built-in-contact-center chat,
-``typing {chat, name, active}`` for the visitor, ``presence {chat, online}``, ``history {chat, events}``
-answering ``history``, ``ack {id, chat, seq}``, ``error {code, message, id?}``, ``pong``. The console
-keeps the last ``seq`` it has of each chat it shows and asks for ``history`` when it sees a gap.
+server -> console: ``hello {me, sites, chats}`` first; then ``chat {chat}`` when a chat appears or
+changes, ``event {chat, seq, at, kind, ...}`` for every stored event of a built-in-contact-center chat,
+``typing {chat, name, active}`` for the visitor, ``presence {chat, online}``,
+``history {chat, summary, events}`` answering ``history``, ``ack {id, chat, seq}``,
+``error {code, message, id?, chat?, field?}``, ``pong``. A chat is its ``Chat.summary()`` plus ``online``.
+The console keeps the last ``seq`` it has of each chat it shows and asks for ``history`` when it sees a
+gap.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ async def console_socket(websocket: WebSocket) -> None:
     user = await session_user(websocket, runtime.store)
     if user is None or not is_same_origin(websocket):
         log.warning(
-            "refused console websocket: user=%s origin=%r", user.name if user else None, websocket.headers.get("origin")
+            "refused console websocket: user=%s origin=%r",
+            user.name if user else None,
+            websocket.headers.get("origin"),
         )
         await websocket.close(1008)
         return
@@ -140,7 +144,9 @@ class AgentConnection:
 
     async def _hello(self) -> None:
         local_sites = [site.id for site in self.runtime.sites.all() if site.backend == "local"]
-        open_chats = await self.runtime.store.list_chats(sites=local_sites, states=[QUEUED, ACTIVE], limit=5000)
+        open_chats = await self.runtime.store.list_chats(
+            sites=local_sites, states=[QUEUED, ACTIVE], limit=5000
+        )
         ended = await self.runtime.store.list_chats(
             sites=local_sites, states=[ENDED], limit=RECENT_ENDED, newest_first=True
         )
@@ -161,7 +167,14 @@ class AgentConnection:
             chat = message["chat"]
             self.send({"type": "chat", "chat": {**chat, "online": self.service.visitor_online(chat["id"])}})
         elif kind == "typing" and message["from"] == model.VISITOR:
-            self.send({"type": "typing", "chat": message["chat"], "name": message["name"], "active": message["active"]})
+            self.send(
+                {
+                    "type": "typing",
+                    "chat": message["chat"],
+                    "name": message["name"],
+                    "active": message["active"],
+                }
+            )
         elif kind == "presence":
             self.send({"type": "presence", "chat": message["chat"], "online": message["online"]})
 
@@ -181,13 +194,17 @@ class AgentConnection:
             self.send(protocol.error_frame("not_found", "There is no such chat.", id=frame_id))
         except Exception:
             log.exception("console frame from %s failed", self.user.name)
-            self.send(protocol.error_frame("internal_error", "Something went wrong; please try again.", id=frame_id))
+            self.send(
+                protocol.error_frame("internal_error", "Something went wrong; please try again.", id=frame_id)
+            )
 
     async def _handle(self, frame: dict[str, Any]) -> None:
         kind = frame["type"]
         if kind == "ping":
             self.send(protocol.PONG)
             return
+        if kind not in ("accept", "say", "typing", "end", "history"):
+            raise protocol.FrameError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
         chat_id = _text(frame, "chat", 1, 64)
         if kind == "accept":
             await self.service.accept(chat_id, self.user)
@@ -199,14 +216,18 @@ class AgentConnection:
         elif kind == "typing":
             active = frame.get("active")
             if not isinstance(active, bool):
-                raise protocol.FrameError("invalid_field", "The field 'active' must be true or false.", field="active")
+                raise protocol.FrameError(
+                    "invalid_field", "The field 'active' must be true or false.", field="active"
+                )
             await self.service.agent_typing(chat_id, self.user, active)
         elif kind == "end":
             await self.service.end_by_agent(chat_id, self.user)
         elif kind == "history":
             after = frame.get("after", 0)
             if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-                raise protocol.FrameError("invalid_field", "The field 'after' must be a whole number.", field="after")
+                raise protocol.FrameError(
+                    "invalid_field", "The field 'after' must be a whole number.", field="after"
+                )
             chat = await self.service.get_chat(chat_id)
             events = await self.runtime.store.events_after(chat_id, after)
             self.send(
@@ -217,8 +238,6 @@ class AgentConnection:
                     "events": [event.frame() for event in events],
                 }
             )
-        else:
-            raise protocol.FrameError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
 
     # --- ordered sending ------------------------------------------------------------------------------
 
@@ -235,6 +254,10 @@ class AgentConnection:
             self._outbox.clear()
         finally:
             self._drainer = None
+
+
+def _short_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and len(value) <= protocol.MAX_CLIENT_ID else None
 
 
 def _parse(text: str | None) -> dict[str, Any]:
@@ -255,6 +278,8 @@ def _text(frame: dict[str, Any], name: str, min_len: int, max_len: int) -> str:
     value = frame.get(name)
     if not isinstance(value, str) or not (min_len <= len(value.strip() or "") and len(value) <= max_len):
         raise protocol.FrameError(
-            "invalid_field", f"The field '{name}' must be text of {min_len} to {max_len} characters.", field=name
+            "invalid_field",
+            f"The field '{name}' must be text of {min_len} to {max_len} characters.",
+            field=name,
         )
     return value

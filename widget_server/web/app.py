@@ -31,7 +31,11 @@ class Sessions:
     (directly or through a trusted proxy), so one deployment serves both a local test and production."""
 
     def __init__(self, app: ASGIApp, secret_key: str) -> None:
-        options: dict[str, Any] = {"secret_key": secret_key, "session_cookie": "widget_session", "same_site": "strict"}
+        options: dict[str, Any] = {
+            "secret_key": secret_key,
+            "session_cookie": "widget_session",
+            "same_site": "strict",
+        }
         self.plain = SessionMiddleware(app, **options)
         self.secure = SessionMiddleware(app, https_only=True, **options)
 
@@ -64,7 +68,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
 
     routes = [
         Route("/", pages.home),
-        Route("/widget.js", pages.WidgetScript()),
+        Route("/widget.js", pages.WidgetScript().respond),
         Route("/healthz", health),
         WebSocketRoute("/ws/{site}", visitor.visitor_socket),
         Route("/agent", agent.console_page),

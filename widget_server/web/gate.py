@@ -40,7 +40,11 @@ class VisitorGate:
                 rule = "sockets_per_ip"
         if rule is not None:
             log.warning(
-                "refused visitor websocket: site=%r origin=%r ip=%s rule=%s", site_id[:64], (origin or "")[:200], ip, rule
+                "refused visitor websocket: site=%r origin=%r ip=%s rule=%s",
+                site_id[:64],
+                (origin or "")[:200],
+                ip,
+                rule,
             )
             await send({"type": "websocket.close", "code": 1008})
             return

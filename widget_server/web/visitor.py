@@ -74,6 +74,7 @@ class VisitorConnection:
         self._refusals: deque[float] = deque()
         self._told_rate_limited = 0.0
         self._typing_active = False
+        self._closing: asyncio.Future[None] | None = None
 
     # --- the read loop --------------------------------------------------------------------------------
 
@@ -120,7 +121,11 @@ class VisitorConnection:
         except Exception:
             # A bug of ours must not cost the visitor the connection, nor show them a traceback.
             log.exception("site %s: frame from %s failed", self.site.id, self.ip)
-            self.send(protocol.error_frame("internal_error", "Something went wrong; please try again.", id=_frame_id(text)))
+            self.send(
+                protocol.error_frame(
+                    "internal_error", "Something went wrong; please try again.", id=_frame_id(text)
+                )
+            )
 
     async def _refused(self) -> None:
         """Count a refused frame; close the connection (1008) if they keep coming."""
@@ -164,7 +169,9 @@ class VisitorConnection:
         if self.chat_id is not None and self.chat_state != ENDED:
             chat = await self.service.get_chat(self.chat_id)
             if chat.state != ENDED:
-                raise protocol.FrameError("already_started", "This connection already has a chat; end it first.")
+                raise protocol.FrameError(
+                    "already_started", "This connection already has a chat; end it first."
+                )
         chat = await self.service.start(self.site, frame, ip=self.ip, user_agent=self.user_agent)
         log.info("site %s: chat %s started by %s", self.site.id, chat.id, self.ip)
         await self._attach(chat, after=0)
@@ -174,7 +181,9 @@ class VisitorConnection:
             chat_id = self.runtime.tokens.verify(frame.token, self.site.id)
         except InvalidToken as error:
             log.info("site %s: resume refused (%s) from %s", self.site.id, error.reason, self.ip)
-            raise protocol.FrameError("invalid_token", "This chat cannot be resumed; start a new one.") from None
+            raise protocol.FrameError(
+                "invalid_token", "This chat cannot be resumed; start a new one."
+            ) from None
         chat = await self.service.store.get_chat(chat_id)
         if chat is None or chat.site != self.site.id:
             raise protocol.FrameError("invalid_token", "This chat cannot be resumed; start a new one.")
@@ -251,7 +260,9 @@ class VisitorConnection:
             self.send(protocol.queue_frame(message["position"]))
         elif kind == "close":
             self._closed = True
-            asyncio.ensure_future(self.ws.close(message.get("code", 1008), message.get("reason", "")))
+            self._closing = asyncio.ensure_future(
+                self.ws.close(message.get("code", 1008), message.get("reason", ""))
+            )
 
     # --- the ordered outbox ---------------------------------------------------------------------------
 

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.clients import Server, make_config, running
+
+
+@pytest.fixture(autouse=True)
+def _test_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every test gets its own generated secrets and passwords in its own data dir.
+    monkeypatch.delenv("WIDGET_SERVER_SECRET_KEY", raising=False)
+    monkeypatch.delenv("WIDGET_SERVER_ADMIN_PASSWORD", raising=False)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+async def server(data_dir: Path) -> AsyncIterator[Server]:
+    """The server as `widget-server` runs it with no configuration: the demo site, built-in backend."""
+    async with running(make_config(data_dir)) as server:
+        yield server
+
+
+@pytest.fixture
+def caplog_info(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger="widget_server")
+    return caplog

@@ -1,0 +1,119 @@
+"""The `widget-server` command as a newcomer runs it: a real process, its output, its exit status."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from widget_server.cli import DEFAULT_HOST, DEFAULT_PORT, build_parser
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "widget_server", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_the_defaults_are_the_documented_ones() -> None:
+    args = build_parser().parse_args([])
+    assert (args.command, args.config, args.host, args.port) == (None, None, DEFAULT_HOST, DEFAULT_PORT)
+    assert (DEFAULT_HOST, DEFAULT_PORT) == ("127.0.0.1", 8000)
+
+
+def test_no_config_serves_the_demo_and_prints_where_and_how_to_log_in(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "widget_server", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()  # type: ignore[union-attr]
+            lines.append(line)
+            if "Agent login" in line:
+                break
+        output = "".join(lines)
+        base = f"http://127.0.0.1:{port}"
+        assert f"{base}/" in output and f"{base}/widget.js" in output and f"{base}/agent" in output
+        assert f"ws://127.0.0.1:{port}/ws/demo" in output
+        password = re.search(r"admin / (\S+)", output)
+        assert password, output
+        assert (tmp_path / "data" / "admin_password").read_text().strip() == password.group(1)
+        assert oct((tmp_path / "data" / "admin_password").stat().st_mode & 0o777) == "0o600"
+        assert oct((tmp_path / "data" / "secret_key").stat().st_mode & 0o777) == "0o600"
+        assert (tmp_path / "data" / "widget.db").exists()
+        with urllib.request.urlopen(f"{base}/") as response:
+            page = response.read().decode()
+        assert 'src="/widget.js" data-site="demo"' in page
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()  # type: ignore[union-attr]
+        process.stderr.close()  # type: ignore[union-attr]
+
+
+def test_the_admin_password_can_come_from_the_environment(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "widget_server", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "WIDGET_SERVER_ADMIN_PASSWORD": "a long secret phrase"},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        line = ""
+        while time.monotonic() < deadline and "Agent login" not in line:
+            line = process.stdout.readline()  # type: ignore[union-attr]
+        assert "WIDGET_SERVER_ADMIN_PASSWORD" in line and "a long secret phrase" not in line
+        assert not (tmp_path / "data" / "admin_password").exists()
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()  # type: ignore[union-attr]
+
+
+def test_a_bad_config_is_one_line_and_exit_status_2(tmp_path: Path) -> None:
+    (tmp_path / "widget.toml").write_text(
+        '[sites.acme]\nname = "ACME"\nallowed_origins = ["https://*.co.uk"]\n'
+    )
+    result = run_cli("serve", "--config", "widget.toml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "widget-server: widget.toml: sites.acme.allowed_origins: [0]: 'https://*.co.uk'"
+    )
+
+
+def test_help_works() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "widget_server", "--help"], capture_output=True, text=True, timeout=20
+    )
+    assert result.returncode == 0 and "serve" in result.stdout

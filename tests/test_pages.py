@@ -1,0 +1,78 @@
+"""The plain HTTP pages: the demo host page, the loader, the console's pages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import aiohttp
+
+from tests.support.clients import HOST_ORIGIN, Server, make_config, running
+
+
+async def test_the_demo_page_embeds_the_widget_with_the_real_script_tag(server: Server) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/") as response:
+        page = await response.text()
+        csp = response.headers["Content-Security-Policy"]
+    nonce = re.search(r"'nonce-([^']+)'", csp)
+    assert nonce, csp
+    tag = re.search(r'<script src="/widget.js" data-site="demo"[^>]*>', page)
+    assert tag and f'nonce="{nonce.group(1)}"' in tag.group(0) and " async" in tag.group(0)
+    # The snippet to copy names this server, escaped as text.
+    assert f"&lt;script src=&#34;{server.url}/widget.js&#34; data-site=&#34;demo&#34; async&gt;" in page
+    assert "frame-ancestors 'none'" in csp and "connect-src 'self'" in csp
+
+
+async def test_the_loader_is_served_cacheable_and_revalidated(server: Server) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/widget.js") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "text/javascript; charset=utf-8"
+            assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+            assert "max-age" in response.headers["Cache-Control"]
+            etag = response.headers["ETag"]
+            body = await response.read()
+        assert body == (Path(__file__).parents[1] / "static" / "widget.js").read_bytes()
+        async with http.get(f"{server.url}/widget.js", headers={"If-None-Match": etag}) as response:
+            assert response.status == 304
+
+
+async def test_a_configured_server_says_nothing_about_its_sites(data_dir: Path) -> None:
+    config = make_config(
+        data_dir, {"sites": {"secret-client": {"name": "Secret Client", "allowed_origins": [HOST_ORIGIN]}}}
+    )
+    async with running(config) as server, aiohttp.ClientSession() as http:
+        for path in ["/", "/widget.js", "/agent/login", "/nope"]:
+            async with http.get(f"{server.url}{path}") as response:
+                text = await response.text()
+                assert "secret" not in text.lower(), path
+
+
+async def test_the_console_needs_a_login(server: Server) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/agent", allow_redirects=False) as response:
+            assert response.status == 303 and response.headers["Location"] == "/agent/login?next=/agent"
+        async with http.get(f"{server.url}/agent/login") as response:
+            assert response.headers["X-Frame-Options"] == "DENY"
+            assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        for asset in ["/static/agent.js", "/static/console.css"]:
+            async with http.get(f"{server.url}{asset}") as response:
+                assert response.status == 200, asset
+
+
+async def test_login_redirects_only_to_our_own_pages(server: Server) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        for next_url, expected in [
+            ("/agent", "/agent"),
+            ("//evil.example/", "/agent"),
+            ("https://evil.example", "/agent"),
+        ]:
+            page = await (await http.get(f"{server.url}/agent/login", params={"next": next_url})).text()
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+            response = await http.post(
+                f"{server.url}/agent/login",
+                params={"next": next_url},
+                data={"name": "admin", "password": server.admin_password(), "csrf": csrf},
+                allow_redirects=False,
+            )
+            assert response.headers["Location"] == expected, next_url
