@@ -103,12 +103,12 @@
   }
 
   function newId() {
-    // randomUUID exists in secure contexts only; an id need only be unique within one chat.
+    // randomUUID: secure contexts only
     return crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
 
-  // --- styles. `all: initial` cuts inheritance at the shadow boundary (!important: on the host element
-  // itself the page's rules would win); the page's selectors never reach inside.
+  // --- styles. `all: initial` cuts inheritance at the shadow boundary (!important: on the host element the
+  // page's rules win otherwise); the page's selectors never reach inside.
 
   const CSS_TEXT = `
 :host{all:initial!important;display:block!important;position:fixed!important;z-index:2147483647!important;top:0!important;left:0!important;width:0!important;height:0!important}
@@ -127,7 +127,8 @@ button{cursor:pointer;text-align:center}
 svg{width:20px;height:20px;fill:none;stroke:currentColor;stroke-width:2;stroke-linecap:round;stroke-linejoin:round;flex:none}
 .sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 
-.launcher{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;display:grid;place-items:center;
+.launcher,.avatar,.hbtn,.send{display:grid;place-items:center;flex:none}
+.launcher{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;
 background:var(--brand);color:var(--ink);box-shadow:0 6px 20px rgba(16,24,40,.24),0 2px 6px rgba(16,24,40,.12);
 opacity:0;visibility:hidden;transform:scale(.8);transition:transform .2s,opacity .2s,visibility 0s .2s}
 .ready .launcher{opacity:1;visibility:visible;transform:none;transition-delay:0s}
@@ -146,13 +147,13 @@ transition:opacity .2s,transform .2s,visibility 0s .2s}
 .left .launcher,.left .win{right:auto;left:20px}
 
 .head{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;background:var(--brand);color:var(--ink)}
-.avatar{width:38px;height:38px;border-radius:50%;display:grid;place-items:center;flex:none;background:rgba(255,255,255,.2);font-size:16px;font-weight:600}
+.avatar{width:38px;height:38px;border-radius:50%;background:rgba(255,255,255,.2);font-size:16px;font-weight:600}
 .titles{flex:1;min-width:0}
 .title{font-size:15.5px;font-weight:600;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .status{display:flex;align-items:baseline;gap:6px;font-size:12.5px;line-height:1.35;opacity:.92}
 .dot{width:7px;height:7px;border-radius:50%;flex:none;background:rgba(255,255,255,.55);transform:translateY(-1px)}
 .dot.ok{background:#3fd68a}.dot.wait{background:#ffc14d}
-.hbtn{height:32px;min-width:32px;border-radius:8px;display:grid;place-items:center;flex:none}
+.hbtn{height:32px;min-width:32px;border-radius:8px}
 .hbtn:hover,.end{background:rgba(255,255,255,.16)}
 .end{padding:0 10px;font-size:12.5px;font-weight:600}
 .end:hover{background:rgba(255,255,255,.26)}
@@ -206,7 +207,7 @@ button.retry{text-decoration:underline}
 
 .composer,.ended{display:flex;align-items:flex-end;gap:8px;padding:10px 12px 12px;background:#fff;border-top:1px solid var(--line)}
 .composer textarea{flex:1;resize:none;min-height:42px;max-height:132px;padding:10px 14px;border-radius:21px;line-height:1.4;display:block}
-.send{width:42px;height:42px;border-radius:50%;flex:none;display:grid;place-items:center;background:var(--brand);color:var(--ink)}
+.send{width:42px;height:42px;border-radius:50%;background:var(--brand);color:var(--ink)}
 .send svg{width:19px;height:19px;transform:translate(-1px,1px)}
 .send:disabled{opacity:.35;cursor:default}
 .ended .primary{flex:1}
@@ -221,8 +222,7 @@ input,textarea{font-size:16px}
 
   // --- state
 
-  // The stored chat, shared by the site's tabs: {token, chat, lastSeq, readSeq, url, ended, endedAt,
-  // pending}. One ended over an hour ago stays ended.
+  // The stored chat, shared by the site's tabs. One ended over an hour ago is not shown again.
   let rec = readStore("localStorage");
   if (rec && (!rec.token || (rec.ended && Date.now() - (rec.endedAt || 0) > 3600e3))) {
     rec = null;
@@ -254,7 +254,7 @@ input,textarea{font-size:16px}
   const shownIds = new Set();
   const agentSeqs = [];
 
-  // --- the UI. The launcher comes first: Tab goes launcher -> window controls -> form or composer.
+  // --- the UI. Tab order: launcher, window controls, form or composer.
 
   const badgeCount = h("span");
   const badge = h("span", { class: "badge", id: "unread", hidden: true }, badgeCount, h("span", { class: "sr" }, " unread"));
@@ -347,7 +347,7 @@ input,textarea{font-size:16px}
   }
 
   function focusView() {
-    // On touch screens a focused field would pop the keyboard over the conversation.
+    // On touch screens a focused field pops the keyboard over the conversation.
     if (!matchMedia("(hover: hover)").matches) win.focus();
     else if (view === "form") fields.name.input.focus();
     else (composer.hidden ? newChatBtn : box).focus();
@@ -471,7 +471,7 @@ input,textarea{font-size:16px}
     renderStatus();
     if (isOpen && document.visibilityState === "visible") readSeq = lastSeq;
     updateBadge();
-    // Batched: a replay brings many events; the urgent writes (token, pending) happen elsewhere.
+    // Batched: a replay brings many events. Urgent writes (token, pending) happen elsewhere.
     clearTimeout(persistTimer);
     persistTimer = setTimeout(persist, 250);
   }
@@ -534,19 +534,19 @@ input,textarea{font-size:16px}
 
   function persist() {
     if (!rec) return;
-    // Other tabs write the same record: keep the furthest any of them got.
+    // Other tabs write it too: keep the furthest any got.
     const stored = readStore("localStorage");
     const same = stored && stored.chat === rec.chat;
     rec.lastSeq = Math.max(lastSeq, same ? stored.lastSeq || 0 : 0);
     readSeq = rec.readSeq = Math.max(readSeq, same ? stored.readSeq || 0 : 0);
-    rec.pending = [...outbox.values()].filter((m) => !m.failed).map(({ id, text, at }) => ({ id, text, at }));
+    rec.pending = [...outbox.values()].filter((m) => !m.failed); // `el` is saved as {}
     writeStore("localStorage", rec);
   }
 
   // --- the visitor's messages
 
   function sendMessage() {
-    // The server refuses control characters other than newlines and tabs.
+    // The server refuses control characters but newlines and tabs.
     const text = box.value.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, "").trim();
     if (!text || !rec || chatState === "ended") return;
     box.value = "";
@@ -555,7 +555,7 @@ input,textarea{font-size:16px}
     queueMessage({ id: newId(), text, at: new Date().toISOString() });
   }
 
-  /** Shown as pending at once; sent now, or after the next `welcome` if the socket is down. */
+  /** Shown as pending at once; sent now or after the next `welcome`. */
   function queueMessage(m) {
     m.el = bubble(true, "", m.text, m.at, true);
     m.el.classList.add("pending");
@@ -629,7 +629,7 @@ input,textarea{font-size:16px}
     typingText.textContent = (f.name || agentName || "Agent") + " is typing…";
     typing.hidden = false;
     if (stick) scrollDown();
-    typingHide = setTimeout(hideTyping, 10000); // a lost "stopped" must not leave it forever
+    typingHide = setTimeout(hideTyping, 10000); // in case "stopped" is lost
   }
 
   function hideTyping() {
@@ -732,7 +732,7 @@ input,textarea{font-size:16px}
     hideTyping();
     if (!opened && !everOpened && !rec) {
       // Refused at once: almost always an origin the site does not allow (403). Stay out of sight.
-      if (conn !== "blocked") console.info("widget_server: chat is not available on this page; retrying in 5 minutes");
+      if (conn !== "blocked") console.info("widget_server: chat refused on this page; retrying in 5 minutes");
       conn = "blocked";
       root.hidden = true;
       retryTimer = setTimeout(connect, 300000);
@@ -749,7 +749,7 @@ input,textarea{font-size:16px}
   function ping() {
     if (!send({ type: "ping" })) return;
     clearTimeout(pongTimer);
-    // A phone that slept or a dead NAT leaves a socket that never closes by itself.
+    // A phone that slept or a dead NAT leaves a socket that never closes.
     pongTimer = setTimeout(() => ws && lost(true), 10000);
   }
 
@@ -806,7 +806,7 @@ input,textarea{font-size:16px}
     persist();
     if (pendingEnd) send({ type: "end" });
     pendingEnd = false;
-    // Typed while disconnected, or never acked: the same client id makes a repeat harmless.
+    // Typed while disconnected or never acked: the same id makes a repeat harmless.
     for (const m of outbox.values()) if (!m.failed) send({ type: "say", id: m.id, text: m.text });
   }
 
@@ -830,7 +830,7 @@ input,textarea{font-size:16px}
       startDone();
       if (name) return setFieldError(name, f.message);
     } else if (f.code === "chat_ended" && !m) {
-      return; // typing or a page visit racing the end: the `state` event says it
+      return; // typing or a visit racing the end: the `state` event says it
     }
     showNotice(f.message || "Something went wrong; please try again.");
   }
@@ -851,7 +851,7 @@ input,textarea{font-size:16px}
   function onStorage(e) {
     if (e.key !== KEY && e.key !== null) return;
     const other = readStore("localStorage");
-    if (!other || !other.token || starting) return; // forgotten there: our own socket reports on ours
+    if (!other || !other.token || starting) return; // forgotten there: our socket reports on ours
     if (rec && other.chat === rec.chat) {
       readSeq = Math.max(readSeq, other.readSeq || 0);
       return updateBadge();
