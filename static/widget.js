@@ -22,7 +22,7 @@
   const color = script.dataset.color;
   const BRAND = color && window.CSS && CSS.supports("color", color) ? color : "#2a5bd7";
 
-  // --- storage: may be disabled; then a chat just does not survive a reload
+  // --- storage: may be disabled; then a chat does not survive a reload
 
   function readStore(area) {
     try {
@@ -81,7 +81,7 @@
     return h("time", { datetime: date.toISOString(), title: date.toLocaleString() }, hhmm);
   }
 
-  /** Text with its http(s) URLs as links; any other scheme stays plain text. */
+  /** Text with its http(s) URLs as links. */
   function richText(text) {
     const fragment = document.createDocumentFragment();
     let last = 0;
@@ -114,13 +114,13 @@
 :host{all:initial!important;display:block!important;position:fixed!important;z-index:2147483647!important;top:0!important;left:0!important;width:0!important;height:0!important}
 *,::before,::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none}
 [hidden]{display:none!important}
-.root{--brand:${BRAND};--ink:#fff;--text:#1b2130;--muted:#667085;--line:#e3e6ec;
+.root{--brand:${BRAND};--ink:#fff;--focus:var(--brand);--text:#1b2130;--muted:#667085;--line:#e3e6ec;
 font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Noto Sans","Helvetica Neue",Arial,system-ui,sans-serif;
 color:var(--text);text-align:left;direction:ltr;-webkit-font-smoothing:antialiased}
-.light{--ink:#15181f}
+.light{--ink:#15181f;--focus:#15181f}
 button{cursor:pointer;text-align:center}
 :focus{outline:none}
-:focus-visible{outline:2px solid var(--brand);outline-offset:2px}
+:focus-visible{outline:2px solid var(--focus);outline-offset:2px}
 .head :focus-visible{outline-color:var(--ink)}
 .win:focus-visible{outline:none}
 .scroll:focus-visible{outline-offset:-2px}
@@ -133,7 +133,7 @@ background:var(--brand);color:var(--ink);box-shadow:0 6px 20px rgba(16,24,40,.24
 opacity:0;visibility:hidden;transform:scale(.8);transition:transform .2s,opacity .2s,visibility 0s .2s}
 .ready .launcher{opacity:1;visibility:visible;transform:none;transition-delay:0s}
 .ready .launcher:hover{transform:scale(1.06)}
-.launcher svg{grid-area:1/1;width:26px;height:26px;transition:transform .2s,opacity .2s}
+.launcher svg{grid-area:1/1;width:26px;height:26px;transition:.2s}
 .launcher .i-close,.open .launcher .i-chat{opacity:0;transform:rotate(-60deg) scale(.6)}
 .open .launcher .i-close{opacity:1;transform:none}
 .badge{position:absolute;top:-4px;right:-4px;min-width:22px;height:22px;padding:0 6px;border-radius:11px;border:2px solid #fff;
@@ -151,12 +151,11 @@ transition:opacity .2s,transform .2s,visibility 0s .2s}
 .titles{flex:1;min-width:0}
 .title{font-size:15.5px;font-weight:600;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .status{display:flex;align-items:baseline;gap:6px;font-size:12.5px;line-height:1.35;opacity:.92}
-.dot{width:7px;height:7px;border-radius:50%;flex:none;background:rgba(255,255,255,.55);transform:translateY(-1px)}
-.dot.ok{background:#3fd68a}.dot.wait{background:#ffc14d}
+.dot{width:7px;height:7px;border-radius:50%;flex:none;background:rgba(255,255,255,.55)}
+.light .dot{background:rgba(0,0,0,.3)}.dot.ok{background:#3fd68a}.dot.wait{background:#ffc14d}
 .hbtn{height:32px;min-width:32px;border-radius:8px}
 .hbtn:hover,.end{background:rgba(255,255,255,.16)}
 .end{padding:0 10px;font-size:12.5px;font-weight:600}
-.end:hover{background:rgba(255,255,255,.26)}
 .light .avatar,.light .hbtn:hover,.light .end{background:rgba(0,0,0,.08)}
 
 .body,.main,.chat,.pre{position:relative;flex:1;min-height:0;display:flex;flex-direction:column;background:#f6f7f9}
@@ -164,7 +163,7 @@ transition:opacity .2s,transform .2s,visibility 0s .2s}
 font-size:13px;box-shadow:0 6px 18px rgba(16,24,40,.2);animation:in .2s}
 
 .pre{overflow-y:auto;gap:14px;padding:22px 20px;background:#fff}
-.hi{font-size:19px;font-weight:650;line-height:1.3}
+.hi{font-size:19px;font-weight:650}
 .lead{color:var(--muted);margin-top:-8px}
 .note{padding:10px 12px;border-radius:10px;background:#fff6e5;color:#7a4a00;font-size:13px}
 .field{display:flex;flex-direction:column;gap:6px}
@@ -172,13 +171,12 @@ label{font-size:13px;font-weight:600}
 .opt{font-weight:400;color:var(--muted)}
 input,textarea{width:100%;border:1px solid #d0d5dd;border-radius:10px;background:#fff}
 input{height:42px;padding:0 12px}
-input:focus,textarea:focus{border-color:var(--brand);outline-offset:0;outline-width:1px}
+input:focus,textarea:focus{border-color:var(--focus);outline-offset:0;outline-width:1px}
 [aria-invalid=true]{border-color:#d92d20}
 .err{color:#b42318;font-size:12.5px}
 .err:empty{display:none}
 .primary{height:44px;padding:0 16px;border-radius:10px;background:var(--brand);color:var(--ink);font-weight:600}
-.primary:hover{filter:brightness(1.08)}
-.primary:disabled{opacity:.65;cursor:default}
+.primary:disabled,.send:disabled{opacity:.4;cursor:default}
 
 .scroll{flex:1;overflow-y:auto;overscroll-behavior:contain;padding:14px 14px 8px}
 .log{display:flex;flex-direction:column}
@@ -209,7 +207,6 @@ button.retry{text-decoration:underline}
 .composer textarea{flex:1;resize:none;min-height:42px;max-height:132px;padding:10px 14px;border-radius:21px;line-height:1.4;display:block}
 .send{width:42px;height:42px;border-radius:50%;background:var(--brand);color:var(--ink)}
 .send svg{width:19px;height:19px;transform:translate(-1px,1px)}
-.send:disabled{opacity:.35;cursor:default}
 .ended .primary{flex:1}
 
 @media (max-width:479.98px){
@@ -234,7 +231,7 @@ input,textarea{font-size:16px}
   let everOpened = false;
   let attempts = 0;
   let lostAt = 0;
-  let conn = "connecting"; // connecting | open | reconnecting | offline | blocked
+  let conn = "connecting";
   let retryTimer, pingTimer, pongTimer, typingIdle, typingHide, noticeTimer, persistTimer;
   let available = true;
   let lastSeq = 0; // highest seq on screen: replayed events up to it are skipped
@@ -434,18 +431,19 @@ input,textarea{font-size:16px}
     const before = atEnd ? null : log.querySelector(".pending");
     const prev = before ? before.previousElementSibling : log.lastElementChild;
     el.classList.toggle("cont", !!(prev && el.dataset.who && prev.dataset.who === el.dataset.who));
+    el.classList.toggle("new", atEnd || lastSeq > historySeq);
     log.insertBefore(el, before);
     if (stick || atEnd) scrollDown();
   }
 
-  function system(text, at, live) {
-    place(h("p", { class: "sys" + (live ? " new" : "") }, text, " · ", timeEl(at)));
+  function system(text, at) {
+    place(h("p", { class: "sys" }, text, " · ", timeEl(at)));
   }
 
-  function bubble(mine, name, text, at, live) {
+  function bubble(mine, name, text, at) {
     return h(
       "div",
-      { class: "msg " + (mine ? "me" : "agent") + (live ? " new" : ""), "data-who": mine ? "me" : "agent:" + name },
+      { class: "msg " + (mine ? "me" : "agent"), "data-who": mine ? "me" : "agent:" + name },
       !mine && h("span", { class: "who" }, name || "Agent"),
       h("div", { class: "bubble" }, richText(text)),
       h("div", { class: "meta" }, timeEl(at))
@@ -455,18 +453,17 @@ input,textarea{font-size:16px}
   function onEvent(ev) {
     if (typeof ev.seq !== "number" || ev.seq <= lastSeq) return; // on screen already
     lastSeq = ev.seq;
-    const live = ev.seq > historySeq;
     if (ev.kind === "message") {
-      onMessage(ev, live);
+      onMessage(ev);
     } else if (ev.kind === "state") {
       setState(ev.state, ev.position);
-      if (ev.state === "queued") system("Chat started", ev.at, live);
-      if (ev.state === "ended") system("Chat ended", ev.at, live);
+      if (ev.state === "queued") system("Chat started", ev.at);
+      if (ev.state === "ended") system("Chat ended", ev.at);
     } else if (ev.kind === "joined") {
       agentName = ev.name || agentName;
-      system((ev.name || "An agent") + " joined the chat", ev.at, live);
+      system((ev.name || "An agent") + " joined the chat", ev.at);
     } else if (ev.kind === "left") {
-      system((ev.name || "The agent") + " left the chat", ev.at, live);
+      system((ev.name || "The agent") + " left the chat", ev.at);
     } // "visit" is for the agent; unknown kinds from a newer server are skipped
     renderStatus();
     if (isOpen && document.visibilityState === "visible") readSeq = lastSeq;
@@ -476,9 +473,9 @@ input,textarea{font-size:16px}
     persistTimer = setTimeout(persist, 250);
   }
 
-  function onMessage(ev, live) {
+  function onMessage(ev) {
     const text = String(ev.text || "");
-    if (ev.from === "system") return system(text, ev.at, live);
+    if (ev.from === "system") return system(text, ev.at);
     const mine = ev.from === "visitor";
     const own = mine && ev.id && outbox.get(ev.id);
     if (own) return own.failed || stored(own, ev.at); // ours, on screen already
@@ -491,7 +488,7 @@ input,textarea{font-size:16px}
       agentSeqs.push(ev.seq);
       agentName = ev.name || agentName;
     }
-    place(bubble(mine, ev.name, text, ev.at, live));
+    place(bubble(mine, ev.name, text, ev.at));
   }
 
   function setState(state, position) {
@@ -535,10 +532,10 @@ input,textarea{font-size:16px}
   function persist() {
     if (!rec) return;
     // Other tabs write it too: keep the furthest any got.
-    const stored = readStore("localStorage");
-    const same = stored && stored.chat === rec.chat;
-    rec.lastSeq = Math.max(lastSeq, same ? stored.lastSeq || 0 : 0);
-    readSeq = rec.readSeq = Math.max(readSeq, same ? stored.readSeq || 0 : 0);
+    const saved = readStore("localStorage");
+    const same = saved && saved.chat === rec.chat;
+    rec.lastSeq = Math.max(lastSeq, same ? saved.lastSeq || 0 : 0);
+    readSeq = rec.readSeq = Math.max(readSeq, same ? saved.readSeq || 0 : 0);
     rec.pending = [...outbox.values()].filter((m) => !m.failed); // `el` is saved as {}
     writeStore("localStorage", rec);
   }
@@ -557,7 +554,7 @@ input,textarea{font-size:16px}
 
   /** Shown as pending at once; sent now or after the next `welcome`. */
   function queueMessage(m) {
-    m.el = bubble(true, "", m.text, m.at, true);
+    m.el = bubble(true, "", m.text, m.at);
     m.el.classList.add("pending");
     outbox.set(m.id, m);
     place(m.el, true);
@@ -570,8 +567,8 @@ input,textarea{font-size:16px}
     shownIds.add(m.id);
     m.el.classList.remove("pending");
     if (at) m.el.querySelector("time").replaceWith(timeEl(at));
-    m.el.remove();
-    place(m.el);
+    // Into seq order; most often it is there already.
+    if (m.el.nextElementSibling !== log.querySelector(".pending")) place(m.el);
     persist();
   }
 
@@ -738,7 +735,7 @@ input,textarea{font-size:16px}
       retryTimer = setTimeout(connect, 300000);
       return;
     }
-    // Backoff with jitter: a restarted server is not hit by every visitor at once.
+    // Jitter: a restarted server is not hit by all visitors at once.
     const delay = Math.min(30000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
     if (!attempts++) lostAt = Date.now();
     conn = Date.now() - lostAt > 10000 ? "offline" : "reconnecting";
@@ -753,7 +750,7 @@ input,textarea{font-size:16px}
     pongTimer = setTimeout(() => ws && lost(true), 10000);
   }
 
-  /** Online or visible again: reconnect now, or check that the socket still works. */
+  /** Online or visible again: reconnect now, or check the socket. */
   function wake() {
     if (conn === "blocked") return;
     if (ws) ping();
@@ -771,6 +768,7 @@ input,textarea{font-size:16px}
     if (f.type === "hello") {
       available = f.available !== false;
       title.textContent = f.name || "Chat";
+      if (rec) rec.name = f.name; // shown at once on the next page
       note.hidden = available;
       renderStatus();
     } else if (f.type === "welcome") {
@@ -800,19 +798,24 @@ input,textarea{font-size:16px}
       showView("chat");
       if (isOpen) focusView();
     }
-    if (!rec) return; // forgotten meanwhile
+    if (!rec) return;
     rec.token = f.token; // fresh each time, with a fresh maximum age
     rec.chat = f.chat;
     persist();
     if (pendingEnd) send({ type: "end" });
     pendingEnd = false;
-    // Typed while disconnected or never acked: the same id makes a repeat harmless.
-    for (const m of outbox.values()) if (!m.failed) send({ type: "say", id: m.id, text: m.text });
+    resend();
+  }
+
+  /** Typed while disconnected, or never acked: the same id makes a repeat harmless. */
+  function resend() {
+    if (attached) for (const m of outbox.values()) if (!m.failed) send({ type: "say", id: m.id, text: m.text });
   }
 
   function onError(f) {
     const m = f.id && outbox.get(f.id);
     if (m && !m.failed) fail(m, f.code !== "chat_ended");
+    if (f.code === "rate_limited" && !m) setTimeout(resend, 3000); // frames were dropped unseen
     if (rec && (f.code === "invalid_token" || f.code === "not_started")) {
       forget(); // expired or unknown: a new chat starts from the form
       return;
@@ -847,7 +850,7 @@ input,textarea{font-size:16px}
     }
   }
 
-  /** Another tab started (or resumed) a different chat: show that one here too, live. */
+  /** Another tab started a chat: show it here too, live. */
   function onStorage(e) {
     if (e.key !== KEY && e.key !== null) return;
     const other = readStore("localStorage");
@@ -873,15 +876,17 @@ input,textarea{font-size:16px}
   const shadow = host.attachShadow({ mode: "open" });
 
   function mount() {
-    if (document.querySelector(TAG)) return; // loaded twice: the first copy does the work
+    if (document.querySelector(TAG)) return; // loaded twice
     // A constructed stylesheet escapes the page's style-src; the fallback <style> needs the nonce.
+    let sheet = null;
     try {
-      const sheet = new CSSStyleSheet();
+      sheet = new CSSStyleSheet();
       sheet.replaceSync(CSS_TEXT);
-      shadow.adoptedStyleSheets = [sheet];
     } catch (e) {
-      shadow.append(h("style", { nonce: script.nonce || script.getAttribute("nonce") }, CSS_TEXT));
+      sheet = null;
     }
+    if (sheet && "adoptedStyleSheets" in shadow) shadow.adoptedStyleSheets = [sheet];
+    else shadow.append(h("style", { nonce: script.nonce || script.getAttribute("nonce") }, CSS_TEXT));
     shadow.append(root);
     document.body.append(host);
 
@@ -890,6 +895,7 @@ input,textarea{font-size:16px}
     if (0.299 * r + 0.587 * g + 0.114 * b > 170) root.classList.add("light");
 
     if (rec) {
+      title.textContent = rec.name || "Chat";
       showView("chat");
       (rec.pending || []).forEach(queueMessage); // typed before a reload, never stored
       root.classList.add("ready"); // accepted before: show the chat while connecting

@@ -27,7 +27,9 @@ from widget_server import model
 from widget_server.adapters import Adapter, BackendError
 from widget_server.bus import Bus, Callback
 from widget_server.config import Site
-from widget_server.model import ACTIVE, ENDED, QUEUED, Chat, Event, NewEvent, User, Visitor
+from widget_server.model import ACTIVE, ENDED, OPEN_STATES, QUEUED, Chat, Event, NewEvent, User, Visitor
+from widget_server.poll_policy import PollSettings
+from widget_server.poller import Poller, Pollers
 from widget_server.protocol import Start
 from widget_server.ratelimit import KeyedLimiter
 from widget_server.store import Appended, ChatNotFound, Store, WrongState
@@ -35,7 +37,6 @@ from widget_server.store import Appended, ChatNotFound, Store, WrongState
 log = logging.getLogger(__name__)
 
 CONSOLE = "console"
-OPEN_STATES = (QUEUED, ACTIVE)
 
 
 def chat_channel(chat_id: str) -> str:
@@ -63,6 +64,7 @@ class ChatService:
         adapter_for: Callable[[str], Adapter],
         *,
         abandon_after: float = 120.0,
+        poll_settings: PollSettings | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -74,6 +76,7 @@ class ChatService:
         self._queue_refresh: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._message_limiters: dict[str, KeyedLimiter] = {}
+        self.pollers = Pollers(self, poll_settings or PollSettings())
 
     # --- the log: store, then publish --------------------------------------------------------------------
 
@@ -149,6 +152,7 @@ class ChatService:
                 await adapter.end(chat)
             raise
         await self._publish(appended.chat, appended.events, summary_changed=True)
+        await self.pollers.ensure(appended.chat, adapter)
         return appended.chat
 
     async def get_chat(self, chat_id: str) -> Chat:
@@ -196,8 +200,17 @@ class ChatService:
 
     async def end_by_visitor(self, chat_id: str) -> None:
         chat = await self._end(chat_id, [])
-        if chat is not None:
+        # A chat with a poller: it sees the end in the log, delivers what is still pending, then tells
+        # the contact center, in that order.
+        if chat is not None and self.pollers.get(chat_id) is None:
             await self._call_adapter(chat, lambda adapter: adapter.end(chat))
+
+    async def end_for_absence(self, chat_id: str) -> None:
+        """The visitor has been gone for the grace period."""
+        await self._end(chat_id, [model.message(model.SYSTEM, "", "The visitor left the chat.")])
+
+    async def end_by_contact_center(self, chat_id: str, before: list[NewEvent]) -> None:
+        await self._end(chat_id, before)
 
     async def _end(self, chat_id: str, before: list[NewEvent]) -> Chat | None:
         """End the chat if it is open; return it as it was, or None if it had ended already."""
@@ -225,6 +238,23 @@ class ChatService:
             await call(adapter)
         except BackendError as error:
             log.info("chat %s: %s backend: %s", chat.id, chat.backend, error.detail)
+
+    # --- what pollers report ---------------------------------------------------------------------------
+
+    async def backend_typing(self, chat: Chat, name: str, active: bool) -> None:
+        """An agent at the contact center is typing (not stored)."""
+        await self.bus.publish(
+            chat_channel(chat.id), {"t": "typing", "from": model.AGENT, "name": name, "active": active}
+        )
+
+    async def not_delivered(self, chat_id: str, client_id: str) -> None:
+        """The contact center refused this visitor message for good: tell the visitor's tabs."""
+        await self.bus.publish(
+            chat_channel(chat_id), {"t": "error", "code": "not_delivered", "id": client_id}
+        )
+
+    def poller_finished(self, poller: Poller) -> None:
+        self.pollers.finished(poller)
 
     # --- the agent's side (built-in contact center) ----------------------------------------------------
 
@@ -294,6 +324,9 @@ class ChatService:
         self._visitor_connections[chat.id] = count
         self._cancel_abandon(chat.id)
         if count == 1:
+            poller = self.pollers.get(chat.id)
+            if poller is not None:
+                poller.visitor_back()
             await self.bus.publish(CONSOLE, {"t": "presence", "chat": chat.id, "online": True})
 
     async def visitor_detached(self, chat_id: str) -> None:
@@ -302,6 +335,10 @@ class ChatService:
             self._visitor_connections[chat_id] = count
             return
         self._visitor_connections.pop(chat_id, None)
+        poller = self.pollers.get(chat_id)
+        if poller is not None:
+            poller.visitor_left()  # the poller keeps going for the grace period, then ends the chat
+            return
         await self.bus.publish(CONSOLE, {"t": "presence", "chat": chat_id, "online": False})
         self._schedule_abandon(chat_id)
 
@@ -332,10 +369,20 @@ class ChatService:
         )
 
     async def recover(self) -> None:
-        """After a restart: queued chats whose visitors do not come back are abandoned as usual."""
-        for chat in await self.store.list_chats(states=[QUEUED], limit=100_000):
+        """After a restart: chats on polling contact centers get their pollers back (which resume at the
+        stored cursor and deliver what was not delivered); queued chats of the built-in contact center
+        whose visitors do not come back are abandoned as usual."""
+        for chat in await self.store.list_chats(states=list(OPEN_STATES), limit=1_000_000):
             if chat.backend == "local":
-                self._schedule_abandon(chat.id)
+                if chat.state == QUEUED:
+                    self._schedule_abandon(chat.id)
+                continue
+            try:
+                adapter = self._adapter_for(chat.site)
+            except KeyError:
+                log.warning("chat %s: its site %s is gone; leaving it", chat.id, chat.site)
+                continue
+            await self.pollers.ensure(chat, adapter)
 
     # --- queue positions (built-in contact center) ------------------------------------------------------
 
@@ -378,6 +425,7 @@ class ChatService:
             log.error("background task failed", exc_info=task.exception())
 
     async def close(self) -> None:
+        await self.pollers.close()
         for timer in self._abandon_timers.values():
             timer.cancel()
         self._abandon_timers.clear()

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy, SitePolicy
+from widget_server.poll_policy import PollSettings
 
 SITE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEMO_SITE = "demo"
@@ -237,6 +238,20 @@ def site_from_mapping(
     )
 
 
+POLLER_SPEC = {
+    name: Setting((int, float), default=getattr(PollSettings(), name), check=positive)
+    for name in (
+        "typing_interval",
+        "active_interval",
+        "idle_interval",
+        "idle_after",
+        "grace",
+        "backoff_base",
+        "backoff_max",
+    )
+}
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("data")
@@ -246,6 +261,7 @@ class Config:
     bus: str = "memory:"
     public_url: str | None = None
     resume_token_max_age: int = 7 * 24 * 3600
+    poller: PollSettings = field(default_factory=PollSettings)
     source: str | None = None
 
     @property
@@ -260,6 +276,7 @@ TOP_SPEC = {
     "bus": Setting(str, default="memory:"),
     "public_url": Setting(str, check=http_url),
     "resume_token_max_age": Setting(int, default=Config.resume_token_max_age, check=positive),
+    "poller": Setting(dict, default={}),
     "sites": Setting(dict, default={}),
 }
 
@@ -297,6 +314,9 @@ def config_from_mapping(
         bus=top["bus"],
         public_url=top["public_url"],
         resume_token_max_age=top["resume_token_max_age"],
+        poller=PollSettings(
+            **{k: float(v) for k, v in check_table(top["poller"], POLLER_SPEC, "poller").items()}
+        ),
         source=source,
     )
 

@@ -18,6 +18,7 @@ from widget_server.protocol import iso_time
 QUEUED = "queued"
 ACTIVE = "active"
 ENDED = "ended"
+OPEN_STATES = (QUEUED, ACTIVE)
 
 # Event kinds.
 MESSAGE = "message"

@@ -59,7 +59,9 @@ class Runtime:
         bus = await open_bus(config.bus)
         sites = SiteDirectory(config.sites or {DEMO_SITE: demo_site()})
         runtime: Runtime
-        service = ChatService(store, bus, lambda site_id: runtime.adapter(site_id))
+        service = ChatService(
+            store, bus, lambda site_id: runtime.adapter(site_id), poll_settings=config.poller
+        )
         runtime = cls(
             config=config,
             store=store,
@@ -88,6 +90,7 @@ class Runtime:
         await self.service.close()
         for adapter in self.adapters.values():
             await adapter.close()
+        await self.adapter_context.close()
         await self.bus.close()
         await self.store.close()
 

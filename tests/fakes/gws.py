@@ -364,6 +364,7 @@ class RecordedRequest:
     operation: str | None  # RequestChat, SendMessage, ..., GetChat, GetChatMessages; None if unresolved
     chat_id: str | None
     at: float  # time.monotonic()
+    answered: list[int] = field(default_factory=list)  # the HTTP status it got, once answered
 
 
 class FakeGWS:
@@ -387,6 +388,7 @@ class FakeGWS:
         self.requests_by_chat: dict[str, Counter[str]] = {}
         self.agent_script: AgentScript | None = None
         self._faults: deque[Response] = deque()  # injected answers, first in first out
+        self._lose_answers = 0
         self._delay = 0.0
         self.app = Starlette(
             routes=[
@@ -439,6 +441,16 @@ class FakeGWS:
         body = {"statusCode": status_code, "statusMessage": "request refused (injected by the test)"}
         self._faults.extend(JSONResponse(body) for _ in range(n))
 
+    def clear_faults(self) -> None:
+        """Forget injected failures that have not happened yet."""
+        self._faults.clear()
+        self._lose_answers = 0
+
+    def lose_answers(self, n: int = 1) -> None:
+        """The next n POSTs are carried out, but their answers are held until the client gives up: a
+        request that timed out although it reached GWS (the ambiguous case of exactly-once delivery)."""
+        self._lose_answers += n
+
     def delay(self, seconds: float) -> None:
         """Every customer request waits this long before it is processed (0 turns it off).
 
@@ -465,15 +477,26 @@ class FakeGWS:
     async def _customer_api(self, request: Request) -> Response:
         body = await request.body()
         parsed, operation, chat_id = _describe(request.method, request.url.path, body)
-        self._record(request, body, parsed, operation, chat_id)
+        record = self._record(request, body, parsed, operation, chat_id)
+        response = await self._respond(request, body)
+        if record is not None:
+            record.answered.append(response.status_code)
+        return response
+
+    async def _respond(self, request: Request, body: bytes) -> Response:
         if self._delay and not await _wait_unless_disconnected(request, self._delay):
             return Response(status_code=499)  # nobody is listening; the request had no effect
         if self._faults:
             return self._faults.popleft()
         try:
-            return self._answer(request, body)
+            answer = self._answer(request, body)
         except GWSError as error:
             return JSONResponse(error.body(), status_code=error.http_status)
+        if self._lose_answers and request.method == "POST":
+            # Done, but the answer never arrives in time: the client cannot tell whether it was done.
+            self._lose_answers -= 1
+            await _wait_unless_disconnected(request, 3600)
+        return answer
 
     def _answer(self, request: Request, body: bytes) -> Response:
         self._check_headers(request.headers)
@@ -515,24 +538,26 @@ class FakeGWS:
 
     def _record(
         self, request: Request, body: bytes, parsed: Any, operation: str | None, chat_id: str | None
-    ) -> None:
+    ) -> RecordedRequest | None:
         self.requests_by_operation[operation or "unknown"] += 1
         if chat_id is not None:
             self.requests_by_chat.setdefault(chat_id, Counter())[operation or "unknown"] += 1
-        if self.record_requests:
-            self.requests.append(
-                RecordedRequest(
-                    method=request.method,
-                    path=request.url.path,
-                    query=dict(request.query_params),
-                    headers=request.headers,
-                    json=parsed,
-                    body=body,
-                    operation=operation,
-                    chat_id=chat_id,
-                    at=time.monotonic(),
-                )
+        if not self.record_requests:
+            return None
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.url.path,
+                query=dict(request.query_params),
+                headers=request.headers,
+                json=parsed,
+                body=body,
+                operation=operation,
+                chat_id=chat_id,
+                at=time.monotonic(),
             )
+        )
+        return self.requests[-1]
 
     # --- the control API for another process ----------------------------------------------------------
 

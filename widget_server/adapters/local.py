@@ -22,7 +22,7 @@ class LocalAdapter:
     async def start(self, chat: Chat) -> Started:
         return Started()
 
-    async def send_message(self, chat: Chat, event: Event) -> None:
+    async def send_message(self, chat: Chat, event: Event, *, retry: bool = False) -> None:
         pass
 
     async def typing(self, chat: Chat, active: bool) -> None:

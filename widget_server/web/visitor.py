@@ -236,6 +236,8 @@ class VisitorConnection:
         position = await self.service.queue_position(chat)
         if position is not None:
             self.send(protocol.queue_frame(position))
+        for client_id in chat.backend_state.get("undelivered", []):
+            self.send(not_delivered_frame(client_id))
 
     async def _detach(self) -> None:
         if self._unsubscribe is not None:
@@ -258,6 +260,8 @@ class VisitorConnection:
                 self.send(protocol.typing_frame(message["name"], message["active"]))
         elif kind == "queue":
             self.send(protocol.queue_frame(message["position"]))
+        elif kind == "error":
+            self.send(not_delivered_frame(message["id"]))
         elif kind == "close":
             self._closed = True
             self._closing = asyncio.ensure_future(
@@ -314,6 +318,12 @@ class VisitorConnection:
         if event.kind == "state":
             self.chat_state = event.data["state"]
         await self.ws.send_text(event.frame_json())
+
+
+def not_delivered_frame(client_id: str) -> dict[str, Any]:
+    return protocol.error_frame(
+        "not_delivered", "The contact center did not accept this message; it was not delivered.", id=client_id
+    )
 
 
 def _frame_id(text: str | None) -> str | None:

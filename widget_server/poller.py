@@ -1,0 +1,313 @@
+"""The poller: one per live chat on a contact center without push, written once for every adapter.
+
+A ``Poller`` is the only thing that talks to the contact center about its chat after the start, so
+that everything about that chat there happens in order:
+
+1. it delivers the visitor's messages, in ``seq`` order, each exactly once, retrying with backoff while
+   the contact center is down (the chat log is the outbox: ``delivered_seq`` in the chat's
+   ``backend_state`` says how far delivery got, and survives a restart);
+2. it polls for agent activity (one ``adapter.poll`` request at a time) on the interval
+   widget_server/poll_policy.py chooses, and puts what comes back into the chat log together with the
+   new cursor, in one transaction, so a restart neither misses nor repeats anything;
+3. it ends the chat when the contact center ended it, or when the visitor has been gone for the grace
+   period, and then tells the contact center (after delivering what was still pending).
+
+Adapters only make the requests. The loop, the interval, the backoff and the retries are here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from widget_server import model
+from widget_server.adapters import Adapter, BackendRefused, BackendUnavailable, ChatGone, Polled
+from widget_server.bus import Message
+from widget_server.model import ENDED, OPEN_STATES, Chat, Event
+from widget_server.poll_policy import Backoff, PollSettings, next_interval
+from widget_server.store import WrongState
+
+if TYPE_CHECKING:
+    from widget_server.chat_service import ChatService
+
+log = logging.getLogger(__name__)
+
+
+class Poller:
+    def __init__(self, chat: Chat, service: ChatService, adapter: Adapter, settings: PollSettings) -> None:
+        self.chat = chat
+        self.service = service
+        self.adapter = adapter
+        self.settings = settings
+        self.backoff = Backoff(settings)
+        self.loop = asyncio.get_running_loop()
+        now = self.loop.time()
+        self.agent_typing = False
+        self.last_activity = now
+        self.next_poll = now
+        self.retry_at = 0.0
+        # Ambiguous attempt: the request for this seq may have reached the contact center (a timeout).
+        self.maybe_sent: int | None = None
+        self.visitor_gone_since: float | None = None if service.visitor_online(chat.id) else now
+        self.undelivered_pending = True  # check the log once at start: a restart may have left some
+        self.finishing = False
+        self.finished = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Any = None
+        self.requests = 0
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.chat.backend_state
+
+    # --- control, from the chat service ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._unsubscribe = await self.service.subscribe(self.chat.id, self._on_bus)
+        self._task = asyncio.ensure_future(self._run())
+
+    def visitor_left(self) -> None:
+        self.visitor_gone_since = self.loop.time()
+        self._wake.set()
+
+    def visitor_back(self) -> None:
+        self.visitor_gone_since = None
+        self.next_poll = self.loop.time()  # they may have missed something: look at once
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._unsubscribe_once()
+
+    def _on_bus(self, message: Message) -> None:
+        if message["t"] != "event":
+            return
+        event = message["e"]
+        if event["kind"] == model.MESSAGE and event["data"]["from"] == model.VISITOR:
+            self.undelivered_pending = True
+            self._wake.set()
+        elif event["kind"] == model.STATE and event["data"]["state"] == ENDED:
+            self.finishing = True
+            self._wake.set()
+
+    # --- the loop -------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            while not await self._step():
+                await self._sleep()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("chat %s: the poller stopped on an unexpected error", self.chat.id)
+        finally:
+            self.finished.set()
+            await self._unsubscribe_once()
+            self.service.poller_finished(self)
+
+    async def _step(self) -> bool:
+        """One round: deliver, poll if due, end if it is time. True when the poller is done."""
+        now = self.loop.time()
+        if now < self.retry_at:
+            return False
+        try:
+            if self.undelivered_pending:
+                await self._deliver()
+            if self.finishing:
+                await self._tell_contact_center_it_ended()
+                return True
+            if self._visitor_gone_too_long(now):
+                log.info("chat %s: the visitor has been gone for the grace period", self.chat.id)
+                await self.service.end_for_absence(self.chat.id)
+                self.finishing = True
+                return False
+            if self.adapter.polls and now >= self.next_poll:
+                await self._poll()
+        except ChatGone as gone:
+            log.info("chat %s: the contact center ended it (%s)", self.chat.id, gone.detail)
+            await self.service.end_by_contact_center(self.chat.id, [])
+            return True
+        except BackendUnavailable as error:
+            delay = self.backoff.failure(error.retry_after)
+            self.retry_at = self.loop.time() + delay
+            log.info(
+                "chat %s: contact center unavailable (%s); retrying in %.1f s",
+                self.chat.id,
+                error.detail,
+                delay,
+            )
+            return False
+        except BackendRefused as error:
+            # A poll refused for good is a configuration problem (wrong contact center id, say): keep
+            # trying slowly, loudly, so that fixing the configuration revives the chat.
+            delay = self.backoff.failure(error.retry_after)
+            self.retry_at = self.loop.time() + delay
+            log.warning("chat %s: contact center refused to poll: %s", self.chat.id, error.detail)
+            return False
+        self.backoff.success()
+        return False
+
+    async def _sleep(self) -> None:
+        """Until the next thing is due, or something wakes us (a visitor message, the visitor coming or
+        going, the chat ending). A timer handle sets the same event: no task per sleep."""
+        now = self.loop.time()
+        if now >= self.retry_at:
+            if self.finishing or self.undelivered_pending:
+                return  # work to do now
+            deadlines = [self.next_poll] if self.adapter.polls else []
+            if self.visitor_gone_since is not None:
+                deadlines.append(self.visitor_gone_since + self.settings.grace)
+        else:
+            deadlines = [self.retry_at]  # backing off: only the end of the backoff
+        timer = self.loop.call_at(min(deadlines), self._wake.set) if deadlines else None
+        try:
+            await self._wake.wait()
+        finally:
+            self._wake.clear()
+            if timer is not None:
+                timer.cancel()
+
+    def _visitor_gone_too_long(self, now: float) -> bool:
+        return self.visitor_gone_since is not None and now - self.visitor_gone_since >= self.settings.grace
+
+    # --- delivery -------------------------------------------------------------------------------------
+
+    async def _deliver(self) -> None:
+        """Send the visitor's messages that the contact center does not have yet, in order, noting after
+        each one how far delivery got."""
+        self.undelivered_pending = False
+        if not self.adapter.delivers:
+            return
+        delivered = int(self.state.get("delivered_seq", 0))
+        events = await self.service.store.events_after(self.chat.id, delivered)
+        for event in events:
+            if event.kind == model.MESSAGE and event.data["from"] == model.VISITOR:
+                await self._deliver_one(event)
+                await self._save_state(delivered_seq=event.seq)
+        if events and events[-1].seq > int(self.state.get("delivered_seq", 0)):
+            await self._save_state(delivered_seq=events[-1].seq)
+
+    async def _deliver_one(self, event: Event) -> None:
+        retry = self.maybe_sent == event.seq
+        try:
+            self.requests += 1
+            await self.adapter.send_message(self.chat, event, retry=retry)
+        except BackendUnavailable as error:
+            if error.ambiguous:
+                self.maybe_sent = event.seq
+            self.undelivered_pending = True
+            raise
+        except BackendRefused as error:
+            log.warning("chat %s: message %s refused for good: %s", self.chat.id, event.seq, error.detail)
+            client_id = event.data.get("id", "")
+            # Kept, so that a visitor who was away when it happened learns it when they come back.
+            undelivered = [*self.state.get("undelivered", []), client_id][-20:]
+            await self._save_state(undelivered=undelivered)
+            await self.service.not_delivered(self.chat.id, client_id)
+            return
+        self.maybe_sent = None
+        self.state["delivered_count"] = int(self.state.get("delivered_count", 0)) + 1
+
+    async def _save_state(self, **changes: Any) -> None:
+        state = {**self.state, **changes}
+        await self.service.store.update_chat(self.chat.id, {"backend_state": state})
+        self.chat = replace(self.chat, backend_state=state)
+
+    # --- polling --------------------------------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        self.requests += 1
+        polled = await self.adapter.poll(self.chat)
+        now = self.loop.time()
+        for name, active in polled.typing:
+            self.agent_typing = active
+            await self.service.backend_typing(self.chat, name, active)
+        if polled.events:
+            self.agent_typing = False  # a message ends the typing it followed
+        if polled.lively:
+            self.last_activity = now
+        await self._record(polled)
+        agent_present = bool(self.state.get("agents"))
+        self.next_poll = now + next_interval(
+            self.settings,
+            agent_present=agent_present,
+            agent_typing=self.agent_typing,
+            quiet_for=now - self.last_activity,
+        )
+
+    async def _record(self, polled: Polled) -> None:
+        state = {**self.state, **polled.cursor}
+        events = list(polled.events)
+        if polled.ended:
+            events.append(model.state(ENDED))
+        if not events:
+            if state != self.state:
+                await self._save_state(**polled.cursor)
+            return
+        changes: dict[str, Any] = {"backend_state": state}
+        states = [e.data["state"] for e in events if e.kind == model.STATE]
+        if states:
+            changes["state"] = states[-1]
+            if states[-1] == ENDED:
+                changes["ended_at"] = model.now_ms()
+        try:
+            await self.service.append(self.chat.id, events, changes=changes, require_states=OPEN_STATES)
+        except WrongState:
+            self.finishing = True  # ended here meanwhile: what came back no longer matters
+            return
+        self.chat = replace(self.chat, backend_state=state)
+        if polled.ended:
+            self.finishing = True
+
+    # --- the end --------------------------------------------------------------------------------------
+
+    async def _tell_contact_center_it_ended(self) -> None:
+        try:
+            self.requests += 1
+            await self.adapter.end(self.chat)
+        except (BackendUnavailable, BackendRefused, ChatGone) as error:
+            log.info("chat %s: could not tell the contact center it ended: %s", self.chat.id, error.detail)
+
+    async def _unsubscribe_once(self) -> None:
+        if self._unsubscribe is not None:
+            unsubscribe, self._unsubscribe = self._unsubscribe, None
+            await unsubscribe()
+
+
+class Pollers:
+    """The pollers of this process, one per chat."""
+
+    def __init__(self, service: ChatService, settings: PollSettings) -> None:
+        self.service = service
+        self.settings = settings
+        self._pollers: dict[str, Poller] = {}
+
+    def get(self, chat_id: str) -> Poller | None:
+        return self._pollers.get(chat_id)
+
+    async def ensure(self, chat: Chat, adapter: Adapter) -> None:
+        if chat.id in self._pollers or chat.state == ENDED or not (adapter.polls or adapter.delivers):
+            return
+        poller = self._pollers[chat.id] = Poller(chat, self.service, adapter, self.settings)
+        await poller.start()
+
+    def finished(self, poller: Poller) -> None:
+        if self._pollers.get(poller.chat.id) is poller:
+            del self._pollers[poller.chat.id]
+
+    def each(self, fn: Callable[[Poller], None]) -> None:
+        for poller in list(self._pollers.values()):
+            fn(poller)
+
+    def __len__(self) -> int:
+        return len(self._pollers)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(poller.stop() for poller in list(self._pollers.values())))
+        self._pollers.clear()
