@@ -670,7 +670,8 @@ input,textarea{font-size:16px}
     const invalid = ["name", "email", "subject"].filter((name) => !validate(name));
     if (invalid.length) return fields[invalid[0]].input.focus();
     const value = (name) => fields[name].input.value.trim();
-    starting = { type: "start", nickname: value("name"), subject: value("subject") };
+    // The id makes a repeated start (the socket dropped before `welcome`) return the same chat.
+    starting = { type: "start", id: newId(), nickname: value("name"), subject: value("subject") };
     if (value("email")) starting.email = value("email");
     if (/^https?:/.test(location.href) && location.href.length <= 2048) starting.page = location.href;
     startBtn.disabled = true;

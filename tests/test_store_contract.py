@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,18 @@ async def test_a_failing_write_does_not_undo_its_neighbours(store: Store) -> Non
     )
     assert isinstance(results[1], ChatNotFound) and isinstance(results[2], WrongState)
     assert [e.data["text"] for e in await store.events_after("c1", 0)] == ["a", "d"]
+
+
+async def test_a_start_id_creates_one_chat_per_site(store: Store) -> None:
+    first = await store.create_chat(replace(new_chat("a"), start_id="s1"), [model.state(model.QUEUED)])
+    again = await store.create_chat(replace(new_chat("b"), start_id="s1"), [model.state(model.QUEUED)])
+    assert first.new and not again.new and again.chat.id == "a"
+    assert await store.get_chat("b") is None
+    found = await store.find_started("acme", "s1")
+    assert found is not None and found.id == "a"
+    other_site = await store.create_chat(replace(new_chat("c", site="globex"), start_id="s1"), [])
+    assert other_site.new
+    assert await store.find_started("acme", "nope") is None
 
 
 async def test_update_list_and_count(store: Store) -> None:

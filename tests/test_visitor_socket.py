@@ -173,3 +173,15 @@ async def test_ending_the_chat_then_starting_a_new_one(server: Server) -> None:
         assert error == {**error, "code": "chat_ended", "id": "late"}
         await visitor.start(nickname="Chris again")
         assert visitor.chat != first
+
+
+async def test_a_repeated_start_with_the_same_id_gets_the_same_chat(server: Server) -> None:
+    # The socket dropped between `start` and `welcome`: the widget sends the same `start` again.
+    async with Visitor.connected(server) as first:
+        await first.send({"type": "start", "id": "s-1", "nickname": "Chris"})
+    async with Visitor.connected(server) as second:
+        await second.start(nickname="Chris", id="s-1")
+        chats = await server.runtime.store.list_chats()
+        assert len(chats) == 1 and chats[0].id == second.chat
+        events = await second.events_until(lambda e: e["seq"] == 1)
+        assert len(events) == 1  # the chat's log, once: nothing was stored twice

@@ -111,7 +111,12 @@ class ChatService:
 
     async def start(self, site: Site, request: Start, *, ip: str | None, user_agent: str | None) -> Chat:
         """Open a new chat: at the contact center first, then in the log. If either fails, nothing of it
-        is left (the contact-center chat is ended again)."""
+        is left (the contact-center chat is ended again). A `start` repeated with the same client id gets
+        the chat the first one created."""
+        if request.id is not None:
+            earlier = await self.store.find_started(site.id, request.id)
+            if earlier is not None:
+                return earlier
         adapter = self._adapter_for(site.id)
         chat = Chat(
             id=str(uuid.uuid4()),
@@ -128,6 +133,7 @@ class ChatService:
                 user_agent=user_agent[:512] if user_agent else None,
             ),
             created_at=model.now_ms(),
+            start_id=request.id,
         )
         try:
             started = await adapter.start(chat)
@@ -151,6 +157,10 @@ class ChatService:
             with contextlib.suppress(Exception):
                 await adapter.end(chat)
             raise
+        if not appended.new:  # the same start raced in twice: keep the first, end this one's twin
+            with contextlib.suppress(Exception):
+                await adapter.end(chat)
+            return appended.chat
         await self._publish(appended.chat, appended.events, summary_changed=True)
         await self.pollers.ensure(appended.chat, adapter)
         return appended.chat

@@ -92,6 +92,7 @@ class Chat:
     backend_ref: str | None = None
     backend_state: dict[str, Any] = field(default_factory=dict)
     preview: dict[str, Any] | None = None
+    start_id: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The chat as the agent console shows it in its lists."""

@@ -58,6 +58,8 @@ class Start:
     email: str | None = None
     user_data: dict[str, str] = field(default_factory=dict)
     page: str | None = None
+    #: Optional client id: a second `start` with the same id (a retry) attaches to the same chat.
+    id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,7 @@ def _start(f: _Fields) -> Start:
         email=f.email("email", required=False),
         user_data=f.user_data("userData"),
         page=f.url("page", required=False),
+        id=f.text("id", 1, MAX_CLIENT_ID, required=False),
     )
 
 

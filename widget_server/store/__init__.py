@@ -50,7 +50,12 @@ class Store(Protocol):
     # --- chats and their logs -------------------------------------------------------------------------
 
     async def create_chat(self, chat: Chat, events: Sequence[NewEvent]) -> Appended:
-        """Store a new chat and its first events in one transaction."""
+        """Store a new chat and its first events in one transaction. If the site already has a chat with
+        the same ``start_id``, store nothing and return that one (``new`` is False)."""
+        ...
+
+    async def find_started(self, site: str, start_id: str) -> Chat | None:
+        """The site's chat that a `start` with this client id created, if any."""
         ...
 
     async def append(

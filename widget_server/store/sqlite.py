@@ -42,9 +42,11 @@ SCHEMA = [
         agent_name TEXT,
         backend_ref TEXT,
         backend_state TEXT NOT NULL DEFAULT '{}',
-        preview TEXT
+        preview TEXT,
+        start_id TEXT
     );
     CREATE INDEX chats_by_state ON chats (state, site, created_at);
+    CREATE UNIQUE INDEX chats_by_start_id ON chats (site, start_id) WHERE start_id IS NOT NULL;
     CREATE TABLE events (
         chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
         seq INTEGER NOT NULL,
@@ -67,7 +69,7 @@ SCHEMA = [
 
 _CHAT_COLUMNS = (
     "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
-    " backend_state, preview"
+    " backend_state, preview, start_id"
 )
 _CHANGEABLE = {"state", "agent", "agent_name", "ended_at", "backend_ref", "backend_state"}
 _JSON_COLUMNS = {"backend_state", "preview"}
@@ -108,6 +110,7 @@ def _chat(row: Sequence[Any]) -> Chat:
         backend_ref=row[10],
         backend_state=json.loads(row[11]),
         preview=json.loads(row[12]) if row[12] else None,
+        start_id=row[13],
     )
 
 
@@ -204,8 +207,15 @@ class SQLiteStore:
 
     async def create_chat(self, chat: Chat, events: Sequence[NewEvent]) -> Appended:
         def run(conn: sqlite3.Connection) -> Appended:
+            if chat.start_id is not None:
+                found = conn.execute(
+                    f"SELECT {_CHAT_COLUMNS} FROM chats WHERE site = ? AND start_id = ?",
+                    (chat.site, chat.start_id),
+                ).fetchone()
+                if found:
+                    return Appended(_chat(found), [], new=False)
             conn.execute(
-                f"INSERT INTO chats ({_CHAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL)",
+                f"INSERT INTO chats ({_CHAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?)",
                 (
                     chat.id,
                     chat.site,
@@ -218,6 +228,7 @@ class SQLiteStore:
                     chat.agent_name,
                     chat.backend_ref,
                     _dumps(chat.backend_state),
+                    chat.start_id,
                 ),
             )
             return _append(conn, chat.id, events, None, None)
@@ -233,6 +244,15 @@ class SQLiteStore:
         require_states: Sequence[str] | None = None,
     ) -> Appended:
         return await self._write(lambda conn: _append(conn, chat_id, events, changes, require_states))
+
+    async def find_started(self, site: str, start_id: str) -> Chat | None:
+        def run(conn: sqlite3.Connection) -> Chat | None:
+            row = conn.execute(
+                f"SELECT {_CHAT_COLUMNS} FROM chats WHERE site = ? AND start_id = ?", (site, start_id)
+            ).fetchone()
+            return _chat(row) if row else None
+
+        return await self._read(run)
 
     async def update_chat(self, chat_id: str, changes: dict[str, Any]) -> None:
         def run(conn: sqlite3.Connection) -> None:

@@ -104,7 +104,9 @@ class VisitorConnection:
                 if self._told_rate_limited == 0.0:
                     log.info("site %s: visitor %s is over the frame rate limit", self.site.id, self.ip)
                 self._told_rate_limited = now
-                self.send(protocol.error_frame("rate_limited", "Too many frames; slow down."))
+                self.send(
+                    protocol.error_frame("rate_limited", "Too many frames; slow down.", id=_frame_id(text))
+                )
             await self._refused()
             return
         try:
