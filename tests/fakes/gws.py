@@ -642,7 +642,7 @@ def _index_parameter(raw: str | None) -> int | None:
     # A.5: index is optional; 0 means all, N the first entry to return.
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not re.fullmatch("[0-9]+", raw):  # not isdigit(): it accepts "²", which int() refuses
         raise GWSError(INVALID_INPUT, f"index must be a non-negative integer, not {raw!r}")
     return int(raw)
 
