@@ -77,6 +77,7 @@ class ChatService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._message_limiters: dict[str, KeyedLimiter] = {}
         self.pollers = Pollers(self, poll_settings or PollSettings())
+        self._limits_logged: dict[tuple[str, str, str], float] = {}
 
     # --- the log: store, then publish --------------------------------------------------------------------
 
@@ -117,6 +118,16 @@ class ChatService:
             earlier = await self.store.find_started(site.id, request.id)
             if earlier is not None:
                 return earlier
+        if ip is not None:
+            hour_ago = model.now_ms() - 3_600_000
+            if (
+                await self.store.count_recent_chats(site.id, ip, hour_ago)
+                >= site.limits.chats_per_ip_per_hour
+            ):
+                self._log_limit_once(site.id, ip, "chats_per_ip_per_hour")
+                raise ServiceError(
+                    "rate_limited", "Too many new chats from your address; please try again later."
+                )
         adapter = self._adapter_for(site.id)
         chat = Chat(
             id=str(uuid.uuid4()),
@@ -193,6 +204,16 @@ class ChatService:
         if limiter is None or (limiter.rate, limiter.burst) != (rate, burst):
             limiter = self._message_limiters[site.id] = KeyedLimiter(rate, burst)
         return limiter.allow(chat_id)
+
+    def _log_limit_once(self, site_id: str, ip: str, limit: str) -> None:
+        """Once per address and limit an hour, however many times it is hit."""
+        key = (site_id, ip, limit)
+        now = asyncio.get_running_loop().time()
+        if now - self._limits_logged.get(key, -1e9) > 3600:
+            if len(self._limits_logged) > 10_000:
+                self._limits_logged.clear()
+            self._limits_logged[key] = now
+            log.warning("site %s: %s is over the limit %s", site_id, ip, limit)
 
     async def visitor_typing(self, chat: Chat, active: bool) -> None:
         message = {"t": "typing", "from": model.VISITOR, "name": chat.visitor.nickname, "active": active}

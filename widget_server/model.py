@@ -205,3 +205,65 @@ class User:
     password_hash: str
     display_name: str
     session_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who changed something, and through what: for the audit log."""
+
+    name: str
+    via: str  # "admin page", "api", "cli", "config"
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: int
+    actor: str
+    via: str
+    address: str | None
+    action: str  # e.g. "site.create", "site.allow_origin", "user.add", "token.revoke"
+    target: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+    @classmethod
+    def of(cls, actor: Actor, action: str, target: str, **detail: Any) -> AuditEntry:
+        return cls(now_ms(), actor.name, actor.via, actor.address, action, target, detail)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": iso_time(self.at),
+            "actor": self.actor,
+            "via": self.via,
+            "address": self.address,
+            "action": self.action,
+            "target": self.target,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSite:
+    """A site created through the admin page, the API or the CLI: its table, as it would be written
+    under ``[sites.ID]`` in the configuration file (checked by the same code)."""
+
+    id: str
+    settings: dict[str, Any]
+    created_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An admin API token. Only a hash of the secret is kept: a stolen database does not hand out
+    working tokens."""
+
+    id: str
+    name: str
+    token_hash: str
+    created_at: int
+    created_by: str
+    revoked_at: int | None = None
+    last_used_at: int | None = None

@@ -6,6 +6,7 @@ layer gets one ``Runtime`` and reads everything from it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -22,6 +23,7 @@ from widget_server.secret_key import read_or_create_private_file
 from widget_server.sites import SiteDirectory
 from widget_server.store import Store, open_store
 from widget_server.tokens import ResumeTokens
+from widget_server.web.live import LiveConnections
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +53,16 @@ class Runtime:
     default_login: DefaultLogin | None = None
     adapters: dict[str, Adapter] = field(default_factory=dict)
     adapter_context: AdapterContext = field(default_factory=AdapterContext)
+    live: LiveConnections = field(default_factory=LiveConnections)
+    _watcher: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(cls, config: Config, secret_key: str) -> Runtime:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(config.store, config.data_dir)
         bus = await open_bus(config.bus)
-        sites = SiteDirectory(config.sites or {DEMO_SITE: demo_site()})
+        sites = SiteDirectory(config.sites or {DEMO_SITE: demo_site()}, store)
+        await sites.refresh()
         runtime: Runtime
         service = ChatService(
             store, bus, lambda site_id: runtime.adapter(site_id), poll_settings=config.poller
@@ -73,7 +78,26 @@ class Runtime:
         )
         runtime.default_login = await ensure_default_login(store, config.data_dir)
         await service.recover()
+        runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
         return runtime
+
+    async def refresh_sites(self) -> None:
+        """Take in site changes made by any process sharing the database: the next handshake is judged
+        by them, and open sockets they no longer admit are closed."""
+        for site_id in await self.sites.refresh():
+            site = self.sites.get(site_id)
+            self.live.enforce(site_id, site)
+            adapter = self.adapters.pop(site_id, None)  # the next chat gets one with the new settings
+            if adapter is not None:
+                await adapter.close()
+
+    async def _watch_sites(self, every: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.refresh_sites()
+            except Exception:
+                log.exception("could not check the sites for changes")
 
     def adapter(self, site_id: str) -> Adapter:
         adapter = self.adapters.get(site_id)
@@ -87,6 +111,9 @@ class Runtime:
         return adapter
 
     async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
         await self.service.close()
         for adapter in self.adapters.values():
             await adapter.close()

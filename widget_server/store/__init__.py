@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from widget_server.model import Chat, Event, NewEvent, User
+from widget_server.model import ApiToken, AuditEntry, Chat, Event, NewEvent, StoredSite, User
 
 
 class StoreError(Exception):
@@ -29,6 +29,14 @@ class WrongState(StoreError):
     def __init__(self, chat: Chat) -> None:
         super().__init__(f"chat {chat.id} is {chat.state}")
         self.chat = chat
+
+
+class SiteExists(StoreError):
+    pass
+
+
+class SiteNotFound(StoreError):
+    pass
 
 
 class Appended:
@@ -99,6 +107,43 @@ class Store(Protocol):
     async def count_chats(
         self, *, sites: Sequence[str] | None = None, states: Sequence[str] | None = None
     ) -> int: ...
+
+    async def count_recent_chats(self, site: str, ip: str, since: int) -> int:
+        """How many chats this address started on the site since ``since`` (epoch ms)."""
+        ...
+
+    # --- sites, the audit log, API tokens -------------------------------------------------------------
+
+    async def sites_version(self) -> int:
+        """A counter that every change of a stored site increases: a cheap question "did anything
+        change?" that every server process sharing the database can ask."""
+        ...
+
+    async def list_sites(self) -> list[StoredSite]: ...
+
+    async def change_site(
+        self, site_id: str, settings: dict[str, Any] | None, audit: AuditEntry, *, create: bool = False
+    ) -> int:
+        """Create (``create``), replace or delete (``settings`` None) a stored site, record the audit
+        entry and increase the sites version, in one transaction; return the new version. A create of
+        an existing id raises ``SiteExists``, a change of a missing one ``SiteNotFound``."""
+        ...
+
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+
+    async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
+        """Newest first; ``before`` an entry id, for paging."""
+        ...
+
+    async def add_token(self, token: ApiToken, audit: AuditEntry) -> None: ...
+
+    async def find_token(self, token_hash: str) -> ApiToken | None: ...
+
+    async def list_tokens(self) -> list[ApiToken]: ...
+
+    async def revoke_token(self, name: str, audit: AuditEntry) -> bool: ...
+
+    async def token_used(self, token_id: str, at: int) -> None: ...
 
     # --- people ---------------------------------------------------------------------------------------
 

@@ -21,8 +21,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from widget_server.model import MESSAGE, Chat, Event, NewEvent, User, Visitor, now_ms, preview_of
-from widget_server.store import Appended, ChatNotFound, WrongState
+from widget_server.model import (
+    MESSAGE,
+    ApiToken,
+    AuditEntry,
+    Chat,
+    Event,
+    NewEvent,
+    StoredSite,
+    User,
+    Visitor,
+    now_ms,
+    preview_of,
+)
+from widget_server.store import Appended, ChatNotFound, SiteExists, SiteNotFound, WrongState
 
 T = TypeVar("T")
 
@@ -43,9 +55,11 @@ SCHEMA = [
         backend_ref TEXT,
         backend_state TEXT NOT NULL DEFAULT '{}',
         preview TEXT,
-        start_id TEXT
+        start_id TEXT,
+        ip TEXT
     );
     CREATE INDEX chats_by_state ON chats (state, site, created_at);
+    CREATE INDEX chats_by_ip ON chats (site, ip, created_at);
     CREATE UNIQUE INDEX chats_by_start_id ON chats (site, start_id) WHERE start_id IS NOT NULL;
     CREATE TABLE events (
         chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
@@ -64,12 +78,42 @@ SCHEMA = [
         display_name TEXT NOT NULL,
         session_version INTEGER NOT NULL DEFAULT 1
     );
+    CREATE TABLE sites (
+        id TEXT PRIMARY KEY,
+        settings TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    INSERT INTO counters (name, value) VALUES ('sites_version', 0);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        via TEXT NOT NULL,
+        address TEXT,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at INTEGER,
+        last_used_at INTEGER
+    );
     """,
 ]
 
 _CHAT_COLUMNS = (
     "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
-    " backend_state, preview, start_id"
+    " backend_state, preview, start_id, ip"
 )
 _CHANGEABLE = {"state", "agent", "agent_name", "ended_at", "backend_ref", "backend_state"}
 _JSON_COLUMNS = {"backend_state", "preview"}
@@ -111,7 +155,7 @@ def _chat(row: Sequence[Any]) -> Chat:
         backend_state=json.loads(row[11]),
         preview=json.loads(row[12]) if row[12] else None,
         start_id=row[13],
-    )
+    )  # row[14], the visitor's address, is also in ``visitor``: a column of its own for the per-IP limit
 
 
 def _event(chat_id: str, row: Sequence[Any]) -> Event:
@@ -215,7 +259,8 @@ class SQLiteStore:
                 if found:
                     return Appended(_chat(found), [], new=False)
             conn.execute(
-                f"INSERT INTO chats ({_CHAT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?)",
+                f"INSERT INTO chats ({_CHAT_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?, ?)",
                 (
                     chat.id,
                     chat.site,
@@ -229,6 +274,7 @@ class SQLiteStore:
                     chat.backend_ref,
                     _dumps(chat.backend_state),
                     chat.start_id,
+                    chat.visitor.ip,
                 ),
             )
             return _append(conn, chat.id, events, None, None)
@@ -308,6 +354,120 @@ class SQLiteStore:
 
         return await self._read(run)
 
+    async def count_recent_chats(self, site: str, ip: str, since: int) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM chats WHERE site = ? AND ip = ? AND created_at >= ?", (site, ip, since)
+            ).fetchone()
+            return int(row[0])
+
+        return await self._read(run)
+
+    # --- sites, audit, tokens -------------------------------------------------------------------------
+
+    async def sites_version(self) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT value FROM counters WHERE name = 'sites_version'").fetchone()[0])
+
+        return await self._read(run)
+
+    async def list_sites(self) -> list[StoredSite]:
+        def run(conn: sqlite3.Connection) -> list[StoredSite]:
+            rows = conn.execute(
+                "SELECT id, settings, created_at, updated_at FROM sites ORDER BY id"
+            ).fetchall()
+            return [StoredSite(row[0], json.loads(row[1]), row[2], row[3]) for row in rows]
+
+        return await self._read(run)
+
+    async def change_site(
+        self, site_id: str, settings: dict[str, Any] | None, audit: AuditEntry, *, create: bool = False
+    ) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            exists = conn.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is not None
+            if create and exists:
+                raise SiteExists(site_id)
+            if not create and not exists:
+                raise SiteNotFound(site_id)
+            now = audit.at
+            if settings is None:
+                conn.execute("DELETE FROM sites WHERE id = ?", (site_id,))
+            elif create:
+                conn.execute(
+                    "INSERT INTO sites (id, settings, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                    (site_id, _dumps(settings), now, now),
+                )
+            else:
+                conn.execute(
+                    "UPDATE sites SET settings = ?, updated_at = ? WHERE id = ?",
+                    (_dumps(settings), now, site_id),
+                )
+            _insert_audit(conn, audit)
+            row = conn.execute(
+                "UPDATE counters SET value = value + 1 WHERE name = 'sites_version' RETURNING value"
+            ).fetchone()
+            return int(row[0])
+
+        return await self._write(run)
+
+    async def add_audit(self, entry: AuditEntry) -> None:
+        await self._write(lambda conn: _insert_audit(conn, entry))
+
+    async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
+        def run(conn: sqlite3.Connection) -> list[AuditEntry]:
+            rows = conn.execute(
+                "SELECT at, actor, via, address, action, target, detail, id FROM audit"
+                " WHERE id < ? ORDER BY id DESC LIMIT ?",
+                (before if before is not None else 2**62, limit),
+            ).fetchall()
+            return [AuditEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7]) for r in rows]
+
+        return await self._read(run)
+
+    async def add_token(self, token: ApiToken, audit: AuditEntry) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO api_tokens (id, name, token_hash, created_at, created_by)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (token.id, token.name, token.token_hash, token.created_at, token.created_by),
+            )
+            _insert_audit(conn, audit)
+
+        await self._write(run)
+
+    async def find_token(self, token_hash: str) -> ApiToken | None:
+        def run(conn: sqlite3.Connection) -> ApiToken | None:
+            row = conn.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?", (token_hash,)
+            ).fetchone()
+            return ApiToken(*row) if row else None
+
+        return await self._read(run)
+
+    async def list_tokens(self) -> list[ApiToken]:
+        def run(conn: sqlite3.Connection) -> list[ApiToken]:
+            rows = conn.execute(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at").fetchall()
+            return [ApiToken(*row) for row in rows]
+
+        return await self._read(run)
+
+    async def revoke_token(self, name: str, audit: AuditEntry) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            done = conn.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (audit.at, name)
+            ).rowcount
+            if done:
+                _insert_audit(conn, audit)
+            return bool(done)
+
+        return await self._write(run)
+
+    async def token_used(self, token_id: str, at: int) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (at, token_id))
+
+        await self._write(run)
+
     # --- users ----------------------------------------------------------------------------------------
 
     async def get_user(self, name: str) -> User | None:
@@ -346,6 +506,16 @@ class SQLiteStore:
             return [User(*row) for row in rows]
 
         return await self._read(run)
+
+
+_TOKEN_COLUMNS = "id, name, token_hash, created_at, created_by, revoked_at, last_used_at"  # noqa: S105
+
+
+def _insert_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
+    conn.execute(
+        "INSERT INTO audit (at, actor, via, address, action, target, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (entry.at, entry.actor, entry.via, entry.address, entry.action, entry.target, _dumps(entry.detail)),
+    )
 
 
 def _chat_filter(sites: Sequence[str] | None, states: Sequence[str] | None) -> tuple[str, list[Any]]:

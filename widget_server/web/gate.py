@@ -9,7 +9,6 @@ accept): the response tells a prober nothing. The server log gets one line sayin
 from __future__ import annotations
 
 import logging
-from collections import Counter
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,13 +20,13 @@ PREFIX = "/ws/"
 class VisitorGate:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.sockets_per_ip: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket" or not scope["path"].startswith(PREFIX):
             await self.app(scope, receive, send)
             return
         runtime = scope["app"].state.runtime
+        await runtime.refresh_sites()  # a change made a moment ago, by any process, applies now
         site_id = scope["path"][len(PREFIX) :]
         origin = _header(scope, b"origin")
         ip = scope["client"][0] if scope.get("client") else None
@@ -36,7 +35,7 @@ class VisitorGate:
             rule = "unknown_site"
         else:
             rule = site.policy.refusal(origin, ip)
-            if rule is None and ip is not None and self.sockets_per_ip[ip] >= site.limits.sockets_per_ip:
+            if rule is None and ip is not None and runtime.live.count_ip(ip) >= site.limits.sockets_per_ip:
                 rule = "sockets_per_ip"
         if rule is not None:
             log.warning(
@@ -50,15 +49,8 @@ class VisitorGate:
             return
         scope["widget.site"] = site
         scope["widget.ip"] = ip
-        if ip is not None:
-            self.sockets_per_ip[ip] += 1
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            if ip is not None:
-                self.sockets_per_ip[ip] -= 1
-                if self.sockets_per_ip[ip] <= 0:
-                    del self.sockets_per_ip[ip]
+        scope["widget.origin"] = origin
+        await self.app(scope, receive, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

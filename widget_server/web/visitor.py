@@ -61,6 +61,8 @@ class VisitorConnection:
         self.service = runtime.service
         self.site: Site = websocket.scope["widget.site"]
         self.ip: str | None = websocket.scope["widget.ip"]
+        self.origin: str | None = websocket.scope["widget.origin"]
+        self.site_id = self.site.id
         self.user_agent = websocket.headers.get("user-agent")
         self.chat_id: str | None = None
         self.chat_state: str | None = None
@@ -78,7 +80,19 @@ class VisitorConnection:
 
     # --- the read loop --------------------------------------------------------------------------------
 
+    def kick(self, code: int, reason: str) -> None:
+        """Close from our side (a policy change no longer admits this visitor)."""
+        self._closed = True
+        self._closing = asyncio.ensure_future(self.ws.close(code, reason))
+
     async def run(self) -> None:
+        self.runtime.live.add(self)
+        try:
+            await self._run()
+        finally:
+            self.runtime.live.remove(self)
+
+    async def _run(self) -> None:
         await self.ws.accept()
         self.send(
             protocol.hello_frame(
@@ -265,10 +279,7 @@ class VisitorConnection:
         elif kind == "error":
             self.send(not_delivered_frame(message["id"]))
         elif kind == "close":
-            self._closed = True
-            self._closing = asyncio.ensure_future(
-                self.ws.close(message.get("code", 1008), message.get("reason", ""))
-            )
+            self.kick(message.get("code", 1008), message.get("reason", ""))
 
     # --- the ordered outbox ---------------------------------------------------------------------------
 
