@@ -29,6 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "serve":
             return serve(args)
+        if command in ("sites", "users", "tokens"):
+            from widget_server import cli_admin
+
+            return cli_admin.run(args)
     except ConfigError as error:
         print(f"widget-server: {error}", file=sys.stderr)
         return 2
@@ -46,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = commands.add_parser("serve", help="run the server (the default command)")
     _serve_options(serve_parser)
+    from widget_server import cli_admin
+
+    cli_admin.add_commands(commands)
     return parser
 
 

@@ -127,13 +127,13 @@ async def ensure_default_login(store: Store, data_dir: Path) -> DefaultLogin | N
 
     The password is WIDGET_SERVER_ADMIN_PASSWORD if set (and is reset to it on every start), else one
     generated on first start and kept in the data dir (mode 0600) so that it can be shown again. Once
-    other people exist and the default login was removed, nothing is created.
+    another operator exists and the default login was removed, nothing is created.
     """
     given = os.environ.get(ADMIN_PASSWORD_ENV)
     existing = await store.get_user(DEFAULT_ADMIN)
     password_file = data_dir / ADMIN_PASSWORD_FILE
-    if existing is None and await store.list_users():
-        return None
+    if existing is None and any(user.role == model.OPERATOR_ROLE for user in await store.list_users()):
+        return None  # operators exist (and removed the default login): nothing to create
     if given:
         if existing is None or not verify_password(existing.password_hash, given):
             version = existing.session_version + 1 if existing else 1

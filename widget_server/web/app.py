@@ -20,7 +20,8 @@ from widget_server.assets import STATIC
 from widget_server.config import Config
 from widget_server.runtime import Runtime
 from widget_server.secret_key import load_secret_key
-from widget_server.web import agent, pages, visitor
+from widget_server.site_admin import SiteAdmin
+from widget_server.web import admin_api, agent, pages, visitor
 from widget_server.web.gate import VisitorGate
 from widget_server.web.proxy import TrustedProxyMiddleware
 from widget_server.web.security import LoginThrottle
@@ -55,6 +56,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = await Runtime.start(config, secret_key)
         app.state.runtime = runtime
+        app.state.site_admin = SiteAdmin(runtime.store, runtime.sites, runtime.refresh_sites)
         # Everything allocated at start-up lives as long as the process: keep it out of the collector's
         # way, so that collections stay short while thousands of sockets are open.
         gc.collect()
@@ -76,6 +78,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         Route("/agent/logout", agent.logout, methods=["POST"]),
         WebSocketRoute("/agent/ws", agent.console_socket),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        *admin_api.routes,
     ]
     middleware = [
         Middleware(TrustedProxyMiddleware, trusted_proxies=config.trusted_proxy_set),

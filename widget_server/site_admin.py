@@ -1,0 +1,295 @@
+"""Changing sites, people and API tokens: the one place the admin page, the admin API and the CLI all
+go through, so that each change is checked the same way, stored whole or not at all, and recorded in
+the audit log with who made it, through what, and from where.
+
+Sites from the configuration file are provisioned: they are shown, never changed here (the file is the
+truth for them, reloaded on start). Sites created here live in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from widget_server import model
+from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy
+from widget_server.config import SITE_ID, ConfigError, Site, site_from_mapping
+from widget_server.model import Actor, ApiToken, AuditEntry, User
+from widget_server.passwords import hash_password, password_problem
+from widget_server.sites import SiteDirectory
+from widget_server.store import SiteExists, SiteNotFound, Store
+
+TOKEN_PREFIX = "wst_"  # noqa: S105 - a prefix that makes leaked tokens easy to recognise
+
+
+class AdminError(Exception):
+    """A refused change, worded for the operator; ``code`` is for machines, ``field`` names the setting."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.status = status
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+def site_table(site: Site) -> dict[str, Any]:
+    """A site as its settings table: the shape of ``[sites.ID]`` in the file, of the API's bodies, and of
+    what the database keeps."""
+    table: dict[str, Any] = {
+        "name": site.name,
+        "allowed_origins": list(site.allowed_origins),
+        "blocked_ips": list(site.blocked_ips),
+        "backend": site.backend,
+        "limits": {k: v for k, v in vars(site.limits).items()},
+    }
+    settings = {k: v for k, v in site.backend_settings.items() if v is not None}
+    if settings:
+        table[site.backend] = settings
+    return table
+
+
+def describe(site: Site, *, live: int = 0) -> dict[str, Any]:
+    return {
+        "id": site.id,
+        **site_table(site),
+        "source": "config" if site.provisioned else "database",
+        "editable": not site.provisioned,
+        "live_connections": live,
+    }
+
+
+def hash_token(token: str) -> str:
+    # A token is 32 random bytes: a fast hash is enough (no dictionary to guess from), and lookups by hash
+    # stay indexable.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class SiteAdmin:
+    store: Store
+    sites: SiteDirectory
+    #: Called after every site change so that this process applies it at once (others within a second).
+    changed: Callable[[], Awaitable[None]]
+
+    # --- sites ----------------------------------------------------------------------------------------
+
+    def get(self, site_id: str) -> Site:
+        site = self.sites.get(site_id)
+        if site is None:
+            raise AdminError("not_found", f"There is no site {site_id!r}.", status=404)
+        return site
+
+    def _editable(self, site_id: str) -> Site:
+        site = self.get(site_id)
+        if site.provisioned:
+            raise AdminError(
+                "read_only",
+                f"Site {site_id!r} is provisioned (the configuration file, or the built-in demo when there is"
+                " none): change it in the file.",
+                status=409,
+            )
+        return site
+
+    def _check(self, site_id: str, table: Any) -> Site:
+        if not isinstance(table, dict):
+            raise AdminError("invalid", "A site is an object of settings.")
+        try:
+            return site_from_mapping(site_id, table, where=site_id)
+        except ConfigError as error:
+            raise AdminError("invalid", f"{error.where}: {error.problem}", field=error.where) from None
+
+    async def create(self, actor: Actor, site_id: str, table: Any) -> Site:
+        if not isinstance(site_id, str) or not SITE_ID.match(site_id):
+            raise AdminError(
+                "invalid", "A site id is 1 to 63 lowercase letters, digits, '-' or '_'.", field="id"
+            )
+        if self.sites.get(site_id) is not None:
+            raise AdminError("exists", f"There is already a site {site_id!r}.", status=409)
+        site = self._check(site_id, table)
+        settings = site_table(site)
+        try:
+            await self.store.change_site(
+                site_id,
+                settings,
+                AuditEntry.of(actor, "site.create", site_id, settings=settings),
+                create=True,
+            )
+        except SiteExists:
+            raise AdminError("exists", f"There is already a site {site_id!r}.", status=409) from None
+        await self.changed()
+        return self.get(site_id)
+
+    async def replace(self, actor: Actor, site_id: str, table: Any) -> Site:
+        before = self._editable(site_id)
+        site = self._check(site_id, table)
+        return await self._save(actor, before, site, "site.update")
+
+    async def update(self, actor: Actor, site_id: str, changes: Any) -> Site:
+        """Change some top-level settings; the rest stay as they are."""
+        before = self._editable(site_id)
+        if not isinstance(changes, dict) or not changes:
+            raise AdminError("invalid", "Send an object with the settings to change.")
+        table = {**site_table(before), **changes}
+        if "backend" in changes and changes["backend"] != before.backend:
+            table.pop(before.backend, None)  # the old backend's settings do not apply to the new one
+        return await self._save(actor, before, self._check(site_id, table), "site.update")
+
+    async def remove(self, actor: Actor, site_id: str) -> None:
+        self._editable(site_id)
+        try:
+            await self.store.change_site(site_id, None, AuditEntry.of(actor, "site.remove", site_id))
+        except SiteNotFound:
+            raise AdminError("not_found", f"There is no site {site_id!r}.", status=404) from None
+        await self.changed()
+
+    async def allow_origin(self, actor: Actor, site_id: str, pattern: Any) -> Site:
+        site = self._editable(site_id)
+        pattern = _text(pattern, "origin")
+        try:
+            OriginPolicy([pattern])
+        except InvalidPattern as error:
+            raise AdminError("invalid", str(error), field="allowed_origins") from None
+        if pattern in site.allowed_origins:
+            return site
+        changed = replace(site, allowed_origins=(*site.allowed_origins, pattern))
+        return await self._save(actor, site, changed, "site.allow_origin", origin=pattern)
+
+    async def disallow_origin(self, actor: Actor, site_id: str, pattern: Any) -> Site:
+        site = self._editable(site_id)
+        pattern = _text(pattern, "origin")
+        if pattern not in site.allowed_origins:
+            raise AdminError("not_found", f"{pattern!r} is not an allowed origin of {site_id!r}.", status=404)
+        changed = replace(site, allowed_origins=tuple(p for p in site.allowed_origins if p != pattern))
+        return await self._save(actor, site, changed, "site.disallow_origin", origin=pattern)
+
+    async def block_ip(self, actor: Actor, site_id: str, entry: Any) -> Site:
+        site = self._editable(site_id)
+        entry = _text(entry, "ip")
+        try:
+            NetworkSet([entry])
+        except InvalidNetwork as error:
+            raise AdminError("invalid", str(error), field="blocked_ips") from None
+        if entry in site.blocked_ips:
+            return site
+        changed = replace(site, blocked_ips=(*site.blocked_ips, entry))
+        return await self._save(actor, site, changed, "site.block_ip", ip=entry)
+
+    async def unblock_ip(self, actor: Actor, site_id: str, entry: Any) -> Site:
+        site = self._editable(site_id)
+        entry = _text(entry, "ip")
+        if entry not in site.blocked_ips:
+            raise AdminError("not_found", f"{entry!r} is not blocked on {site_id!r}.", status=404)
+        changed = replace(site, blocked_ips=tuple(e for e in site.blocked_ips if e != entry))
+        return await self._save(actor, site, changed, "site.unblock_ip", ip=entry)
+
+    async def _save(self, actor: Actor, before: Site, after: Site, action: str, **detail: Any) -> Site:
+        old, new = site_table(before), site_table(after)
+        if not detail:
+            detail = {
+                "changed": {
+                    k: {"from": old.get(k), "to": new.get(k)}
+                    for k in old.keys() | new.keys()
+                    if old.get(k) != new.get(k)
+                }
+            }
+        try:
+            await self.store.change_site(after.id, new, AuditEntry.of(actor, action, after.id, **detail))
+        except SiteNotFound:
+            raise AdminError("not_found", f"There is no site {after.id!r}.", status=404) from None
+        await self.changed()
+        return self.get(after.id)
+
+    # --- people ---------------------------------------------------------------------------------------
+
+    async def add_user(
+        self, actor: Actor, name: Any, role: Any, password: Any, display_name: Any = None
+    ) -> User:
+        name = _text(name, "name")
+        if not (0 < len(name) <= 64) or not name.isprintable() or name != name.strip():
+            raise AdminError("invalid", "A user name is 1 to 64 printable characters.", field="name")
+        if role not in model.ROLES:
+            raise AdminError("invalid", f"The role is one of {', '.join(model.ROLES)}.", field="role")
+        if await self.store.get_user(name) is not None:
+            raise AdminError("exists", f"There is already a user {name!r}.", status=409)
+        password = self._password(password)
+        display = _text(display_name, "display_name") if display_name else name
+        user = User(name, role, hash_password(password), display[:64])
+        await self.store.put_user(user)
+        await self.store.add_audit(AuditEntry.of(actor, "user.add", name, role=role))
+        return user
+
+    async def set_password(self, actor: Actor, name: Any, password: Any) -> User:
+        user = await self._user(name)
+        changed = replace(
+            user,
+            password_hash=hash_password(self._password(password)),
+            session_version=user.session_version + 1,
+        )
+        await self.store.put_user(changed)  # a new session version: logged out everywhere
+        await self.store.add_audit(AuditEntry.of(actor, "user.passwd", user.name))
+        return changed
+
+    async def remove_user(self, actor: Actor, name: Any) -> None:
+        user = await self._user(name)
+        await self.store.delete_user(user.name)
+        await self.store.add_audit(AuditEntry.of(actor, "user.remove", user.name))
+
+    async def _user(self, name: Any) -> User:
+        user = await self.store.get_user(_text(name, "name"))
+        if user is None:
+            raise AdminError("not_found", f"There is no user {name!r}.", status=404)
+        return user
+
+    def _password(self, password: Any) -> str:
+        if not isinstance(password, str):  # not _text(): spaces at the ends are part of a password
+            raise AdminError("invalid", "The field 'password' must be a string.", field="password")
+        text = password
+        problem = password_problem(text)
+        if problem:
+            raise AdminError("invalid", problem[0].upper() + problem[1:] + ".", field="password")
+        return text
+
+    # --- API tokens -----------------------------------------------------------------------------------
+
+    async def create_token(self, actor: Actor, name: Any) -> tuple[ApiToken, str]:
+        """A new token: the record, and the secret itself, which is shown this once and never stored."""
+        name = _text(name, "name")
+        if not (0 < len(name) <= 64) or not name.isprintable():
+            raise AdminError("invalid", "A token name is 1 to 64 printable characters.", field="name")
+        if any(t.name == name for t in await self.store.list_tokens()):
+            raise AdminError("exists", f"There is already a token named {name!r}.", status=409)
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = ApiToken(str(uuid.uuid4()), name, hash_token(secret), model.now_ms(), actor.name)
+        await self.store.add_token(token, AuditEntry.of(actor, "token.create", name))
+        return token, secret
+
+    async def revoke_token(self, actor: Actor, name: Any) -> None:
+        name = _text(name, "name")
+        if not await self.store.revoke_token(name, AuditEntry.of(actor, "token.revoke", name)):
+            raise AdminError("not_found", f"There is no active token named {name!r}.", status=404)
+
+    async def authenticate(self, secret: str) -> ApiToken | None:
+        """The active token with this secret, if any."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        token = await self.store.find_token(hash_token(secret))
+        if token is None or token.revoked_at is not None:
+            return None
+        return token
+
+
+def _text(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AdminError("invalid", f"The field '{field}' must be a non-empty string.", field=field)
+    return value.strip()

@@ -1,0 +1,188 @@
+"""The admin JSON API under ``/api/admin/``, for automation: sites, their origins and blocked addresses,
+the audit log, live connections. Described by the OpenAPI document at ``/api/admin/openapi.json``.
+
+Every request carries ``Authorization: Bearer <token>`` with a token an operator created (CLI
+``widget-server tokens create NAME``); a revoked token stops working at once. Errors are JSON:
+``{"error": code, "message": sentence, "field"?: name}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from widget_server import model
+from widget_server.model import Actor
+from widget_server.ratelimit import KeyedLimiter
+from widget_server.runtime import Runtime
+from widget_server.site_admin import AdminError, SiteAdmin, describe
+from widget_server.web.admin_openapi import OPENAPI
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024
+Handler = Callable[[Request, SiteAdmin, Actor], Awaitable[Response]]
+
+# Wrong tokens cost a try per client address: ten, then one every six seconds.
+_failures = KeyedLimiter(rate=10 / 60, burst=10)
+
+
+def error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        admin: SiteAdmin = request.app.state.site_admin
+        ip = request.client.host if request.client else "?"
+        if not _failures.would_allow(ip):
+            return error("rate_limited", "Too many failed authentications; wait a minute.", 429)
+        scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        token = await admin.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            _failures.allow(ip)
+            log.info("admin API: refused a request without a valid token from %s", ip)
+            return JSONResponse(
+                {
+                    "error": "unauthorized",
+                    "message": "Send a valid API token: Authorization: Bearer <token>.",
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="widget_server"'},
+            )
+        now = model.now_ms()
+        if token.last_used_at is None or now - token.last_used_at > 60_000:
+            await runtime.store.token_used(token.id, now)
+        try:
+            return await handler(request, admin, Actor(f"token:{token.name}", "api", ip))
+        except AdminError as refused:
+            return JSONResponse(refused.to_json(), status_code=refused.status)
+
+    return endpoint
+
+
+async def body(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise AdminError("too_large", f"A request body may be at most {MAX_BODY} bytes.", status=413)
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise AdminError("invalid_json", "The body is not valid JSON.") from None
+
+
+def site_json(request: Request, site: Any) -> dict[str, Any]:
+    runtime: Runtime = request.app.state.runtime
+    return describe(site, live=runtime.live.count_site(site.id))
+
+
+async def list_sites(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    return JSONResponse({"sites": [site_json(request, site) for site in runtime.sites.all()]})
+
+
+async def create_site(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    data = await body(request)
+    if not isinstance(data, dict):
+        raise AdminError("invalid", "A site is an object with an 'id' and its settings.")
+    table = dict(data)
+    site = await admin.create(actor, table.pop("id", None), table)
+    return JSONResponse(site_json(request, site), status_code=201)
+
+
+async def show_site(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    return JSONResponse(site_json(request, admin.get(request.path_params["site"])))
+
+
+async def change_site(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    site_id = request.path_params["site"]
+    data = await body(request)
+    if isinstance(data, dict) and "id" in data and data["id"] != site_id:
+        raise AdminError("invalid", "A site's id cannot be changed.", field="id")
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in ("id", "source", "editable", "live_connections")}
+    if request.method == "PUT":
+        site = await admin.replace(actor, site_id, data)
+    else:
+        site = await admin.update(actor, site_id, data)
+    return JSONResponse(site_json(request, site))
+
+
+async def delete_site(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    await admin.remove(actor, request.path_params["site"])
+    return Response(status_code=204)
+
+
+def _member(field: str) -> str:
+    return {"allowed_origins": "origin", "blocked_ips": "ip"}[field]
+
+
+async def add_entry(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    site_id, field = request.path_params["site"], request.path_params["field"]
+    data = await body(request)
+    value = data.get(_member(field)) if isinstance(data, dict) else None
+    add = admin.allow_origin if field == "allowed_origins" else admin.block_ip
+    return JSONResponse(site_json(request, await add(actor, site_id, value)))
+
+
+async def remove_entry(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    site_id, field = request.path_params["site"], request.path_params["field"]
+    value = request.query_params.get(_member(field))
+    remove = admin.disallow_origin if field == "allowed_origins" else admin.unblock_ip
+    return JSONResponse(site_json(request, await remove(actor, site_id, value)))
+
+
+async def audit(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    try:
+        limit = min(max(int(request.query_params.get("limit", "100")), 1), 1000)
+        before = int(request.query_params["before"]) if "before" in request.query_params else None
+    except ValueError:
+        raise AdminError("invalid", "'limit' and 'before' are whole numbers.") from None
+    entries = await admin.store.list_audit(limit, before)
+    return JSONResponse({"entries": [entry.to_json() for entry in entries]})
+
+
+async def connections(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    return JSONResponse(
+        {"sites": {site.id: runtime.live.count_site(site.id) for site in runtime.sites.all()}}
+    )
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+async def not_found(request: Request) -> Response:
+    return error("not_found", "There is no such admin API endpoint.", 404)
+
+
+def entry_field_ok(handler: Handler) -> Handler:
+    async def checked(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+        if request.path_params["field"] not in ("allowed_origins", "blocked_ips"):
+            return error("not_found", "There is no such admin API endpoint.", 404)
+        return await handler(request, admin, actor)
+
+    return checked
+
+
+routes = [
+    Route("/api/admin/openapi.json", openapi),
+    Route("/api/admin/sites", authenticated(list_sites), methods=["GET"]),
+    Route("/api/admin/sites", authenticated(create_site), methods=["POST"]),
+    Route("/api/admin/sites/{site}", authenticated(show_site), methods=["GET"]),
+    Route("/api/admin/sites/{site}", authenticated(change_site), methods=["PUT", "PATCH"]),
+    Route("/api/admin/sites/{site}", authenticated(delete_site), methods=["DELETE"]),
+    Route("/api/admin/sites/{site}/{field}", authenticated(entry_field_ok(add_entry)), methods=["POST"]),
+    Route("/api/admin/sites/{site}/{field}", authenticated(entry_field_ok(remove_entry)), methods=["DELETE"]),
+    Route("/api/admin/audit", authenticated(audit), methods=["GET"]),
+    Route("/api/admin/connections", authenticated(connections), methods=["GET"]),
+    Route("/api/admin/{rest:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+]

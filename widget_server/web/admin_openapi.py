@@ -1,0 +1,256 @@
+"""The OpenAPI 3.1 document of the admin API (served at /api/admin/openapi.json).
+
+Written out rather than generated: the API is small, and the document is a promise to the operators'
+scripts, so it should change only on purpose. tests/test_admin_api.py checks that every route is here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_SITE = {"$ref": "#/components/schemas/Site"}
+
+
+def _json(schema: Any, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    "400": _json(_ERROR, "The request is not valid; 'message' says why, 'field' names the setting."),
+    "401": _json(_ERROR, "No valid API token."),
+    "404": _json(_ERROR, "No such site or entry."),
+    "409": _json(_ERROR, "The site exists already, or comes from the configuration file (read-only)."),
+}
+_SITE_ID = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "widget_server admin API",
+        "version": "1",
+        "description": "Sites, the websites they admit, the addresses they refuse, and the audit log. "
+        "Authenticate with an API token: Authorization: Bearer <token> (widget-server tokens create NAME).",
+    },
+    "components": {
+        "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {
+                    "error": {"type": "string", "examples": ["invalid", "not_found", "read_only"]},
+                    "message": {"type": "string"},
+                    "field": {"type": "string"},
+                },
+            },
+            "SiteSettings": {
+                "type": "object",
+                "description": "As under [sites.ID] in the configuration file (docs/configuration.md).",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string", "maxLength": 100},
+                    "allowed_origins": {"type": "array", "items": {"type": "string"}},
+                    "blocked_ips": {"type": "array", "items": {"type": "string"}},
+                    "backend": {"type": "string", "enum": ["local", "gws", "helpcrunch", "omnidesk"]},
+                    "limits": {"type": "object", "additionalProperties": {"type": "number"}},
+                },
+                "additionalProperties": {
+                    "type": "object",
+                    "description": "The backend's settings table, named after the backend (e.g. 'gws').",
+                },
+            },
+            "Site": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/SiteSettings"},
+                    {
+                        "type": "object",
+                        "required": ["id", "source", "editable", "live_connections"],
+                        "properties": {
+                            "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+                            "source": {"type": "string", "enum": ["config", "database"]},
+                            "editable": {"type": "boolean"},
+                            "live_connections": {"type": "integer"},
+                        },
+                    },
+                ]
+            },
+            "AuditEntry": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "at": {"type": "string", "format": "date-time"},
+                    "actor": {"type": "string"},
+                    "via": {"type": "string", "enum": ["admin page", "api", "cli"]},
+                    "address": {"type": ["string", "null"]},
+                    "action": {"type": "string"},
+                    "target": {"type": "string"},
+                    "detail": {"type": "object"},
+                },
+            },
+        },
+    },
+    "security": [{"token": []}],
+    "paths": {
+        "/api/admin/sites": {
+            "get": {
+                "summary": "All sites, from the file and from the database",
+                "responses": {
+                    "200": _json(
+                        {"type": "object", "properties": {"sites": {"type": "array", "items": _SITE}}},
+                        "The sites.",
+                    ),
+                    "401": _ERRORS["401"],
+                },
+            },
+            "post": {
+                "summary": "Create a site",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "allOf": [
+                                    {"$ref": "#/components/schemas/SiteSettings"},
+                                    {
+                                        "type": "object",
+                                        "required": ["id"],
+                                        "properties": {"id": {"type": "string"}},
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": _json(_SITE, "Created."), **_ERRORS},
+            },
+        },
+        "/api/admin/sites/{site}": {
+            "parameters": [_SITE_ID],
+            "get": {"summary": "One site", "responses": {"200": _json(_SITE, "The site."), **_ERRORS}},
+            "put": {
+                "summary": "Replace a site's settings",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/SiteSettings"}}
+                    },
+                },
+                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+            },
+            "patch": {
+                "summary": "Change some of a site's settings",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+            },
+            "delete": {
+                "summary": "Remove a site (its open sockets are closed)",
+                "responses": {"204": {"description": "Removed."}, **_ERRORS},
+            },
+        },
+        "/api/admin/sites/{site}/allowed_origins": {
+            "parameters": [_SITE_ID],
+            "post": {
+                "summary": "Allow an origin pattern",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["origin"],
+                                "properties": {"origin": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+            },
+            "delete": {
+                "summary": "Remove an origin pattern (sockets it admitted are closed)",
+                "parameters": [
+                    {"name": "origin", "in": "query", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+            },
+        },
+        "/api/admin/sites/{site}/blocked_ips": {
+            "parameters": [_SITE_ID],
+            "post": {
+                "summary": "Block an address or CIDR network (its open sockets are closed)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["ip"],
+                                "properties": {"ip": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+            },
+            "delete": {
+                "summary": "Unblock an address or network",
+                "parameters": [{"name": "ip", "in": "query", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+            },
+        },
+        "/api/admin/audit": {
+            "get": {
+                "summary": "The audit log, newest first",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    },
+                    {
+                        "name": "before",
+                        "in": "query",
+                        "description": "An entry id, for the next page.",
+                        "schema": {"type": "integer"},
+                    },
+                ],
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "entries": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/AuditEntry"},
+                                }
+                            },
+                        },
+                        "Entries.",
+                    ),
+                    "400": _ERRORS["400"],
+                    "401": _ERRORS["401"],
+                },
+            }
+        },
+        "/api/admin/connections": {
+            "get": {
+                "summary": "Open visitor sockets per site, in this server process",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "sites": {"type": "object", "additionalProperties": {"type": "integer"}}
+                            },
+                        },
+                        "Counts.",
+                    ),
+                    "401": _ERRORS["401"],
+                },
+            }
+        },
+    },
+}
