@@ -21,6 +21,22 @@ DEFAULT_PORT = 8000
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
+# How uvicorn runs the app, here and in the tests (tests/support/clients.py).
+UVICORN_OPTIONS: dict[str, Any] = {
+    # Measured (docs/performance.md): the sans-I/O websockets implementation holds thousands of idle
+    # sockets at the cost of a bare websockets server; the legacy ones have long tails.
+    "ws": "websockets-sansio",
+    # Frames over 16 KiB get an error frame from us; this is the hard stop well above that.
+    "ws_max_size": 256 * 1024,
+    # Chat frames are small: compression costs ~50 KiB per connection for little gain.
+    "ws_per_message_deflate": False,
+    # Off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default. `trusted_proxies` are
+    # handled by our own middleware (widget_server/web/proxy.py), with Forwarded too.
+    "proxy_headers": False,
+    "server_header": False,
+    "lifespan": "on",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
@@ -92,20 +108,7 @@ def serve(args: argparse.Namespace) -> int:
 
     server = Server(
         uvicorn.Config(
-            app,
-            host=args.host,
-            port=args.port,
-            # Measured (docs/performance.md): the sans-I/O websockets implementation holds thousands of
-            # idle sockets at the cost of a bare websockets server; the legacy ones have long tails.
-            ws="websockets-sansio",
-            # Frames over 16 KiB get an error frame from us; this is the hard stop well above that.
-            ws_max_size=256 * 1024,
-            # Chat frames are small: compression costs ~50 KiB per connection for little gain.
-            ws_per_message_deflate=False,
-            proxy_headers=False,  # trusted_proxies are handled by our own middleware
-            server_header=False,
-            log_config=log_config(args.log_level),
-            lifespan="on",
+            app, host=args.host, port=args.port, log_config=log_config(args.log_level), **UVICORN_OPTIONS
         )
     )
     server.run()

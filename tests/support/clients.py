@@ -20,13 +20,14 @@ import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.support.asgi_server import serve
+from widget_server.cli import UVICORN_OPTIONS
 from widget_server.config import Config, config_from_mapping
 from widget_server.runtime import Runtime
 from widget_server.web.app import create_app
 
 TIMEOUT = 5.0
 HOST_ORIGIN = "http://localhost:3000"  # a host page's origin the demo site allows
-UVICORN = {"ws": "websockets-sansio", "ws_max_size": 256 * 1024, "ws_per_message_deflate": False}
+UVICORN = {**UVICORN_OPTIONS, "log_level": "warning"}
 
 Frame = dict[str, Any]
 

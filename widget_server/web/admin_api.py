@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 Handler = Callable[[Request, SiteAdmin, Actor], Awaitable[Response]]
 
-# Wrong tokens cost a try per client address: ten, then one every six seconds.
-_failures = KeyedLimiter(rate=10 / 60, burst=10)
+
+def failure_limiter() -> KeyedLimiter:
+    """Wrong tokens cost a try per client address: ten, then one every six seconds."""
+    return KeyedLimiter(rate=10 / 60, burst=10)
 
 
 def error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
@@ -41,13 +43,14 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         admin: SiteAdmin = request.app.state.site_admin
+        failures: KeyedLimiter = request.app.state.api_failures
         ip = request.client.host if request.client else "?"
-        if not _failures.would_allow(ip):
+        if not failures.would_allow(ip):
             return error("rate_limited", "Too many failed authentications; wait a minute.", 429)
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         token = await admin.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
         if token is None:
-            _failures.allow(ip)
+            failures.allow(ip)
             log.info("admin API: refused a request without a valid token from %s", ip)
             return JSONResponse(
                 {

@@ -88,4 +88,5 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.login_throttle = LoginThrottle()
+    app.state.api_failures = admin_api.failure_limiter()
     return app

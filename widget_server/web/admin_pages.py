@@ -1,0 +1,531 @@
+"""The admin page ``/admin``: operators list, add, edit and remove sites, their allowed origins and blocked
+addresses, copy a site's embed snippet, and read the audit log.
+
+Server-rendered HTML forms; every change goes through ``SiteAdmin`` (the same checks, storage and audit
+as the admin API and the CLI) as ``Actor(user, "admin page", client address)``. Each form posts its
+session's CSRF token; a refused change re-renders the page with the problem next to its field (status
+4xx), a done change redirects (303) so that reloading does not repeat it. Only people with the operator
+role get in: others are sent to log in, or told who may use the page.
+
+Provisioned sites (the configuration file, or the built-in demo) are shown read-only: their forms are
+absent, and SiteAdmin refuses a hand-made post anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from widget_server import model
+from widget_server.config import LIMITS_SPEC, Setting, Site, backend_specs
+from widget_server.model import Actor, AuditEntry, User
+from widget_server.protocol import iso_time
+from widget_server.runtime import Runtime
+from widget_server.site_admin import AdminError, SiteAdmin
+from widget_server.web.pages import render
+from widget_server.web.security import csrf_ok, csrf_token, own_origin, session_user
+
+log = logging.getLogger(__name__)
+
+AUDIT_PAGE = 50
+SITE_AUDIT_SHOWN = 8
+SITE_AUDIT_SCAN = 1000  # entries read to find a site's recent ones (the store has no filter by target)
+
+
+# --- the guard ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """One request of a logged-in operator (with its form, already CSRF-checked, for a post)."""
+
+    request: Request
+    user: User
+    form: FormData | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.request.app.state.runtime
+        return runtime
+
+    @property
+    def admin(self) -> SiteAdmin:
+        admin: SiteAdmin = self.request.app.state.site_admin
+        return admin
+
+    @property
+    def actor(self) -> Actor:
+        client = self.request.client
+        return Actor(self.user.name, "admin page", client.host if client else None)
+
+    def text(self, name: str, limit: int = 2000) -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value.strip()[:limit] if isinstance(value, str) else ""
+
+    def values(self) -> dict[str, str]:
+        """The form's text fields, as sent (for showing them again)."""
+        if self.form is None:
+            return {}
+        return {key: self.text(key, 50_000) for key in self.form if key != "csrf"}
+
+    def render(self, template: str, context: dict[str, Any], status: int = 200) -> Response:
+        common = {"user": self.user, "csrf": csrf_token(self.request), "nav": "sites"}
+        return render(self.request, template, {**common, **context}, status)
+
+
+Handler = Callable[[Page], Awaitable[Response]]
+
+
+def operators_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        user = await session_user(request, runtime.store)
+        if user is None:
+            # After a post, back to the overview: the post itself is not repeated.
+            back = request.url.path if request.method == "GET" else "/admin"
+            if request.method == "GET" and request.url.query:
+                back += "?" + request.url.query
+            return RedirectResponse(f"/agent/login?next={quote(back, safe='/')}", status_code=303)
+        if user.role != model.OPERATOR_ROLE:
+            log.info("admin page refused to %s (role %s)", user.name, user.role)
+            return _problem(request, user, 403, "Operators only", _OPERATORS_ONLY.format(role=user.role))
+        page = Page(request, user)
+        if request.method == "POST":
+            page.form = await request.form()
+            if not csrf_ok(request, page.form):
+                log.warning("admin page: refused a post without a valid CSRF token from %s", user.name)
+                return _problem(request, user, 400, "The form has expired", _CSRF_FAILED)
+        try:
+            return await handler(page)
+        except AdminError as error:  # what the handler did not show next to a field: a site gone, say
+            return _problem(request, user, error.status, "Not done", error.message)
+
+    return endpoint
+
+
+_OPERATORS_ONLY = (
+    "The admin page is for people with the operator role; you are signed in with the role '{role}'. "
+    "An operator can change your role with `widget-server users`."
+)
+_CSRF_FAILED = (
+    "The form was sent without this session's security token, or from another site, so nothing was "
+    "changed. Go back, reload the page and try again."
+)
+
+
+def _problem(request: Request, user: User, status: int, title: str, message: str) -> Response:
+    context = {"user": user, "csrf": csrf_token(request), "title": title, "message": message, "nav": ""}
+    return render(request, "admin_problem.html", context, status)
+
+
+def _see(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+def _site_url(site_id: str) -> str:
+    return f"/admin/sites/{quote(site_id, safe='')}"
+
+
+# --- forms <-> settings tables (no I/O) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One input of a settings form: ``name`` is the form field and the key path in the site's table
+    (``gws.base_url``, ``limits.sockets_per_ip``), which is also how SiteAdmin names a refused setting."""
+
+    name: str
+    key: str
+    setting: Setting
+
+    @property
+    def label(self) -> str:
+        words = self.key.split("_")
+        acronyms = {"url": "URL", "id": "ID", "api": "API", "ip": "IP", "env": "env"}
+        text = " ".join(acronyms.get(word, word) for word in words)
+        return text[:1].upper() + text[1:]
+
+    @property
+    def input(self) -> str:
+        kinds = _kinds(self.setting)
+        if bool in kinds:
+            return "checkbox"
+        if int in kinds or float in kinds:
+            return "number"
+        return "text"
+
+    @property
+    def step(self) -> str:
+        return "any" if float in _kinds(self.setting) else "1"
+
+    @property
+    def placeholder(self) -> str:
+        default = self.setting.default
+        return "" if default is None or isinstance(default, bool) else _plain(default)
+
+
+def _kinds(setting: Setting) -> tuple[type, ...]:
+    return setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)
+
+
+def backend_fields() -> dict[str, list[FieldSpec]]:
+    return {
+        backend: [FieldSpec(f"{backend}.{key}", key, setting) for key, setting in spec.items()]
+        for backend, spec in backend_specs().items()
+    }
+
+
+def limit_fields() -> list[FieldSpec]:
+    return [FieldSpec(f"limits.{key}", key, setting) for key, setting in LIMITS_SPEC.items()]
+
+
+def parse_value(raw: str, setting: Setting) -> Any:
+    """A form's text as the setting's type; ValueError with the problem if it is not one."""
+    kinds = _kinds(setting)
+    if bool in kinds:
+        return raw in ("on", "true", "1", "yes")
+    if int in kinds:
+        try:
+            return int(raw)
+        except ValueError:
+            if float not in kinds:
+                raise ValueError("Must be a whole number.") from None
+    if float in kinds:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError("Must be a number.") from None
+    if str in kinds:
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ValueError("Must be written as JSON.") from None
+
+
+def settings_from_form(form: Mapping[str, str], *, with_lists: bool) -> tuple[dict[str, Any], dict[str, str]]:
+    """The site's settings table from a site form, and the fields whose text is not even of the right
+    type. Empty fields are left out, so the setting's default applies (or it is reported missing)."""
+    table: dict[str, Any] = {"name": form.get("name", ""), "backend": form.get("backend", "")}
+    errors: dict[str, str] = {}
+
+    def read(fields: list[FieldSpec]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for spec in fields:
+            raw = form.get(spec.name, "")
+            if spec.input == "checkbox" or raw:
+                try:
+                    values[spec.key] = parse_value(raw, spec.setting)
+                except ValueError as error:
+                    errors[spec.name] = str(error)
+        return values
+
+    fields = backend_fields().get(table["backend"])
+    if fields:
+        settings = read(fields)
+        if settings:
+            table[table["backend"]] = settings
+    table["limits"] = read(limit_fields())
+    if with_lists:
+        for key in ("allowed_origins", "blocked_ips"):
+            table[key] = [line.strip() for line in form.get(key, "").splitlines() if line.strip()]
+    return table, errors
+
+
+def form_of(site: Site) -> dict[str, str]:
+    """A site's settings as the edit form's initial values."""
+    values = {"name": site.name, "backend": site.backend}
+    for key, value in site.backend_settings.items():
+        if value is not None:
+            values[f"{site.backend}.{key}"] = "on" if value is True else "" if value is False else _plain(value)
+    for key, value in vars(site.limits).items():
+        values[f"limits.{key}"] = _plain(value)
+    return values
+
+
+def field_problem(error: AdminError, site_id: str) -> tuple[str | None, str]:
+    """Which form field a refusal is about (SiteAdmin names it ``acme.gws.base_url``, ``name`` or
+    ``allowed_origins``), and the problem worded to stand next to that field."""
+    name = error.field
+    message = error.message
+    if name is not None:
+        message = message.removeprefix(f"{name}: ")
+        name = name.removeprefix(f"{site_id}.")
+    message = re.sub(r"^\[\d+\]: ", "", message)  # the entry itself is named in the sentence
+    if message == "is required":
+        return name, "Required."
+    message = message[:1].upper() + message[1:]
+    return name, message if message.endswith((".", "?", ")")) else message + "."
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
+
+
+# --- audit entries as text ------------------------------------------------------------------------------
+
+
+def _short(value: Any, limit: int = 240) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def audit_details(entry: AuditEntry) -> list[tuple[str, str]]:
+    """An entry's detail as (what, text) lines; a change shows each setting's old and new value."""
+    changed = entry.detail.get("changed")
+    if not isinstance(changed, dict):
+        return [(key, _short(value)) for key, value in entry.detail.items()]
+    lines = []
+    for key, change in sorted(changed.items()):
+        old, new = (change.get("from"), change.get("to")) if isinstance(change, dict) else (None, change)
+        if isinstance(old, dict) and isinstance(new, dict):
+            for sub in sorted(old.keys() | new.keys()):
+                if old.get(sub) != new.get(sub):
+                    lines.append((f"{key}.{sub}", f"{_short(old.get(sub))} → {_short(new.get(sub))}"))
+        else:
+            lines.append((key, f"{_short(old)} → {_short(new)}"))
+    return lines
+
+
+def audit_rows(entries: list[AuditEntry], sites: set[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "entry": entry,
+            "at": iso_time(entry.at),
+            "when": iso_time(entry.at).replace("T", " ").removesuffix("Z")[:19] + " UTC",
+            "details": audit_details(entry),
+            "site_link": _site_url(entry.target)
+            if entry.action.startswith("site.") and entry.target in sites
+            else None,
+        }
+        for entry in entries
+    ]
+
+
+# --- pages ----------------------------------------------------------------------------------------------
+
+
+async def sites_page(page: Page) -> Response:
+    runtime = page.runtime
+    sites = [
+        {"site": site, "source": _source(site), "live": runtime.live.count_site(site.id)}
+        for site in runtime.sites.all()
+    ]
+    broken = sorted(runtime.sites.broken.items())
+    return page.render("admin_sites.html", {"sites": sites, "broken": broken, "title": "Sites"})
+
+
+def _source(site: Site) -> str:
+    return "config" if site.provisioned else "database"
+
+
+SITE_PAGE_FIELDS = {"id", "name", "backend", "allowed_origins", "blocked_ips"}
+SITE_PAGE_FORMS = {"origin", "origin_list", "ip", "ip_list", "confirm"}
+
+
+def _site_form_context(values: Mapping[str, str], errors: Mapping[str, str]) -> dict[str, Any]:
+    """What a site form needs; a problem with no field of its own is shown above the form (key "")."""
+    fields = backend_fields()
+    known = SITE_PAGE_FIELDS | SITE_PAGE_FORMS | {s.name for s in limit_fields()}
+    known |= {spec.name for specs in fields.values() for spec in specs}
+    placed = {key: message for key, message in errors.items() if key in known}
+    others = [message for key, message in errors.items() if key not in known]
+    if others:
+        placed[""] = " ".join(others)
+    return {
+        "values": values,
+        "errors": placed,
+        "backends": list(fields),
+        "backend_fields": fields,
+        "limit_fields": limit_fields(),
+    }
+
+
+async def new_site_page(page: Page) -> Response:
+    context = _site_form_context({"backend": "local"}, {})
+    return page.render("admin_new_site.html", {**context, "title": "New site"})
+
+
+async def create_site(page: Page) -> Response:
+    assert page.form is not None
+    values = page.values()
+    site_id = values.get("id", "")
+    table, errors = settings_from_form(values, with_lists=True)
+    status = 400
+    if not errors:
+        try:
+            site = await page.admin.create(page.actor, site_id, table)
+        except AdminError as error:
+            name, message = field_problem(error, site_id)
+            if error.code == "exists":
+                name = "id"
+            errors = {name or "": message}
+            status = error.status
+        else:
+            return _see(_site_url(site.id))
+    context = _site_form_context(values, errors)
+    return page.render("admin_new_site.html", {**context, "title": "New site"}, status)
+
+
+async def site_page(page: Page) -> Response:
+    return await _show_site(page, page.request.path_params["site"])
+
+
+async def _show_site(
+    page: Page,
+    site_id: str,
+    *,
+    errors: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    runtime = page.runtime
+    site = runtime.sites.get(site_id)
+    if site is None:
+        problem = runtime.sites.broken.get(site_id)
+        message = f"There is no site {site_id!r}." + (f" It is stored but not valid: {problem}" if problem else "")
+        return _problem(page.request, page.user, 404, "No such site", message)
+    origin = (runtime.config.public_url or own_origin(page.request)).rstrip("/")
+    snippet = f'<script src="{origin}/widget.js" data-site="{site.id}" async></script>'
+    context = {
+        "title": site.name,
+        "site": site,
+        "source": _source(site),
+        "config_file": runtime.config.source,
+        "snippet": snippet,
+        "live": runtime.live.count_site(site.id),
+        "settings": [(spec, site.backend_settings.get(spec.key)) for spec in backend_fields()[site.backend]]
+        if site.backend in backend_fields()
+        else [],
+        "limits": [(spec, getattr(site.limits, spec.key)) for spec in limit_fields()],
+        "audit": audit_rows(await _recent_audit(runtime, site.id), set()),
+        **_site_form_context({**form_of(site), **(values or {})}, errors or {}),
+    }
+    return page.render("admin_site.html", context, status)
+
+
+async def _recent_audit(runtime: Runtime, site_id: str) -> list[AuditEntry]:
+    found: list[AuditEntry] = []
+    before = None
+    for _ in range(SITE_AUDIT_SCAN // 200):
+        entries = await runtime.store.list_audit(200, before)
+        found += [e for e in entries if e.target == site_id and e.action.startswith("site.")]
+        if len(found) >= SITE_AUDIT_SHOWN or len(entries) < 200:
+            break
+        before = entries[-1].id
+    return found[:SITE_AUDIT_SHOWN]
+
+
+async def edit_site(page: Page) -> Response:
+    site_id = page.request.path_params["site"]
+    assert page.form is not None
+    values = page.values()
+    table, errors = settings_from_form(values, with_lists=False)
+    if not errors:
+        try:
+            await page.admin.update(page.actor, site_id, table)
+        except AdminError as error:
+            if error.status != 400:  # read-only, gone: not about a field
+                raise
+            name, message = field_problem(error, site_id)
+            errors = {name or "": message}
+        else:
+            return _see(_site_url(site_id) + "#settings")
+    # Unchecked checkboxes send nothing: the values shown again are the ones sent.
+    shown = dict(values)
+    for spec in backend_fields().get(values.get("backend", ""), []):
+        if spec.input == "checkbox":
+            shown.setdefault(spec.name, "")
+    return await _show_site(page, site_id, errors=errors, values=shown, status=400)
+
+
+def _entry_change(form_field: str, add: bool) -> Handler:
+    """Add or remove one allowed origin (``origin``) or blocked address (``ip``)."""
+
+    async def handler(page: Page) -> Response:
+        site_id = page.request.path_params["site"]
+        value = page.text(form_field, 300)
+        admin = page.admin
+        if form_field == "origin":
+            change = admin.allow_origin if add else admin.disallow_origin
+        else:
+            change = admin.block_ip if add else admin.unblock_ip
+        try:
+            await change(page.actor, site_id, value)
+        except AdminError as error:
+            # Removing an entry that is already gone (a second tab, say) is reported on the page too.
+            gone_entry = not add and error.code == "not_found" and admin.sites.get(site_id) is not None
+            if error.status != 400 and not gone_entry:
+                raise
+            _, message = field_problem(error, site_id)
+            key = form_field if add else f"{form_field}_list"
+            return await _show_site(
+                page, site_id, errors={key: message}, values={form_field: value} if add else {}, status=400
+            )
+        anchor = "origins" if form_field == "origin" else "ips"
+        return _see(f"{_site_url(site_id)}#{anchor}")
+
+    return handler
+
+
+async def delete_site(page: Page) -> Response:
+    site_id = page.request.path_params["site"]
+    if page.text("confirm") != "yes":
+        return await _show_site(
+            page, site_id, errors={"confirm": "Tick the box to confirm; nothing was deleted."}, status=400
+        )
+    await page.admin.remove(page.actor, site_id)
+    return _see("/admin")
+
+
+async def audit_page(page: Page) -> Response:
+    raw = page.request.query_params.get("before")
+    before = None
+    if raw is not None:
+        if not raw.isdigit():
+            return _problem(page.request, page.user, 400, "Not a page", "'before' is an entry number.")
+        before = int(raw)
+    entries = await page.runtime.store.list_audit(AUDIT_PAGE + 1, before)
+    older = entries[AUDIT_PAGE - 1].id if len(entries) > AUDIT_PAGE else None
+    sites = {site.id for site in page.runtime.sites.all()}
+    context = {
+        "title": "Audit log",
+        "nav": "audit",
+        "rows": audit_rows(entries[:AUDIT_PAGE], sites),
+        "older": older,
+        "paged": before is not None,
+    }
+    return page.render("admin_audit.html", context)
+
+
+routes = [
+    Route("/admin", operators_only(sites_page), methods=["GET"]),
+    Route("/admin/sites/new", operators_only(new_site_page), methods=["GET"]),
+    Route("/admin/sites", operators_only(create_site), methods=["POST"]),
+    Route("/admin/sites/{site}", operators_only(site_page), methods=["GET"]),
+    Route("/admin/sites/{site}", operators_only(edit_site), methods=["POST"]),
+    Route("/admin/sites/{site}/origins", operators_only(_entry_change("origin", add=True)), methods=["POST"]),
+    Route(
+        "/admin/sites/{site}/origins/remove",
+        operators_only(_entry_change("origin", add=False)),
+        methods=["POST"],
+    ),
+    Route("/admin/sites/{site}/ips", operators_only(_entry_change("ip", add=True)), methods=["POST"]),
+    Route("/admin/sites/{site}/ips/remove", operators_only(_entry_change("ip", add=False)), methods=["POST"]),
+    Route("/admin/sites/{site}/delete", operators_only(delete_site), methods=["POST"]),
+    Route("/admin/audit", operators_only(audit_page), methods=["GET"]),
+]
