@@ -481,7 +481,9 @@ async def test_the_control_api_lets_another_process_act_as_the_agent(
 
 
 async def test_the_agent_script_joins_and_replies_on_its_own(gws: FakeGWS) -> None:
-    gws.agent_script = AgentScript(join_after=0.02, reply_every=(0.02, 0.05), rng=random.Random(7))
+    gws.agent_script = AgentScript(
+        join_after=0.02, reply_every=(0.02, 0.05), typing=(0.005, 0.01), rng=random.Random(7)
+    )
     async with serve(gws.app) as base_url, aiohttp.ClientSession(base_url) as session:
         customer = Customer(session)
         chat_id = await customer.request_chat()
@@ -491,8 +493,9 @@ async def test_the_agent_script_joins_and_replies_on_its_own(gws: FakeGWS) -> No
                 seen += await customer.messages(chat_id)
                 await asyncio.sleep(0.01)
         assert seen[1]["type"] == "ParticipantJoined"
+        assert seen[2]["type"] == "TypingStarted" and seen[3]["type"] == "Text"  # it types, like a person
         assert (await customer.chat(chat_id))["state"] == "Chatting"
         await customer.send(chat_id, "Complete")
         replies = gws.stats()["agent_replies"]
-    assert [r["index"] for r in replies][:2] == [3, 4]
+    assert [r["index"] for r in replies][:2] == [4, 6]  # each Text follows its TypingStarted
     assert all(r["chat_id"] == chat_id and r["written_at"] <= time.monotonic() for r in replies)

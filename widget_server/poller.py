@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -223,6 +224,8 @@ class Poller:
 
     async def _poll(self) -> None:
         self.requests += 1
+        started = self.loop.time()
+        lag = started - self.next_poll
         polled = await self.adapter.poll(self.chat)
         now = self.loop.time()
         for name, active in polled.typing:
@@ -233,6 +236,7 @@ class Poller:
         if polled.lively:
             self.last_activity = now
         await self._record(polled)
+        self.service.pollers.measure(lag, now - started, self.loop.time() - now)
         agent_present = bool(self.state.get("agents"))
         self.next_poll = now + next_interval(
             self.settings,
@@ -281,12 +285,39 @@ class Poller:
 
 
 class Pollers:
-    """The pollers of this process, one per chat."""
+    """The pollers of this process, one per chat, and how well they keep up."""
 
     def __init__(self, service: ChatService, settings: PollSettings) -> None:
         self.service = service
         self.settings = settings
         self._pollers: dict[str, Poller] = {}
+        # The last polls: how late each started, how long its request took, how long storing took.
+        self._timings: deque[tuple[float, float, float]] = deque(maxlen=20_000)
+
+    def measure(self, lag: float, request: float, record: float) -> None:
+        self._timings.append((lag, request, record))
+
+    def stats(self) -> dict[str, Any]:
+        """Percentiles of the recent polls, for operators (the admin API) and benchmarks."""
+        timings = list(self._timings)
+
+        def percentiles(values: list[float]) -> dict[str, float]:
+            if not values:
+                return {}
+            ordered = sorted(values)
+
+            def pick(p: float) -> float:
+                return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))], 4)
+
+            return {"p50": pick(0.5), "p99": pick(0.99), "max": round(ordered[-1], 4)}
+
+        return {
+            "pollers": len(self._pollers),
+            "recent_polls": len(timings),
+            "lag_s": percentiles([t[0] for t in timings]),
+            "request_s": percentiles([t[1] for t in timings]),
+            "record_s": percentiles([t[2] for t in timings]),
+        }
 
     def get(self, chat_id: str) -> Poller | None:
         return self._pollers.get(chat_id)

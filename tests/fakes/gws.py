@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import itertools
 import json
 import random
@@ -689,10 +690,14 @@ def _chat_summary(chat: Chat) -> dict[str, Any]:
 class AgentScript:
     """An in-process agent: joins each new chat after ``join_after`` seconds, then writes a reply every
     uniformly random ``reply_every`` seconds until the chat is over, recording when each reply was written.
+
+    Like a person, it types before each reply: TypingStarted a uniformly random ``typing`` seconds before
+    the Text ((0, 0) for an agent who pastes canned answers without typing).
     """
 
     join_after: float = 1.0
     reply_every: tuple[float, float] = (5.0, 30.0)
+    typing: tuple[float, float] = (2.0, 6.0)
     nickname: str = "Kristi Sippola"
     rng: random.Random = field(default_factory=random.Random)
     replies: list[dict[str, Any]] = field(default_factory=list)
@@ -720,7 +725,12 @@ class AgentScript:
         try:
             fake.agent_join(chat_id, self.nickname)
             for n in itertools.count(1):
-                await asyncio.sleep(self.rng.uniform(*self.reply_every))
+                interval = self.rng.uniform(*self.reply_every)
+                typing = min(self.rng.uniform(*self.typing), interval)
+                await asyncio.sleep(interval - typing)
+                if typing > 0:
+                    fake.agent_typing(chat_id, True)
+                    await asyncio.sleep(typing)
                 text = f"Reply {n} from {self.nickname}"
                 index = fake.agent_say(chat_id, text)
                 written = fake.chats[chat_id].agent_texts[-1]
@@ -743,6 +753,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--join-after", type=float, default=1.0, help="agent joins after this many seconds")
     parser.add_argument("--reply-min", type=float, default=5.0, help="shortest gap between agent replies")
     parser.add_argument("--reply-max", type=float, default=30.0, help="longest gap between agent replies")
+    parser.add_argument("--typing-min", type=float, default=2.0, help="shortest typing before a reply")
+    parser.add_argument("--typing-max", type=float, default=6.0, help="longest typing (0 0: no typing)")
     parser.add_argument("--seed", type=int, default=None, help="seed for the reply gaps")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
@@ -755,9 +767,12 @@ def main(argv: list[str] | None = None) -> None:
         fake.agent_script = AgentScript(
             join_after=args.join_after,
             reply_every=(args.reply_min, args.reply_max),
+            typing=(args.typing_min, args.typing_max),
             rng=random.Random(args.seed),
         )
-    uvicorn.run(fake.app, host=args.host, port=args.port, log_level=args.log_level, http="h11", lifespan="on")
+    # httptools when installed: the fake must not be the bottleneck of a benchmark against it.
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    uvicorn.run(fake.app, host=args.host, port=args.port, log_level=args.log_level, http=http, lifespan="on")
 
 
 if __name__ == "__main__":

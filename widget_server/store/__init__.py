@@ -131,8 +131,10 @@ class Store(Protocol):
 
     async def add_audit(self, entry: AuditEntry) -> None: ...
 
-    async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
-        """Newest first; ``before`` an entry id, for paging."""
+    async def list_audit(
+        self, limit: int = 100, before: int | None = None, target: str | None = None
+    ) -> list[AuditEntry]:
+        """Newest first; ``before`` an entry id, for paging; ``target`` only entries about it (a site)."""
         ...
 
     async def add_token(self, token: ApiToken, audit: AuditEntry) -> None: ...

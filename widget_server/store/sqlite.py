@@ -413,12 +413,14 @@ class SQLiteStore:
     async def add_audit(self, entry: AuditEntry) -> None:
         await self._write(lambda conn: _insert_audit(conn, entry))
 
-    async def list_audit(self, limit: int = 100, before: int | None = None) -> list[AuditEntry]:
+    async def list_audit(
+        self, limit: int = 100, before: int | None = None, target: str | None = None
+    ) -> list[AuditEntry]:
         def run(conn: sqlite3.Connection) -> list[AuditEntry]:
             rows = conn.execute(
                 "SELECT at, actor, via, address, action, target, detail, id FROM audit"
-                " WHERE id < ? ORDER BY id DESC LIMIT ?",
-                (before if before is not None else 2**62, limit),
+                " WHERE id < ? AND (? IS NULL OR target = ?) ORDER BY id DESC LIMIT ?",
+                (before if before is not None else 2**62, target, target, limit),
             ).fetchall()
             return [AuditEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7]) for r in rows]
 

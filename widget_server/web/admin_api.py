@@ -159,6 +159,16 @@ async def connections(request: Request, admin: SiteAdmin, actor: Actor) -> Respo
     )
 
 
+async def stats(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    return JSONResponse(
+        {
+            "visitor_sockets": sum(runtime.live.counts().values()),
+            "pollers": runtime.service.pollers.stats(),
+        }
+    )
+
+
 async def openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
@@ -187,5 +197,6 @@ routes = [
     Route("/api/admin/sites/{site}/{field}", authenticated(entry_field_ok(remove_entry)), methods=["DELETE"]),
     Route("/api/admin/audit", authenticated(audit), methods=["GET"]),
     Route("/api/admin/connections", authenticated(connections), methods=["GET"]),
+    Route("/api/admin/stats", authenticated(stats), methods=["GET"]),
     Route("/api/admin/{rest:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
 ]

@@ -235,6 +235,29 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        "/api/admin/stats": {
+            "get": {
+                "summary": "How this server process keeps up: open visitor sockets, the pollers' recent lag",
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "visitor_sockets": {"type": "integer"},
+                                "pollers": {
+                                    "type": "object",
+                                    "description": "Pollers running, and percentiles (p50, p99, max) in "
+                                    "seconds of the recent polls: how late each started (lag_s), its "
+                                    "request (request_s), storing what came back (record_s).",
+                                },
+                            },
+                        },
+                        "Figures.",
+                    ),
+                    "401": _ERRORS["401"],
+                },
+            }
+        },
         "/api/admin/connections": {
             "get": {
                 "summary": "Open visitor sockets per site, in this server process",

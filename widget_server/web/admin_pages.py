@@ -27,7 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from widget_server import model
-from widget_server.config import LIMITS_SPEC, Setting, Site, backend_specs
+from widget_server.config import LIMITS_SPEC, ConfigError, Setting, Site, backend_specs, site_from_mapping
 from widget_server.model import Actor, AuditEntry, User
 from widget_server.protocol import iso_time
 from widget_server.runtime import Runtime
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 
 AUDIT_PAGE = 50
 SITE_AUDIT_SHOWN = 8
-SITE_AUDIT_SCAN = 1000  # entries read to find a site's recent ones (the store has no filter by target)
 
 
 # --- the guard ------------------------------------------------------------------------------------------
@@ -79,8 +78,14 @@ class Page:
         return {key: self.text(key, 50_000) for key in self.form if key != "csrf"}
 
     def render(self, template: str, context: dict[str, Any], status: int = 200) -> Response:
-        common = {"user": self.user, "csrf": csrf_token(self.request), "nav": "sites"}
+        done = self.request.session.pop("done", None) if status == 200 else None
+        common = {"user": self.user, "csrf": csrf_token(self.request), "nav": "sites", "done": done}
         return render(self.request, template, {**common, **context}, status)
+
+    def done(self, url: str, message: str) -> Response:
+        """Redirect after a change that was made, saying so once on the next page."""
+        self.request.session["done"] = message
+        return RedirectResponse(url, status_code=303)
 
 
 Handler = Callable[[Page], Awaitable[Response]]
@@ -115,7 +120,7 @@ def operators_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
 
 _OPERATORS_ONLY = (
     "The admin page is for people with the operator role; you are signed in with the role '{role}'. "
-    "An operator can change your role with `widget-server users`."
+    "An operator can give you an operator login (widget-server users add NAME --role operator)."
 )
 _CSRF_FAILED = (
     "The form was sent without this session's security token, or from another site, so nothing was "
@@ -126,10 +131,6 @@ _CSRF_FAILED = (
 def _problem(request: Request, user: User, status: int, title: str, message: str) -> Response:
     context = {"user": user, "csrf": csrf_token(request), "title": title, "message": message, "nav": ""}
     return render(request, "admin_problem.html", context, status)
-
-
-def _see(url: str) -> Response:
-    return RedirectResponse(url, status_code=303)
 
 
 def _site_url(site_id: str) -> str:
@@ -216,8 +217,10 @@ def parse_value(raw: str, setting: Setting) -> Any:
 def settings_from_form(form: Mapping[str, str], *, with_lists: bool) -> tuple[dict[str, Any], dict[str, str]]:
     """The site's settings table from a site form, and the fields whose text is not even of the right
     type. Empty fields are left out, so the setting's default applies (or it is reported missing)."""
-    table: dict[str, Any] = {"name": form.get("name", ""), "backend": form.get("backend", "")}
     errors: dict[str, str] = {}
+    table: dict[str, Any] = {"backend": form.get("backend", "")}
+    if form.get("name"):
+        table["name"] = form["name"]
 
     def read(fields: list[FieldSpec]) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -231,10 +234,8 @@ def settings_from_form(form: Mapping[str, str], *, with_lists: bool) -> tuple[di
         return values
 
     fields = backend_fields().get(table["backend"])
-    if fields:
-        settings = read(fields)
-        if settings:
-            table[table["backend"]] = settings
+    if fields:  # always the whole table: an edit replaces the backend's settings, emptied ones included
+        table[table["backend"]] = read(fields)
     table["limits"] = read(limit_fields())
     if with_lists:
         for key in ("allowed_origins", "blocked_ips"):
@@ -247,7 +248,9 @@ def form_of(site: Site) -> dict[str, str]:
     values = {"name": site.name, "backend": site.backend}
     for key, value in site.backend_settings.items():
         if value is not None:
-            values[f"{site.backend}.{key}"] = "on" if value is True else "" if value is False else _plain(value)
+            values[f"{site.backend}.{key}"] = (
+                "on" if value is True else "" if value is False else _plain(value)
+            )
     for key, value in vars(site.limits).items():
         values[f"limits.{key}"] = _plain(value)
     return values
@@ -268,6 +271,17 @@ def field_problem(error: AdminError, site_id: str) -> tuple[str | None, str]:
     return name, message if message.endswith((".", "?", ")")) else message + "."
 
 
+def settings_problem(table: dict[str, Any]) -> dict[str, str]:
+    """The first problem of a site's settings, by form field, whatever its id (the same check as
+    SiteAdmin's; nothing is stored)."""
+    try:
+        site_from_mapping("new", table, where="new")
+    except ConfigError as error:
+        name, message = field_problem(AdminError("invalid", str(error), field=error.where), "new")
+        return {name or "": message}
+    return {}
+
+
 def _plain(value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -285,11 +299,17 @@ def _short(value: Any, limit: int = 240) -> str:
 
 
 def audit_details(entry: AuditEntry) -> list[tuple[str, str]]:
-    """An entry's detail as (what, text) lines; a change shows each setting's old and new value."""
+    """An entry's detail as (what, text) lines: a change shows each setting's old and new value, a whole
+    settings table (``site.create``) one line per setting."""
     changed = entry.detail.get("changed")
-    if not isinstance(changed, dict):
-        return [(key, _short(value)) for key, value in entry.detail.items()]
     lines = []
+    if not isinstance(changed, dict):
+        for key, value in entry.detail.items():
+            if isinstance(value, dict):
+                lines += [(sub, _short(item)) for sub, item in value.items()]
+            else:
+                lines.append((key, _short(value)))
+        return lines
     for key, change in sorted(changed.items()):
         old, new = (change.get("from"), change.get("to")) if isinstance(change, dict) else (None, change)
         if isinstance(old, dict) and isinstance(new, dict):
@@ -366,7 +386,9 @@ async def create_site(page: Page) -> Response:
     site_id = values.get("id", "")
     table, errors = settings_from_form(values, with_lists=True)
     status = 400
-    if not errors:
+    if errors:  # SiteAdmin sees it once the numbers are numbers; meanwhile, what else is wrong
+        errors = {**settings_problem(table), **errors}
+    else:
         try:
             site = await page.admin.create(page.actor, site_id, table)
         except AdminError as error:
@@ -374,9 +396,11 @@ async def create_site(page: Page) -> Response:
             if error.code == "exists":
                 name = "id"
             errors = {name or "": message}
+            if name == "id":  # say what else is wrong too, rather than one problem per try
+                errors = {**settings_problem(table), **errors}
             status = error.status
         else:
-            return _see(_site_url(site.id))
+            return page.done(_site_url(site.id), f"Site {site.id} created. Add the snippet to its pages.")
     context = _site_form_context(values, errors)
     return page.render("admin_new_site.html", {**context, "title": "New site"}, status)
 
@@ -397,7 +421,9 @@ async def _show_site(
     site = runtime.sites.get(site_id)
     if site is None:
         problem = runtime.sites.broken.get(site_id)
-        message = f"There is no site {site_id!r}." + (f" It is stored but not valid: {problem}" if problem else "")
+        message = f"There is no site {site_id!r}." + (
+            f" It is stored but not valid: {problem}" if problem else ""
+        )
         return _problem(page.request, page.user, 404, "No such site", message)
     origin = (runtime.config.public_url or own_origin(page.request)).rstrip("/")
     snippet = f'<script src="{origin}/widget.js" data-site="{site.id}" async></script>'
@@ -419,15 +445,8 @@ async def _show_site(
 
 
 async def _recent_audit(runtime: Runtime, site_id: str) -> list[AuditEntry]:
-    found: list[AuditEntry] = []
-    before = None
-    for _ in range(SITE_AUDIT_SCAN // 200):
-        entries = await runtime.store.list_audit(200, before)
-        found += [e for e in entries if e.target == site_id and e.action.startswith("site.")]
-        if len(found) >= SITE_AUDIT_SHOWN or len(entries) < 200:
-            break
-        before = entries[-1].id
-    return found[:SITE_AUDIT_SHOWN]
+    entries = await runtime.store.list_audit(SITE_AUDIT_SHOWN * 2, target=site_id)
+    return [e for e in entries if e.action.startswith("site.")][:SITE_AUDIT_SHOWN]
 
 
 async def edit_site(page: Page) -> Response:
@@ -435,6 +454,8 @@ async def edit_site(page: Page) -> Response:
     assert page.form is not None
     values = page.values()
     table, errors = settings_from_form(values, with_lists=False)
+    if not values.get("name"):
+        errors["name"] = "Required."  # left out of the table, the old name would stay
     if not errors:
         try:
             await page.admin.update(page.actor, site_id, table)
@@ -444,7 +465,7 @@ async def edit_site(page: Page) -> Response:
             name, message = field_problem(error, site_id)
             errors = {name or "": message}
         else:
-            return _see(_site_url(site_id) + "#settings")
+            return page.done(_site_url(site_id) + "#settings", "Settings saved.")
     # Unchecked checkboxes send nothing: the values shown again are the ones sent.
     shown = dict(values)
     for spec in backend_fields().get(values.get("backend", ""), []):
@@ -460,6 +481,7 @@ def _entry_change(form_field: str, add: bool) -> Handler:
         site_id = page.request.path_params["site"]
         value = page.text(form_field, 300)
         admin = page.admin
+        change: Callable[[Actor, str, Any], Awaitable[Site]]
         if form_field == "origin":
             change = admin.allow_origin if add else admin.disallow_origin
         else:
@@ -474,10 +496,16 @@ def _entry_change(form_field: str, add: bool) -> Handler:
             _, message = field_problem(error, site_id)
             key = form_field if add else f"{form_field}_list"
             return await _show_site(
-                page, site_id, errors={key: message}, values={form_field: value} if add else {}, status=400
+                page,
+                site_id,
+                errors={key: message},
+                values={form_field: value} if add else {},
+                status=error.status,
             )
         anchor = "origins" if form_field == "origin" else "ips"
-        return _see(f"{_site_url(site_id)}#{anchor}")
+        verb = {("origin", True): "Allowed", ("origin", False): "Removed", ("ip", True): "Blocked"}
+        message = f"{verb.get((form_field, add), 'Unblocked')} {value}."
+        return page.done(f"{_site_url(site_id)}#{anchor}", message)
 
     return handler
 
@@ -489,7 +517,7 @@ async def delete_site(page: Page) -> Response:
             page, site_id, errors={"confirm": "Tick the box to confirm; nothing was deleted."}, status=400
         )
     await page.admin.remove(page.actor, site_id)
-    return _see("/admin")
+    return page.done("/admin", f"Site {site_id} deleted.")
 
 
 async def audit_page(page: Page) -> Response:
