@@ -116,25 +116,38 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def second_server(config_file: Path, port: int) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "widget_server", "serve", "--config", str(config_file), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "WIDGET_SERVER_ADMIN_PASSWORD": "a second process"},
-    )
+def second_server(config_file: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "widget_server",
+                "serve",
+                "--config",
+                str(config_file),
+                "--port",
+                str(port),
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "WIDGET_SERVER_ADMIN_PASSWORD": "a second process"},
+        )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30  # a loaded machine starts Python slowly
         while time.monotonic() < deadline:
-            line = process.stdout.readline()  # type: ignore[union-attr]
-            if "Agent console" in line:
+            assert process.poll() is None, f"the second server exited:\n{log.read_text()}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError(f"the second server did not listen within 30 s:\n{log.read_text()}")
         yield process
     finally:
         process.terminate()
         process.wait(10)
-        process.stdout.close()  # type: ignore[union-attr]
 
 
 async def test_a_second_server_process_on_the_same_database_sees_a_change(data_dir: Path) -> None:
@@ -143,7 +156,7 @@ async def test_a_second_server_process_on_the_same_database_sees_a_change(data_d
     async with running(make_config(data_dir)) as first:
         await first.app.state.site_admin.create(OPERATOR, "acme", ACME)
         port = free_port()
-        with second_server(config_file, port):
+        with second_server(config_file, port, data_dir.parent / "second.log"):
             second = Server(f"http://127.0.0.1:{port}", None)
             async with Visitor.connected(second, site="acme", origin="https://shop.example") as visitor:
                 await visitor.start()

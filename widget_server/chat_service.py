@@ -21,6 +21,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from widget_server import model
@@ -341,8 +342,11 @@ class ChatService:
     def agent_disconnected(self) -> None:
         self._agents_online -= 1
 
-    def available(self, site: Site) -> bool:
-        """Whether a live answer is likely now."""
+    def available(self, site: Site, at: datetime | None = None) -> bool:
+        """Whether a live answer is likely now: within the site's business hours, and for the built-in
+        contact center, with an agent online."""
+        if site.hours is not None and not site.hours.is_open(at or datetime.now(UTC)):
+            return False
         if site.backend == "local":
             return self._agents_online > 0
         return True

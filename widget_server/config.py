@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy, SitePolicy
+from widget_server.availability import BusinessHours, HoursError
 from widget_server.poll_policy import PollSettings
 
 SITE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -180,12 +181,19 @@ class Site:
     backend_settings: Mapping[str, Any] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     provisioned: bool = False
+    #: ``[sites.ID.hours]`` as written (None: always open), and ``[sites.ID.zendesk]`` (None: offline
+    #: messages stay here).
+    hours_table: Mapping[str, Any] | None = None
+    zendesk: Mapping[str, Any] | None = None
     policy: SitePolicy = field(init=False, compare=False, repr=False)
+    hours: BusinessHours | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "policy", SitePolicy.from_lists(list(self.allowed_origins), list(self.blocked_ips))
         )
+        hours = BusinessHours.from_table(self.hours_table) if self.hours_table is not None else None
+        object.__setattr__(self, "hours", hours)
 
 
 def backend_specs() -> dict[str, Mapping[str, Setting]]:
@@ -203,6 +211,15 @@ SITE_SPEC = {
     "blocked_ips": Setting(list, default=[], check=string_list(_network_problem)),
     "backend": Setting(str, default="local"),
     "limits": Setting(dict, default={}),
+    "hours": Setting(dict),
+    "zendesk": Setting(dict),
+}
+
+ZENDESK_SPEC = {
+    "base_url": Setting(str, required=True, check=http_url, doc="https://SUBDOMAIN.zendesk.com"),
+    "token_env": Setting(str, required=True, check=env_name, doc="the variable holding the OAuth token"),
+    "department_id": Setting(int, check=positive),
+    "timeout": Setting((int, float), default=15, check=positive),
 }
 
 
@@ -226,6 +243,17 @@ def site_from_mapping(
     backend_table = checked.get(backend, {})
     backend_settings = check_table(backend_table, specs[backend], f"{where}.{backend}")
     limits = Limits(**check_table(checked["limits"], LIMITS_SPEC, f"{where}.limits"))
+    hours = checked["hours"]
+    if hours is not None:
+        try:
+            BusinessHours.from_table(hours)
+        except HoursError as error:
+            raise ConfigError(
+                f"{where}.hours" + (f".{error.where}" if error.where else ""), error.problem
+            ) from None
+    zendesk = checked["zendesk"]
+    if zendesk is not None:
+        zendesk = check_table(zendesk, ZENDESK_SPEC, f"{where}.zendesk")
     return Site(
         id=site_id,
         name=checked["name"],
@@ -235,6 +263,8 @@ def site_from_mapping(
         backend_settings=backend_settings,
         limits=limits,
         provisioned=provisioned,
+        hours_table=hours,
+        zendesk=zendesk,
     )
 
 

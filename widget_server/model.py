@@ -93,6 +93,11 @@ class Chat:
     backend_state: dict[str, Any] = field(default_factory=dict)
     preview: dict[str, Any] | None = None
     start_id: str | None = None
+    #: "chat", or "offline_msg" for a message left while nobody could answer.
+    type: str = "chat"
+    #: What people may change afterwards (the history API): rating, comment, tags, unread.
+    meta: dict[str, Any] = field(default_factory=dict)
+    deleted_at: int | None = None
 
     def summary(self) -> dict[str, Any]:
         """The chat as the agent console shows it in its lists."""
@@ -106,6 +111,9 @@ class Chat:
             "agentName": self.agent_name,
             "lastSeq": self.last_seq,
             "lastMessage": self.preview,
+            "type": self.type,
+            "rating": self.meta.get("rating"),
+            "comment": self.meta.get("comment"),
             "visitor": {k: v for k, v in self.visitor.to_json().items() if k != "ip"},
         }
 
@@ -267,3 +275,30 @@ class ApiToken:
     created_by: str
     revoked_at: int | None = None
     last_used_at: int | None = None
+
+
+OFFLINE_MESSAGE = "offline_msg"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """Something to hand to another system (a Zendesk offline message), kept in the database until it
+    is done, so that an outage or a restart loses nothing.
+
+    ``state``: "pending" (to send at ``due_at``), "sent", or "failed" (refused for good). ``ambiguous``:
+    the last attempt may have arrived although no answer came back; check before sending again.
+    """
+
+    id: int
+    target: str
+    site: str
+    chat_id: str | None
+    payload: dict[str, Any]
+    created_at: int
+    due_at: int
+    attempts: int = 0
+    state: str = "pending"
+    last_error: str | None = None
+    done_at: int | None = None
+    remote_id: str | None = None
+    ambiguous: bool = False

@@ -305,8 +305,18 @@ def iso_time(epoch_ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
-def hello_frame(*, available: bool, capabilities: list[str], name: str) -> dict[str, Any]:
-    return {"type": "hello", "available": available, "capabilities": capabilities, "name": name}
+def hello_frame(
+    *, available: bool, capabilities: list[str], name: str, opens_at: str | None = None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {
+        "type": "hello",
+        "available": available,
+        "capabilities": capabilities,
+        "name": name,
+    }
+    if opens_at is not None:
+        frame["opensAt"] = opens_at  # outside business hours: when a live answer is likely again
+    return frame
 
 
 def welcome_frame(chat_id: str, token: str) -> dict[str, Any]:

@@ -56,6 +56,10 @@ def site_table(site: Site) -> dict[str, Any]:
     settings = {k: v for k, v in site.backend_settings.items() if v is not None}
     if settings:
         table[site.backend] = settings
+    if site.hours_table is not None:
+        table["hours"] = dict(site.hours_table)
+    if site.zendesk is not None:
+        table["zendesk"] = {k: v for k, v in site.zendesk.items() if v is not None}
     return table
 
 

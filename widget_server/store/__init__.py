@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from widget_server.model import ApiToken, AuditEntry, Chat, Event, NewEvent, StoredSite, User
+from widget_server.model import ApiToken, AuditEntry, Chat, Event, NewEvent, OutboxItem, StoredSite, User
 
 
 class StoreError(Exception):
@@ -57,9 +57,12 @@ class Store(Protocol):
 
     # --- chats and their logs -------------------------------------------------------------------------
 
-    async def create_chat(self, chat: Chat, events: Sequence[NewEvent]) -> Appended:
-        """Store a new chat and its first events in one transaction. If the site already has a chat with
-        the same ``start_id``, store nothing and return that one (``new`` is False)."""
+    async def create_chat(
+        self, chat: Chat, events: Sequence[NewEvent], outbox: Sequence[OutboxItem] = ()
+    ) -> Appended:
+        """Store a new chat, its first events and what is to be forwarded about it (``outbox``; their
+        ids are given by the store) in one transaction. If the site already has a chat with the same
+        ``start_id``, store nothing and return that one (``new`` is False)."""
         ...
 
     async def find_started(self, site: str, start_id: str) -> Chat | None:
@@ -84,7 +87,8 @@ class Store(Protocol):
         ...
 
     async def update_chat(self, chat_id: str, changes: dict[str, Any]) -> None:
-        """Change a chat's fields without an event (an adapter's cursor, say)."""
+        """Change a chat's fields without an event (an adapter's cursor, the visitor's details, ``meta``,
+        ``deleted_at``)."""
         ...
 
     async def get_chat(self, chat_id: str) -> Chat | None: ...
@@ -101,7 +105,7 @@ class Store(Protocol):
         limit: int = 1000,
         newest_first: bool = False,
     ) -> list[Chat]:
-        """Chats oldest first (or newest first), filtered by site and state."""
+        """Chats oldest first (or newest first), filtered by site and state; deleted ones are left out."""
         ...
 
     async def count_chats(
@@ -111,6 +115,20 @@ class Store(Protocol):
     async def count_recent_chats(self, site: str, ip: str, since: int) -> int:
         """How many chats this address started on the site since ``since`` (epoch ms)."""
         ...
+
+    # --- the outbox ----------------------------------------------------------------------------------
+
+    async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
+        """Pending items due by ``now`` (epoch ms), oldest first."""
+        ...
+
+    async def next_outbox_due(self) -> int | None:
+        """When the next pending item is due, if any."""
+        ...
+
+    async def list_outbox(self, chat_id: str | None = None, limit: int = 100) -> list[OutboxItem]: ...
+
+    async def update_outbox(self, item_id: int, changes: dict[str, Any]) -> None: ...
 
     # --- sites, the audit log, API tokens -------------------------------------------------------------
 

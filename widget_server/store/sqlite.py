@@ -28,6 +28,7 @@ from widget_server.model import (
     Chat,
     Event,
     NewEvent,
+    OutboxItem,
     StoredSite,
     User,
     Visitor,
@@ -56,10 +57,14 @@ SCHEMA = [
         backend_state TEXT NOT NULL DEFAULT '{}',
         preview TEXT,
         start_id TEXT,
-        ip TEXT
+        ip TEXT,
+        type TEXT NOT NULL DEFAULT 'chat',
+        meta TEXT NOT NULL DEFAULT '{}',
+        deleted_at INTEGER
     );
     CREATE INDEX chats_by_state ON chats (state, site, created_at);
     CREATE INDEX chats_by_ip ON chats (site, ip, created_at);
+    CREATE INDEX chats_by_time ON chats (created_at, id);
     CREATE UNIQUE INDEX chats_by_start_id ON chats (site, start_id) WHERE start_id IS NOT NULL;
     CREATE TABLE events (
         chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
@@ -99,6 +104,22 @@ SCHEMA = [
         target TEXT NOT NULL,
         detail TEXT NOT NULL
     );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        target TEXT NOT NULL,
+        site TEXT NOT NULL,
+        chat_id TEXT,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        due_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending',
+        last_error TEXT,
+        done_at INTEGER,
+        remote_id TEXT,
+        ambiguous INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX outbox_due ON outbox (state, due_at);
     CREATE TABLE api_tokens (
         id TEXT PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
@@ -113,10 +134,20 @@ SCHEMA = [
 
 _CHAT_COLUMNS = (
     "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
-    " backend_state, preview, start_id, ip"
+    " backend_state, preview, start_id, ip, type, meta, deleted_at"
 )
-_CHANGEABLE = {"state", "agent", "agent_name", "ended_at", "backend_ref", "backend_state"}
-_JSON_COLUMNS = {"backend_state", "preview"}
+_CHANGEABLE = {
+    "state",
+    "agent",
+    "agent_name",
+    "ended_at",
+    "backend_ref",
+    "backend_state",
+    "visitor",
+    "meta",
+    "deleted_at",
+}
+_JSON_COLUMNS = {"backend_state", "preview", "meta"}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -155,7 +186,11 @@ def _chat(row: Sequence[Any]) -> Chat:
         backend_state=json.loads(row[11]),
         preview=json.loads(row[12]) if row[12] else None,
         start_id=row[13],
-    )  # row[14], the visitor's address, is also in ``visitor``: a column of its own for the per-IP limit
+        # row[14], the visitor's address, is also in ``visitor``: a column of its own for the per-IP limit
+        type=row[15],
+        meta=json.loads(row[16]),
+        deleted_at=row[17],
+    )
 
 
 def _event(chat_id: str, row: Sequence[Any]) -> Event:
@@ -249,7 +284,9 @@ class SQLiteStore:
 
     # --- chats ----------------------------------------------------------------------------------------
 
-    async def create_chat(self, chat: Chat, events: Sequence[NewEvent]) -> Appended:
+    async def create_chat(
+        self, chat: Chat, events: Sequence[NewEvent], outbox: Sequence[OutboxItem] = ()
+    ) -> Appended:
         def run(conn: sqlite3.Connection) -> Appended:
             if chat.start_id is not None:
                 found = conn.execute(
@@ -260,7 +297,7 @@ class SQLiteStore:
                     return Appended(_chat(found), [], new=False)
             conn.execute(
                 f"INSERT INTO chats ({_CHAT_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL)",
                 (
                     chat.id,
                     chat.site,
@@ -275,8 +312,16 @@ class SQLiteStore:
                     _dumps(chat.backend_state),
                     chat.start_id,
                     chat.visitor.ip,
+                    chat.type,
+                    _dumps(chat.meta),
                 ),
             )
+            for item in outbox:
+                conn.execute(
+                    "INSERT INTO outbox (target, site, chat_id, payload, created_at, due_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (item.target, item.site, chat.id, _dumps(item.payload), item.created_at, item.due_at),
+                )
             return _append(conn, chat.id, events, None, None)
 
         return await self._write(run)
@@ -470,6 +515,48 @@ class SQLiteStore:
 
         await self._write(run)
 
+    # --- the outbox ----------------------------------------------------------------------------------
+
+    async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
+        def run(conn: sqlite3.Connection) -> list[OutboxItem]:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+                " WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            return [_outbox_item(row) for row in rows]
+
+        return await self._read(run)
+
+    async def next_outbox_due(self) -> int | None:
+        def run(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute("SELECT MIN(due_at) FROM outbox WHERE state = 'pending'").fetchone()
+            return None if row[0] is None else int(row[0])
+
+        return await self._read(run)
+
+    async def list_outbox(self, chat_id: str | None = None, limit: int = 100) -> list[OutboxItem]:
+        def run(conn: sqlite3.Connection) -> list[OutboxItem]:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+                " WHERE (? IS NULL OR chat_id = ?) ORDER BY id DESC LIMIT ?",
+                (chat_id, chat_id, limit),
+            ).fetchall()
+            return [_outbox_item(row) for row in rows]
+
+        return await self._read(run)
+
+    async def update_outbox(self, item_id: int, changes: dict[str, Any]) -> None:
+        allowed = {"due_at", "attempts", "state", "last_error", "done_at", "remote_id", "ambiguous"}
+        if set(changes) - allowed:
+            raise ValueError(f"cannot change {sorted(set(changes) - allowed)}")
+
+        def run(conn: sqlite3.Connection) -> None:
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            conn.execute(f"UPDATE outbox SET {sets} WHERE id = ?", (*changes.values(), item_id))
+
+        await self._write(run)
+
     # --- users ----------------------------------------------------------------------------------------
 
     async def get_user(self, name: str) -> User | None:
@@ -510,6 +597,30 @@ class SQLiteStore:
         return await self._read(run)
 
 
+_OUTBOX_COLUMNS = (
+    "id, target, site, chat_id, payload, created_at, due_at, attempts, state, last_error, done_at, remote_id,"
+    " ambiguous"
+)
+
+
+def _outbox_item(row: Sequence[Any]) -> OutboxItem:
+    return OutboxItem(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        json.loads(row[4]),
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        bool(row[12]),
+    )
+
+
 _TOKEN_COLUMNS = "id, name, token_hash, created_at, created_by, revoked_at, last_used_at"  # noqa: S105
 
 
@@ -521,7 +632,7 @@ def _insert_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
 
 
 def _chat_filter(sites: Sequence[str] | None, states: Sequence[str] | None) -> tuple[str, list[Any]]:
-    where: list[str] = []
+    where: list[str] = ["deleted_at IS NULL"]
     values: list[Any] = []
     if states is not None:
         where.append(f"state IN ({','.join('?' * len(states))})")
@@ -529,14 +640,17 @@ def _chat_filter(sites: Sequence[str] | None, states: Sequence[str] | None) -> t
     if sites is not None:
         where.append(f"site IN ({','.join('?' * len(sites))})")
         values.extend(sites)
-    return (f"WHERE {' AND '.join(where)}" if where else ""), values
+    return f"WHERE {' AND '.join(where)}", values
 
 
 def _changes_sql(changes: dict[str, Any]) -> tuple[str, list[Any]]:
     unknown = set(changes) - _CHANGEABLE
     if unknown:
         raise ValueError(f"cannot change {sorted(unknown)}")
-    values = [_dumps(v) if k in _JSON_COLUMNS else v for k, v in changes.items()]
+    values = [
+        _dumps(v.to_json()) if isinstance(v, Visitor) else _dumps(v) if k in _JSON_COLUMNS else v
+        for k, v in changes.items()
+    ]
     return ", ".join(f"{k} = ?" for k in changes), values
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -94,11 +95,14 @@ class VisitorConnection:
 
     async def _run(self) -> None:
         await self.ws.accept()
+        now = datetime.now(UTC)
+        opens = self.site.hours.next_opening(now) if self.site.hours is not None else None
         self.send(
             protocol.hello_frame(
-                available=self.service.available(self.site),
+                available=self.service.available(self.site, now),
                 capabilities=sorted(self.runtime.adapter(self.site.id).capabilities),
                 name=self.site.name,
+                opens_at=opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens is not None and opens > now else None,
             )
         )
         try:
