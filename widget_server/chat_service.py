@@ -24,14 +24,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from widget_server import model
+from widget_server import model, zendesk
 from widget_server.adapters import Adapter, BackendError
 from widget_server.bus import Bus, Callback
 from widget_server.config import Site
 from widget_server.model import ACTIVE, ENDED, OPEN_STATES, QUEUED, Chat, Event, NewEvent, User, Visitor
 from widget_server.poll_policy import PollSettings
 from widget_server.poller import Poller, Pollers
-from widget_server.protocol import Start
+from widget_server.protocol import LeaveMessage, Start
 from widget_server.ratelimit import KeyedLimiter
 from widget_server.store import Appended, ChatNotFound, Store, WrongState
 
@@ -66,7 +66,9 @@ class ChatService:
         *,
         abandon_after: float = 120.0,
         poll_settings: PollSettings | None = None,
+        outbox_queued: Callable[[], None] = lambda: None,
     ) -> None:
+        self.outbox_queued = outbox_queued
         self.store = store
         self.bus = bus
         self._adapter_for = adapter_for
@@ -119,16 +121,7 @@ class ChatService:
             earlier = await self.store.find_started(site.id, request.id)
             if earlier is not None:
                 return earlier
-        if ip is not None:
-            hour_ago = model.now_ms() - 3_600_000
-            if (
-                await self.store.count_recent_chats(site.id, ip, hour_ago)
-                >= site.limits.chats_per_ip_per_hour
-            ):
-                self._log_limit_once(site.id, ip, "chats_per_ip_per_hour")
-                raise ServiceError(
-                    "rate_limited", "Too many new chats from your address; please try again later."
-                )
+        await self._check_new_chats_limit(site, ip)
         adapter = self._adapter_for(site.id)
         chat = Chat(
             id=str(uuid.uuid4()),
@@ -195,6 +188,67 @@ class ChatService:
         except WrongState:
             raise ChatEnded() from None
         return appended
+
+    async def _check_new_chats_limit(self, site: Site, ip: str | None) -> None:
+        if ip is None:
+            return
+        hour_ago = model.now_ms() - 3_600_000
+        if await self.store.count_recent_chats(site.id, ip, hour_ago) >= site.limits.chats_per_ip_per_hour:
+            self._log_limit_once(site.id, ip, "chats_per_ip_per_hour")
+            raise ServiceError(
+                "rate_limited", "Too many new chats from your address; please try again later."
+            )
+
+    async def leave_message(
+        self, site: Site, request: LeaveMessage, *, ip: str | None, user_agent: str | None
+    ) -> Chat:
+        """A message left while nobody could answer: stored as a chat of type ``offline_msg`` and, for a
+        site that forwards to Zendesk, queued in the outbox in the same transaction. Idempotent by the
+        frame's id."""
+        earlier = await self.store.find_started(site.id, request.id)
+        if earlier is not None:
+            return earlier
+        await self._check_new_chats_limit(site, ip)
+        now = model.now_ms()
+        chat = Chat(
+            id=str(uuid.uuid4()),
+            site=site.id,
+            backend=site.backend,
+            state=ENDED,
+            visitor=Visitor(
+                nickname=request.name,
+                email=request.email,
+                page=request.page,
+                ip=ip,
+                user_agent=user_agent[:512] if user_agent else None,
+            ),
+            created_at=now,
+            ended_at=now,
+            start_id=request.id,
+            type=model.OFFLINE_MESSAGE,
+            meta={"unread": True},
+        )
+        events = [model.message(model.VISITOR, request.name, request.message, request.id)]
+        if request.page:
+            events.insert(0, model.visit(request.page))
+        outbox = [zendesk.outbox_item(site.id, chat, request.message, site.zendesk)] if site.zendesk else []
+        appended = await self.store.create_chat(chat, events, outbox)
+        if appended.new:
+            log.info("site %s: offline message %s left by %s", site.id, chat.id, ip)
+            # Agents see offline messages of every site in the console, whatever its backend.
+            await self.bus.publish(CONSOLE, {"t": "chat", "chat": appended.chat.summary()})
+            if outbox:
+                self.outbox_queued()
+        return appended.chat
+
+    async def rate(self, chat_id: str, rating: str, comment: str | None) -> None:
+        """The visitor's rating of the chat (good or bad, and a comment), at its end or during it; a later
+        rating replaces an earlier one."""
+        chat = await self.get_chat(chat_id)
+        if chat.type != "chat":
+            raise ServiceError("invalid_field", "Only chats can be rated.")
+        meta = {**chat.meta, "rating": rating, "comment": comment}
+        await self.append(chat_id, [model.rating(rating, comment)], changes={"meta": meta})
 
     def allow_message(self, chat_id: str, site: Site) -> bool:
         """The site's messages-per-minute limit, per chat (all of the visitor's tabs together)."""

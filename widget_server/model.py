@@ -26,6 +26,7 @@ STATE = "state"
 JOINED = "joined"
 LEFT = "left"
 VISIT = "visit"
+RATING = "rating"
 
 # Who wrote a message.
 VISITOR = "visitor"
@@ -192,6 +193,13 @@ def left(name: str) -> NewEvent:
 
 def visit(url: str) -> NewEvent:
     return NewEvent(VISIT, {"url": url})
+
+
+def rating(value: str, comment: str | None) -> NewEvent:
+    data: dict[str, Any] = {"rating": value}
+    if comment:
+        data["comment"] = comment
+    return NewEvent(RATING, data)
 
 
 # Roles of people who log in. An operator administers sites and users and may also answer chats.

@@ -99,11 +99,18 @@ class LeaveMessage:
 
 
 @dataclass(frozen=True)
+class Rate:
+    rating: str  # "good" or "bad"
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
 class Ping:
     pass
 
 
-VisitorFrame = Start | Resume | Say | Typing | Visit | End | LeaveMessage | Ping
+VisitorFrame = Start | Resume | Say | Typing | Visit | End | LeaveMessage | Rate | Ping
+RATINGS = ("good", "bad")
 
 
 def parse_visitor_frame(text: str | None, data: bytes | None = None) -> VisitorFrame:
@@ -284,6 +291,14 @@ def _visit(f: _Fields) -> Visit:
     return Visit(url=url)
 
 
+def _rate(f: _Fields) -> Rate:
+    rating = f.required_text("rating", 1, 10)
+    if rating not in RATINGS:
+        raise FrameError("invalid_field", "The field 'rating' must be 'good' or 'bad'.", field="rating")
+    comment = f.text("comment", 0, MAX_COMMENT, required=False)
+    return Rate(rating, comment.strip() or None if comment is not None else None)
+
+
 _PARSERS: dict[str, Any] = {
     "start": _start,
     "resume": _resume,
@@ -292,6 +307,7 @@ _PARSERS: dict[str, Any] = {
     "visit": _visit,
     "end": lambda f: End(),
     "leave_message": _leave_message,
+    "rate": _rate,
     "ping": lambda f: Ping(),
 }
 

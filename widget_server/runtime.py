@@ -24,6 +24,7 @@ from widget_server.sites import SiteDirectory
 from widget_server.store import Store, open_store
 from widget_server.tokens import ResumeTokens
 from widget_server.web.live import LiveConnections
+from widget_server.zendesk import Forwarder
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Runtime:
     adapters: dict[str, Adapter] = field(default_factory=dict)
     adapter_context: AdapterContext = field(default_factory=AdapterContext)
     live: LiveConnections = field(default_factory=LiveConnections)
+    forwarder: Forwarder | None = None
     _watcher: asyncio.Task[None] | None = None
 
     @classmethod
@@ -64,8 +66,16 @@ class Runtime:
         sites = SiteDirectory(config.sites or {DEMO_SITE: demo_site()}, store)
         await sites.refresh()
         runtime: Runtime
+        adapter_context = AdapterContext()
+        forwarder = Forwarder(
+            store, lambda site_id: getattr(sites.get(site_id), "zendesk", None), adapter_context
+        )
         service = ChatService(
-            store, bus, lambda site_id: runtime.adapter(site_id), poll_settings=config.poller
+            store,
+            bus,
+            lambda site_id: runtime.adapter(site_id),
+            poll_settings=config.poller,
+            outbox_queued=forwarder.wake,
         )
         runtime = cls(
             config=config,
@@ -75,9 +85,12 @@ class Runtime:
             service=service,
             tokens=ResumeTokens(secret_key, config.resume_token_max_age),
             secret_key=secret_key,
+            adapter_context=adapter_context,
+            forwarder=forwarder,
         )
         runtime.default_login = await ensure_default_login(store, config.data_dir)
         await service.recover()
+        forwarder.start()
         runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
         return runtime
 
@@ -115,6 +128,8 @@ class Runtime:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
         await self.service.close()
+        if self.forwarder is not None:
+            await self.forwarder.close()
         for adapter in self.adapters.values():
             await adapter.close()
         await self.adapter_context.close()

@@ -122,6 +122,13 @@ class Store(Protocol):
         """Pending items due by ``now`` (epoch ms), oldest first."""
         ...
 
+    async def claim_outbox(
+        self, target: str, now: int, lease_ms: int, owner: str, limit: int = 50
+    ) -> list[OutboxItem]:
+        """Take the due items of ``target`` for ``lease_ms``: no other process gets them until the
+        lease ends. Items whose earlier claim ran out unfinished come back marked ``ambiguous``."""
+        ...
+
     async def next_outbox_due(self) -> int | None:
         """When the next pending item is due, if any."""
         ...

@@ -117,7 +117,9 @@ SCHEMA = [
         last_error TEXT,
         done_at INTEGER,
         remote_id TEXT,
-        ambiguous INTEGER NOT NULL DEFAULT 0
+        ambiguous INTEGER NOT NULL DEFAULT 0,
+        claimed_by TEXT,
+        claimed_until INTEGER
     );
     CREATE INDEX outbox_due ON outbox (state, due_at);
     CREATE TABLE api_tokens (
@@ -527,6 +529,31 @@ class SQLiteStore:
             return [_outbox_item(row) for row in rows]
 
         return await self._read(run)
+
+    async def claim_outbox(
+        self, target: str, now: int, lease_ms: int, owner: str, limit: int = 50
+    ) -> list[OutboxItem]:
+        def run(conn: sqlite3.Connection) -> list[OutboxItem]:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE target = ?"
+                " AND ((state = 'pending' AND due_at <= ?) OR (state = 'sending' AND claimed_until <= ?))"
+                " ORDER BY due_at, id LIMIT ?",
+                (target, now, now, limit),
+            ).fetchall()
+            claimed = []
+            for row in rows:
+                item = _outbox_item(row)
+                # Still "sending" after its lease: whoever sent it died; it may have arrived.
+                ambiguous = item.ambiguous or item.state == "sending"
+                conn.execute(
+                    "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?, ambiguous = ?"
+                    " WHERE id = ?",
+                    (owner, now + lease_ms, int(ambiguous), item.id),
+                )
+                claimed.append(replace(item, state="sending", ambiguous=ambiguous))
+            return claimed
+
+        return await self._write(run)
 
     async def next_outbox_due(self) -> int | None:
         def run(conn: sqlite3.Connection) -> int | None:

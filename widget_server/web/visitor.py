@@ -181,9 +181,13 @@ class VisitorConnection:
                 chat = await self._attached_chat()
                 await self.service.end_by_visitor(chat.id)
             case protocol.LeaveMessage():
-                raise protocol.FrameError(
-                    "unsupported", "Leaving a message is not available on this site.", id=frame.id
+                chat = await self.service.leave_message(
+                    self.site, frame, ip=self.ip, user_agent=self.user_agent
                 )
+                self.send(protocol.ack_frame(frame.id, chat=chat.id))
+            case protocol.Rate():
+                chat = await self._attached_chat()
+                await self.service.rate(chat.id, frame.rating, frame.comment)
 
     async def _start(self, frame: protocol.Start) -> None:
         if self.chat_id is not None and self.chat_state != ENDED:
