@@ -122,6 +122,9 @@ class Forwarder:
         self.settings_for = settings_for  # site id -> the site's [zendesk] settings, or None
         self.context = context
         self.lease_ms = lease_ms
+        self.backoff_base_ms = BACKOFF_BASE_MS
+        self.backoff_max_ms = BACKOFF_MAX_MS
+        self.idle = 5.0  # seconds between looks when nothing is due sooner
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.owner = f"{os.getpid()}-{random.getrandbits(32):08x}"
@@ -138,14 +141,18 @@ class Forwarder:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _run(self, idle: float = 5.0) -> None:
+    async def _run(self) -> None:
         while True:
+            wait = self.idle
             try:
                 await self.send_due()
+                due = await self.store.next_outbox_due()
+                if due is not None:
+                    wait = min(wait, max(0.0, (due - model.now_ms()) / 1000))
             except Exception:
                 log.exception("the Zendesk outbox failed; trying again shortly")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
 
     async def send_due(self) -> int:
@@ -266,7 +273,7 @@ class Forwarder:
         )
 
     async def _backoff(self, item: OutboxItem, reason: str, *, ambiguous: bool = False) -> None:
-        delay = min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** min(item.attempts, 20))
+        delay = min(self.backoff_max_ms, self.backoff_base_ms * 2 ** min(item.attempts, 20))
         delay = random.randint(delay // 2, delay)  # jitter: a recovering Zendesk is not hit by all at once
         log.info(
             "offline message %s not forwarded yet (%s); again in %d s", item.chat_id, reason, delay // 1000

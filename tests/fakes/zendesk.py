@@ -72,6 +72,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from widget_server.history.search import QueryError, SearchDoc, parse_query
+
 DEFAULT_TOKEN = "zendesk-chat-test-token"
 RATE_LIMIT = 200  # C.3: "the REST API rate limit of 200 requests per minute"
 RATE_WINDOW = 60.0
@@ -327,6 +329,7 @@ class FakeZendesk:
         self._faults: deque[ZendeskError] = deque()
         self._down = False
         self._delay = 0.0
+        self._lose_answers = 0
         self._ids = itertools.count(1)
         self.app = Starlette(
             routes=[
@@ -352,6 +355,11 @@ class FakeZendesk:
         """While down, every request (authenticated or not) gets 503 and has no effect."""
         self._down = is_down
 
+    def lose_answers(self, n: int = 1) -> None:
+        """The next n creates are carried out, but their answers are held until the client gives up:
+        the request arrived although the client saw only a timeout (the case "nothing twice" is about)."""
+        self._lose_answers += n
+
     def delay(self, seconds: float) -> None:
         """Every request waits this long before it is answered (0 turns it off).
 
@@ -376,9 +384,13 @@ class FakeZendesk:
         try:
             self._authenticate(request.headers)
             self._admit()
-            return self._answer(request, body)
+            answer = self._answer(request, body)
         except ZendeskError as error:
             return error.response()
+        if self._lose_answers and request.method == "POST" and answer.status_code == 201:
+            self._lose_answers -= 1
+            await _wait_unless_disconnected(request, 3600)
+        return answer
 
     def _answer(self, request: Request, body: bytes) -> Response:
         path, method = request.url.path, request.method
@@ -387,6 +399,8 @@ class FakeZendesk:
                 return self._create(request.headers, body)
             # [I] List Chats and Bulk Delete exist (seed 003) but widget_server does not call them.
             raise ZendeskError(405, "MethodNotAllowed", f"this fake does not serve {method} {CHATS_PATH}")
+        if path == CHATS_PATH + "/search" and method == "GET":
+            return self._search(request)
         match = _CHAT_PATH.fullmatch(path)
         if match is None or match["id"] == "search":
             raise ZendeskError(404, "InvalidEndpoint", "Not found")
@@ -416,6 +430,41 @@ class FakeZendesk:
         self.chats[chat["id"]] = chat
         self.created.append(chat)
         return JSONResponse(chat, status_code=201)
+
+    def _search(self, request: Request) -> Response:
+        """Search Chats over the offline messages created here (the only chats this fake has).
+
+        [I] The query language is the one seed 003 documents; the fake borrows widget_server's parser of
+        it (widget_server/history/search.py, tested against the seed on its own) rather than writing a
+        second one. Results are shaped as the seed's example; one page.
+        """
+        try:
+            query = parse_query(request.query_params.get("q", ""))
+        except QueryError as error:
+            raise ZendeskError(400, "InvalidRequest", error.message) from None
+        results = []
+        for chat in self.created:
+            doc = SearchDoc(
+                agent_names=(),
+                visitor_name=chat["visitor"]["name"],
+                visitor_email=chat["visitor"]["email"],
+                timestamp=datetime.strptime(chat["timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC),
+                end_timestamp=None,
+                chat_type="offline_msg",
+                rating=None,
+                text=chat["message"],
+            )
+            if query.matches(doc):
+                results.append(
+                    {
+                        "id": chat["id"],
+                        "preview": chat["message"][:100],
+                        "timestamp": chat["timestamp"],
+                        "type": "offline_msg",
+                        "url": f"{request.base_url}api/v2/chat/chats/{chat['id']}",
+                    }
+                )
+        return JSONResponse({"count": len(results), "next_url": None, "prev_url": None, "results": results})
 
     def _authenticate(self, headers: Headers) -> None:
         # C.2: "Authorization: Bearer {token}". The scheme is case-insensitive (RFC 6750 / RFC 9110).
