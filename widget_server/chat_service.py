@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from widget_server import model, zendesk
-from widget_server.adapters import Adapter, BackendError
+from widget_server.adapters import Adapter, BackendError, Polled
 from widget_server.bus import Bus, Callback
 from widget_server.config import Site
 from widget_server.model import ACTIVE, ENDED, OPEN_STATES, QUEUED, Chat, Event, NewEvent, User, Visitor
@@ -338,6 +338,35 @@ class ChatService:
         await self.bus.publish(
             chat_channel(chat_id), {"t": "error", "code": "not_delivered", "id": client_id}
         )
+
+    async def from_contact_center(
+        self, chat: Chat, reported: Polled, *, dedupe_key: str | None = None
+    ) -> bool:
+        """Agent activity a contact center pushed (a webhook): the events go into the log, typing to the
+        visitor, and an end ends the chat. ``dedupe_key`` makes a webhook delivered twice count once (it
+        becomes the first event's client id). Returns whether anything new was stored."""
+        for name, active in reported.typing:
+            await self.backend_typing(chat, name, active)
+        events = list(reported.events)
+        if reported.ended:
+            events.append(model.state(ENDED))
+        if not events:
+            return False
+        if dedupe_key is not None:
+            events[0] = replace(events[0], client_id=f"hook:{dedupe_key}")
+        changes: dict[str, Any] = {}
+        states = [e.data["state"] for e in events if e.kind == model.STATE]
+        if states:
+            changes["state"] = states[-1]
+            if states[-1] == ENDED:
+                changes["ended_at"] = model.now_ms()
+        if reported.cursor:
+            changes["backend_state"] = {**chat.backend_state, **reported.cursor}
+        try:
+            appended = await self.append(chat.id, events, changes=changes, require_states=OPEN_STATES)
+        except WrongState:
+            return False  # ended here already: what the contact center says now no longer matters
+        return appended.new
 
     def poller_finished(self, poller: Poller) -> None:
         self.pollers.finished(poller)

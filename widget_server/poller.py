@@ -136,6 +136,8 @@ class Poller:
             return True
         except BackendUnavailable as error:
             delay = self.backoff.failure(error.retry_after)
+            if error.retry_after is not None and self.adapter.budget is not None:
+                self.adapter.budget.pause(error.retry_after)  # a 429 is for the whole account
             self.retry_at = self.loop.time() + delay
             log.info(
                 "chat %s: contact center unavailable (%s); retrying in %.1f s",
@@ -197,6 +199,7 @@ class Poller:
     async def _deliver_one(self, event: Event) -> None:
         retry = self.maybe_sent == event.seq
         try:
+            await self._spend()
             self.requests += 1
             await self.adapter.send_message(self.chat, event, retry=retry)
         except BackendUnavailable as error:
@@ -223,6 +226,7 @@ class Poller:
     # --- polling --------------------------------------------------------------------------------------
 
     async def _poll(self) -> None:
+        await self._spend()
         self.requests += 1
         started = self.loop.time()
         lag = started - self.next_poll
@@ -271,8 +275,14 @@ class Poller:
 
     # --- the end --------------------------------------------------------------------------------------
 
+    async def _spend(self) -> None:
+        """Wait for the account's request budget, where the contact center has one."""
+        if self.adapter.budget is not None:
+            await self.adapter.budget.acquire()
+
     async def _tell_contact_center_it_ended(self) -> None:
         try:
+            await self._spend()
             self.requests += 1
             await self.adapter.end(self.chat)
         except (BackendUnavailable, BackendRefused, ChatGone) as error:

@@ -1,12 +1,13 @@
 """Rate limits as token buckets: pure, with the clock passed in, so tests need no sleeping.
 
 Written by hand: a token bucket is a few lines, and the limits here are per process and in memory (a
-frame flood on one socket, a message flood in one chat). Limits that must hold across processes live in
-the store.
+frame flood on one socket, a message flood in one chat, a contact center's request budget). Limits that
+must hold across processes live in the store.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -82,3 +83,35 @@ class KeyedLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class RequestBudget:
+    """An awaitable token bucket shared by everything that calls one contact-center account: HelpCrunch
+    allows 120 requests a minute for the whole account, however many chats poll it. ``acquire`` waits
+    (in FIFO order) until a request may go; ``pause`` holds everyone back after a 429."""
+
+    def __init__(
+        self, per_minute: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._bucket = TokenBucket(
+            per_minute / 60, burst if burst is not None else max(1.0, per_minute / 6), clock
+        )
+        self._clock = clock
+        self._paused_until = 0.0
+        self._lock: asyncio.Lock | None = None
+
+    async def acquire(self) -> None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()  # created in the running loop
+        async with self._lock:  # one waiter at a time: the others queue behind it, in order
+            while True:
+                pause = self._paused_until - self._clock()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                    continue
+                if self._bucket.allow():
+                    return
+                await asyncio.sleep(self._bucket.retry_after())
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock() + seconds)

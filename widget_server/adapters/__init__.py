@@ -20,6 +20,7 @@ from widget_server.model import Chat, Event, NewEvent
 
 if TYPE_CHECKING:
     from widget_server.config import Setting
+    from widget_server.ratelimit import RequestBudget
 
 
 class BackendError(Exception):
@@ -85,6 +86,9 @@ class Adapter(Protocol):
     polls: bool
     #: True when visitor messages must be delivered by ``send_message`` (False: the log is the delivery).
     delivers: bool
+    #: The account's request budget, if the contact center limits requests per account: the poller
+    #: acquires it before every request it makes (polls, deliveries), so all chats share it.
+    budget: RequestBudget | None
 
     async def start(self, chat: Chat) -> Started:
         """Open the chat at the contact center. Raise BackendError if it could not be done; nothing must
@@ -117,9 +121,14 @@ class Adapter(Protocol):
 
 def settings_specs() -> dict[str, Mapping[str, Setting]]:
     """The settings table of every backend, by backend name (as in ``backend = "..."``)."""
-    from widget_server.adapters import gws, local
+    from widget_server.adapters import gws, helpcrunch, local, omnidesk
 
-    return {"local": local.SETTINGS, "gws": gws.SETTINGS}
+    return {
+        "local": local.SETTINGS,
+        "gws": gws.SETTINGS,
+        "helpcrunch": helpcrunch.SETTINGS,
+        "omnidesk": omnidesk.SETTINGS,
+    }
 
 
 def create_adapter(backend: str, settings: Mapping[str, Any], context: AdapterContext) -> Adapter:

@@ -65,6 +65,10 @@ class Store(Protocol):
         ``start_id``, store nothing and return that one (``new`` is False)."""
         ...
 
+    async def find_by_backend_ref(self, site: str, backend_ref: str) -> Chat | None:
+        """The site's chat that has this id at its contact center (for webhooks), the newest if several."""
+        ...
+
     async def find_started(self, site: str, start_id: str) -> Chat | None:
         """The site's chat that a `start` with this client id created, if any."""
         ...

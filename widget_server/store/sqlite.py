@@ -65,6 +65,7 @@ SCHEMA = [
     CREATE INDEX chats_by_state ON chats (state, site, created_at);
     CREATE INDEX chats_by_ip ON chats (site, ip, created_at);
     CREATE INDEX chats_by_time ON chats (created_at, id);
+    CREATE INDEX chats_by_backend_ref ON chats (site, backend_ref);
     CREATE UNIQUE INDEX chats_by_start_id ON chats (site, start_id) WHERE start_id IS NOT NULL;
     CREATE TABLE events (
         chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
@@ -337,6 +338,17 @@ class SQLiteStore:
         require_states: Sequence[str] | None = None,
     ) -> Appended:
         return await self._write(lambda conn: _append(conn, chat_id, events, changes, require_states))
+
+    async def find_by_backend_ref(self, site: str, backend_ref: str) -> Chat | None:
+        def run(conn: sqlite3.Connection) -> Chat | None:
+            row = conn.execute(
+                f"SELECT {_CHAT_COLUMNS} FROM chats WHERE site = ? AND backend_ref = ?"
+                " ORDER BY created_at DESC",
+                (site, backend_ref),
+            ).fetchone()
+            return _chat(row) if row else None
+
+        return await self._read(run)
 
     async def find_started(self, site: str, start_id: str) -> Chat | None:
         def run(conn: sqlite3.Connection) -> Chat | None:
