@@ -119,7 +119,7 @@ class Runtime:
             if site is None:
                 raise KeyError(site_id)
             adapter = self.adapters[site_id] = create_adapter(
-                site.backend, site.backend_settings, self.adapter_context
+                site.backend, site.backend_settings, self.adapter_context, site_id
             )
         return adapter
 

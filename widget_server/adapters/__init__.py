@@ -131,7 +131,9 @@ def settings_specs() -> dict[str, Mapping[str, Setting]]:
     }
 
 
-def create_adapter(backend: str, settings: Mapping[str, Any], context: AdapterContext) -> Adapter:
+def create_adapter(
+    backend: str, settings: Mapping[str, Any], context: AdapterContext, site_id: str
+) -> Adapter:
     if backend == "local":
         from widget_server.adapters.local import LocalAdapter
 
@@ -143,8 +145,19 @@ def create_adapter(backend: str, settings: Mapping[str, Any], context: AdapterCo
     raise ValueError(f"unknown backend {backend!r}")
 
 
+@dataclass(frozen=True)
+class Health:
+    """How a site's contact center answered lately, for operators (admin page, API, log, /healthz)."""
+
+    healthy: bool
+    detail: str
+    since: float
+
+
 class AdapterContext:
-    """What the adapters of a process share: one outbound HTTP session with its connection pool.
+    """What the adapters of a process share: one outbound HTTP session with its connection pool, the
+    request budgets of contact-center accounts, and what they found out about their contact centers'
+    health.
 
     aiohttp's client, chosen by measurement (docs/performance.md): with a thousand chats polled about
     once a second it costs a fraction of the CPU per request that httpx does here.
@@ -152,6 +165,30 @@ class AdapterContext:
 
     def __init__(self) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._budgets: dict[str, RequestBudget] = {}
+        self.health: dict[str, Health] = {}
+
+    def budget(self, account: str, per_minute: float) -> RequestBudget:
+        """The request budget of one contact-center account, shared by every site that uses it."""
+        from widget_server.ratelimit import RequestBudget
+
+        if account not in self._budgets:
+            self._budgets[account] = RequestBudget(per_minute)
+        return self._budgets[account]
+
+    def report(self, site_id: str, healthy: bool, detail: str = "") -> None:
+        """An adapter says how its contact center answered; a change is logged once."""
+        import logging
+        import time
+
+        previous = self.health.get(site_id)
+        if previous is not None and previous.healthy == healthy and previous.detail == detail:
+            return
+        self.health[site_id] = Health(healthy, detail, time.time())
+        if not healthy:
+            logging.getLogger(__name__).error("site %s: its contact center is unhealthy: %s", site_id, detail)
+        elif previous is not None and not previous.healthy:
+            logging.getLogger(__name__).warning("site %s: its contact center is healthy again", site_id)
 
     def http_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

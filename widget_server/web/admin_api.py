@@ -165,6 +165,10 @@ async def stats(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
         {
             "visitor_sockets": sum(runtime.live.counts().values()),
             "pollers": runtime.service.pollers.stats(),
+            "backends": {
+                site_id: {"healthy": h.healthy, "detail": h.detail, "since": h.since}
+                for site_id, h in runtime.adapter_context.health.items()
+            },
         }
     )
 

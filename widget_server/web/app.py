@@ -46,7 +46,11 @@ class Sessions:
 
 
 async def health(request: Any) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+    """For load balancers and monitoring: "degraded" when a site's contact center is failing (which one
+    and why is in the admin API's /api/admin/stats, not here: this endpoint is public)."""
+    runtime: Runtime = request.app.state.runtime
+    unhealthy = any(not h.healthy for h in runtime.adapter_context.health.values())
+    return JSONResponse({"status": "degraded" if unhealthy else "ok"})
 
 
 def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
