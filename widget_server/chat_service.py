@@ -22,9 +22,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from widget_server import model, zendesk
+from widget_server import attachments, model, zendesk
 from widget_server.adapters import Adapter, BackendError, Polled
 from widget_server.bus import Bus, Callback
 from widget_server.config import Site
@@ -67,8 +68,10 @@ class ChatService:
         abandon_after: float = 120.0,
         poll_settings: PollSettings | None = None,
         outbox_queued: Callable[[], None] = lambda: None,
+        files: attachments.FileStore | None = None,
     ) -> None:
         self.outbox_queued = outbox_queued
+        self.files = files or attachments.FileStore(Path("data") / "attachments")
         self.store = store
         self.bus = bus
         self._adapter_for = adapter_for
@@ -240,6 +243,57 @@ class ChatService:
             if outbox:
                 self.outbox_queued()
         return appended.chat
+
+    async def attach(
+        self,
+        chat_id: str,
+        sender: str,
+        name: str,
+        filename: str | None,
+        content_type: str,
+        data: bytes,
+        *,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a file (already checked against the site's rules) and its ``attachment`` event; the file
+        is written first, and removed again if the event cannot be stored. Idempotent by ``client_id``."""
+        file_id = self.files.save(chat_id, data)
+        file = {
+            "id": file_id,
+            "name": attachments.safe_name(filename, content_type),
+            "type": content_type,
+            "size": len(data),
+        }
+        event = NewEvent(
+            model.ATTACHMENT,
+            {"from": sender, "name": name, "file": file},
+            client_id=f"file:{sender}:{client_id}" if client_id else None,
+        )
+        try:
+            appended = await self.append(chat_id, [event], require_states=OPEN_STATES)
+        except WrongState:
+            self.files.remove(chat_id, file_id)
+            raise ChatEnded() from None
+        except BaseException:
+            self.files.remove(chat_id, file_id)
+            raise
+        if not appended.new:
+            self.files.remove(chat_id, file_id)  # the same upload again: keep the first
+        stored = appended.events[0]
+        return {**stored.data["file"], "seq": stored.seq}
+
+    async def count_files(self, chat_id: str) -> int:
+        return sum(1 for e in await self.store.events_after(chat_id, 0) if e.kind == model.ATTACHMENT)
+
+    async def find_file(self, chat_id: str, file_id: str) -> tuple[Path, dict[str, Any]] | None:
+        """The file's path and its description from the log, if the chat has it."""
+        for event in await self.store.events_after(chat_id, 0):
+            if event.kind == model.ATTACHMENT and event.data["file"]["id"] == file_id:
+                try:
+                    return self.files.path(chat_id, file_id), event.data["file"]
+                except FileNotFoundError:
+                    return None
+        return None
 
     async def rate(self, chat_id: str, rating: str, comment: str | None) -> None:
         """The visitor's rating of the chat (good or bad, and a comment), at its end or during it; a later

@@ -170,6 +170,29 @@ LIMITS_SPEC = {
 
 
 @dataclass(frozen=True)
+class AttachmentRules:
+    """What files a site accepts (widget_server/attachments.py applies them)."""
+
+    max_bytes: int = 2 * 1024 * 1024
+    max_files: int = 5
+    types: tuple[str, ...] = (
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+    )
+
+
+ATTACHMENTS_SPEC = {
+    "max_bytes": Setting(int, default=AttachmentRules.max_bytes, check=positive),
+    "max_files": Setting(int, default=AttachmentRules.max_files, check=positive, doc="per chat"),
+    "types": Setting(list, default=list(AttachmentRules.types), check=string_list()),
+}
+
+
+@dataclass(frozen=True)
 class Site:
     """A website that may embed the widget, with its access policy and its backend."""
 
@@ -185,6 +208,7 @@ class Site:
     #: messages stay here).
     hours_table: Mapping[str, Any] | None = None
     zendesk: Mapping[str, Any] | None = None
+    attachments: AttachmentRules = field(default_factory=AttachmentRules)
     policy: SitePolicy = field(init=False, compare=False, repr=False)
     hours: BusinessHours | None = field(init=False, compare=False, repr=False)
 
@@ -213,6 +237,7 @@ SITE_SPEC = {
     "limits": Setting(dict, default={}),
     "hours": Setting(dict),
     "zendesk": Setting(dict),
+    "attachments": Setting(dict, default={}),
 }
 
 ZENDESK_SPEC = {
@@ -254,6 +279,8 @@ def site_from_mapping(
     zendesk = checked["zendesk"]
     if zendesk is not None:
         zendesk = check_table(zendesk, ZENDESK_SPEC, f"{where}.zendesk")
+    files = check_table(checked["attachments"], ATTACHMENTS_SPEC, f"{where}.attachments")
+    attachments = AttachmentRules(files["max_bytes"], files["max_files"], tuple(files["types"]))
     return Site(
         id=site_id,
         name=checked["name"],
@@ -265,6 +292,7 @@ def site_from_mapping(
         provisioned=provisioned,
         hours_table=hours,
         zendesk=zendesk,
+        attachments=attachments,
     )
 
 

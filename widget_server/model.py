@@ -27,6 +27,7 @@ JOINED = "joined"
 LEFT = "left"
 VISIT = "visit"
 RATING = "rating"
+ATTACHMENT = "attachment"
 
 # Who wrote a message.
 VISITOR = "visitor"

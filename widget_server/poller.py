@@ -90,7 +90,7 @@ class Poller:
         if message["t"] != "event":
             return
         event = message["e"]
-        if event["kind"] == model.MESSAGE and event["data"]["from"] == model.VISITOR:
+        if event["kind"] in (model.MESSAGE, model.ATTACHMENT) and event["data"].get("from") == model.VISITOR:
             self.undelivered_pending = True
             self._wake.set()
         elif event["kind"] == model.STATE and event["data"]["state"] == ENDED:
@@ -190,7 +190,11 @@ class Poller:
         delivered = int(self.state.get("delivered_seq", 0))
         events = await self.service.store.events_after(self.chat.id, delivered)
         for event in events:
-            if event.kind == model.MESSAGE and event.data["from"] == model.VISITOR:
+            if event.data.get("from") != model.VISITOR:
+                continue
+            if event.kind == model.MESSAGE or (
+                event.kind == model.ATTACHMENT and "attachments" in self.adapter.capabilities
+            ):
                 await self._deliver_one(event)
                 await self._save_state(delivered_seq=event.seq)
         if events and events[-1].seq > int(self.state.get("delivered_seq", 0)):
@@ -201,7 +205,12 @@ class Poller:
         try:
             await self._spend()
             self.requests += 1
-            await self.adapter.send_message(self.chat, event, retry=retry)
+            if event.kind == model.ATTACHMENT:
+                found = await self.service.find_file(self.chat.id, event.data["file"]["id"])
+                if found is not None:
+                    await self.adapter.send_attachment(self.chat, event, found[0].read_bytes())
+            else:
+                await self.adapter.send_message(self.chat, event, retry=retry)
         except BackendUnavailable as error:
             if error.ambiguous:
                 self.maybe_sent = event.seq

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from widget_server import model
 from widget_server.adapters import Adapter, AdapterContext, create_adapter
+from widget_server.attachments import FileStore
 from widget_server.bus import Bus, open_bus
 from widget_server.chat_service import ChatService
 from widget_server.config import DEMO_SITE, Config, demo_site
@@ -76,6 +77,7 @@ class Runtime:
             lambda site_id: runtime.adapter(site_id),
             poll_settings=config.poller,
             outbox_queued=forwarder.wake,
+            files=FileStore(config.data_dir / "attachments"),
         )
         runtime = cls(
             config=config,

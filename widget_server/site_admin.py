@@ -17,7 +17,7 @@ from typing import Any
 
 from widget_server import model
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy
-from widget_server.config import SITE_ID, ConfigError, Site, site_from_mapping
+from widget_server.config import SITE_ID, AttachmentRules, ConfigError, Site, site_from_mapping
 from widget_server.model import Actor, ApiToken, AuditEntry, User
 from widget_server.passwords import hash_password, password_problem
 from widget_server.sites import SiteDirectory
@@ -60,6 +60,8 @@ def site_table(site: Site) -> dict[str, Any]:
         table["hours"] = dict(site.hours_table)
     if site.zendesk is not None:
         table["zendesk"] = {k: v for k, v in site.zendesk.items() if v is not None}
+    if site.attachments != AttachmentRules():
+        table["attachments"] = {**vars(site.attachments), "types": list(site.attachments.types)}
     return table
 
 

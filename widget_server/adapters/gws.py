@@ -218,6 +218,9 @@ class GWSAdapter:
         )
         return customer_texts > int(chat.backend_state.get("delivered_count", 0))
 
+    async def send_attachment(self, chat: Chat, event: Event, data: bytes) -> None:
+        raise BackendRefused("the GWS customer chat API has no file upload")
+
     async def typing(self, chat: Chat, active: bool) -> None:
         operation = "SendStartTypingNotification" if active else "SendStopTypingNotification"
         await self._operate(chat, operation)

@@ -16,7 +16,7 @@ SETTINGS: dict[str, Setting] = {}
 
 class LocalAdapter:
     name = "local"
-    capabilities: frozenset[str] = frozenset()
+    capabilities: frozenset[str] = frozenset({"attachments"})  # agents see files in the console
     polls = False
     delivers = False
     budget: RequestBudget | None = None
@@ -25,6 +25,9 @@ class LocalAdapter:
         return Started()
 
     async def send_message(self, chat: Chat, event: Event, *, retry: bool = False) -> None:
+        pass
+
+    async def send_attachment(self, chat: Chat, event: Event, data: bytes) -> None:
         pass
 
     async def typing(self, chat: Chat, active: bool) -> None:

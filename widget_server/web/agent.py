@@ -34,6 +34,7 @@ from widget_server.passwords import verify_password
 from widget_server.ratelimit import TokenBucket
 from widget_server.runtime import Runtime
 from widget_server.store import ChatNotFound
+from widget_server.web.attachments import agent_url, file_frame
 from widget_server.web.pages import render
 from widget_server.web.security import (
     LoginThrottle,
@@ -162,7 +163,7 @@ class AgentConnection:
         kind = message["t"]
         if kind == "event":
             event = model.Event.from_json(message["e"])
-            self.send({**event.frame(), "type": "event", "chat": event.chat_id})
+            self.send({**_console_frame(event), "type": "event", "chat": event.chat_id})
         elif kind == "chat":
             chat = message["chat"]
             self.send({"type": "chat", "chat": {**chat, "online": self.service.visitor_online(chat["id"])}})
@@ -235,7 +236,7 @@ class AgentConnection:
                     "type": "history",
                     "chat": chat_id,
                     "summary": self._summary(chat),
-                    "events": [event.frame() for event in events],
+                    "events": [_console_frame(event) for event in events],
                 }
             )
 
@@ -254,6 +255,13 @@ class AgentConnection:
             self._outbox.clear()
         finally:
             self._drainer = None
+
+
+def _console_frame(event: model.Event) -> dict[str, Any]:
+    frame = event.frame()
+    if event.kind == model.ATTACHMENT:
+        return file_frame(frame, agent_url(event.chat_id, event.data["file"]["id"]))
+    return frame
 
 
 def _short_text(value: Any) -> str | None:

@@ -26,11 +26,12 @@ from widget_server import protocol
 from widget_server.bus import Message
 from widget_server.chat_service import ChatEnded, ServiceError
 from widget_server.config import Site
-from widget_server.model import ENDED, Chat, Event
+from widget_server.model import ATTACHMENT, ENDED, Chat, Event
 from widget_server.ratelimit import TokenBucket
 from widget_server.runtime import Runtime
 from widget_server.store import ChatNotFound
 from widget_server.tokens import InvalidToken
+from widget_server.web.attachments import file_frame, visitor_url
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +339,10 @@ class VisitorConnection:
         self.last_seq = event.seq
         if event.kind == "state":
             self.chat_state = event.data["state"]
+        if event.kind == ATTACHMENT:
+            url = visitor_url(self.runtime, event.chat_id, event.data["file"]["id"])
+            await self.ws.send_text(_dumps(file_frame(event.frame(), url)))
+            return
         await self.ws.send_text(event.frame_json())
 
 

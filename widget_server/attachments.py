@@ -1,0 +1,121 @@
+"""Files visitors and agents attach to a chat: what is accepted, and where the bytes live.
+
+A file's type is decided by its content (magic bytes, via the ``filetype`` library), never by its name
+or the browser's claim; a site accepts the types its ``[sites.ID.attachments]`` table lists (a few
+images, PDF and plain text by default), up to ``max_bytes`` each and ``max_files`` per chat. The bytes
+live in the data dir under ``attachments/CHAT/FILE``; the chat log holds an ``attachment`` event naming
+the file, so everything else (order, resume, fan-out, delivery to a contact center) works as for
+messages. Files are served only to the chat's visitor (through a short-lived signed link) and to agents,
+always as downloads (``Content-Disposition: attachment``), so an uploaded HTML or SVG never runs in our
+origin.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import filetype
+
+from widget_server.config import AttachmentRules
+
+
+class Refused(Exception):
+    """A file that is not accepted; ``code`` for machines, the message for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def sniff(data: bytes) -> str | None:
+    """The content type the bytes really have, or None if unknown. Plain text is UTF-8 without NUL or
+    other control characters (bar tab, newline, carriage return, form feed)."""
+    kind = filetype.guess(data[:8192])
+    if kind is not None:
+        return str(kind.mime)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any(ord(char) < 32 and char not in "\t\n\r\f" for char in text):
+        return None
+    return "text/plain"
+
+
+def check(rules: AttachmentRules, data: bytes, already: int) -> str:
+    """The file's type if the site accepts it, else ``Refused``."""
+    if already >= rules.max_files:
+        raise Refused("too_many_files", f"A chat may have at most {rules.max_files} files.")
+    if len(data) > rules.max_bytes:
+        raise Refused("too_large", f"A file may be at most {rules.max_bytes // 1024} KB.")
+    if not data:
+        raise Refused("empty", "The file is empty.")
+    content_type = sniff(data)
+    if content_type is None or content_type not in rules.types:
+        raise Refused("type_not_allowed", "This type of file is not accepted here.")
+    return content_type
+
+
+def safe_name(name: str | None, content_type: str) -> str:
+    """A file name fit to show and to offer as the download's name: no path, no control characters,
+    at most 100 characters, and an extension that matches the real type."""
+    # Browsers send the name as it is, escaping only '"', CR and LF (HTML's multipart/form-data rules).
+    name = (name or "").replace("%22", '"').replace("%0D", "").replace("%0A", "")
+    base = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
+    base = re.sub(r"[\x00-\x1f\x7f\"<>:|?*]", "", base).strip(" .") or "file"
+    stem = base.rsplit(".", 1)[0][:90] or "file"
+    extension = {
+        "image/png": "png",
+        "image/jpeg": "jpg",
+        "image/gif": "gif",
+        "image/webp": "webp",
+        "application/pdf": "pdf",
+        "text/plain": "txt",
+    }.get(content_type) or (
+        filetype.get_type(mime=content_type).extension if filetype.get_type(mime=content_type) else "bin"
+    )
+    return f"{stem}.{extension}"
+
+
+class FileStore:
+    """The bytes of attachments, in the data dir. Written to a temporary file and renamed into place, so
+    a file is either whole or absent."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, chat_id: str, file_id: str) -> Path:
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", chat_id) or not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,64}", file_id
+        ):
+            raise FileNotFoundError(file_id)
+        return self.root / chat_id / file_id
+
+    def save(self, chat_id: str, data: bytes) -> str:
+        file_id = secrets.token_urlsafe(16)
+        path = self._path(chat_id, file_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return file_id
+
+    def path(self, chat_id: str, file_id: str) -> Path:
+        path = self._path(chat_id, file_id)
+        if not path.is_file():
+            raise FileNotFoundError(file_id)
+        return path
+
+    def remove(self, chat_id: str, file_id: str) -> None:
+        self._path(chat_id, file_id).unlink(missing_ok=True)
