@@ -12,7 +12,7 @@ import pytest
 
 from widget_server import model
 from widget_server.model import Chat, Visitor
-from widget_server.store import ChatNotFound, Store, WrongState, open_store
+from widget_server.store import ChatNotFound, SiteExists, SiteNotFound, Store, WrongState, open_store
 
 Reopen = Callable[[], Awaitable[Store]]
 
@@ -165,3 +165,87 @@ async def test_everything_survives_reopening(store_factory: Reopen) -> None:
     reopened = await store_factory()
     assert [e.data.get("text") for e in await reopened.events_after("c1", 0)] == [None, "persisted"]
     assert not (await reopened.append("c1", [model.message("visitor", "C", "persisted", "m1")])).new
+
+
+# --- the history API, the outbox, sites: what other features need of every store --------------------------
+
+
+async def test_chats_by_id_their_events_and_soft_deletion(store: Store) -> None:
+    for n, name in enumerate(["a", "b", "c"]):
+        await store.create_chat(
+            new_chat(name, created_at=1000 + n), [model.message("visitor", "C", f"hi {name}")]
+        )
+    await store.append("b", [model.joined("Ana")])
+    assert set(await store.get_chats(["a", "b", "zzz"])) == {"a", "b"}
+    events = await store.events_of_chats(["a", "b"], kinds=["joined"])
+    assert list(events) == ["b"] and [e.data["name"] for e in events["b"]] == ["Ana"]
+    audit = model.AuditEntry(5000, "op", "api", None, "chat.delete", "")
+    assert await store.delete_chats(["b", "nope"], audit) == {"b": "deleted", "nope": "not_found"}
+    assert await store.delete_chats(["b"], audit) == {"b": "already_deleted"}
+    deleted = (await store.get_chats(["b"]))["b"]
+    assert deleted.deleted_at == 5000  # soft: the chat and its log are kept
+    assert [c.id for c in await store.list_chats()] == ["a", "c"]
+    assert [e.action for e in await store.list_audit(target="b")] == ["chat.delete"]
+
+
+async def test_finding_chats_for_the_history_api(store: Store) -> None:
+    for n, name in enumerate(["a", "b", "c", "d"]):
+        chat = replace(
+            new_chat(name, created_at=1000 + n), visitor=Visitor(f"Visitor {name}", email=f"{name}@x.example")
+        )
+        await store.create_chat(
+            chat, [model.message("visitor", chat.visitor.nickname, f"about chocolate {name}")]
+        )
+    await store.update_chat("b", {"meta": {"rating": "good"}, "state": "ended", "ended_at": 2000})
+    assert await store.find_chat_keys() == [(1003, "d"), (1002, "c"), (1001, "b"), (1000, "a")]
+    assert await store.find_chat_keys(created=(1001, 1003)) == [(1002, "c"), (1001, "b")]
+    assert await store.find_chat_keys(rating="good") == [(1001, "b")]
+    assert await store.find_chat_keys(ended=(None, None)) == [(1001, "b")]
+    assert (1002, "c") in await store.find_chat_keys(email="C@X.example")
+    assert (1000, "a") in await store.find_chat_keys(words=[("any", "chocolate")])
+    assert await store.find_chat_keys(before=(1002, "c"), limit=1) == [(1001, "b")]
+    assert await store.find_chat_keys(after=(1000, "a"), limit=2) == [(1002, "c"), (1001, "b")]
+
+
+async def test_editing_a_chat_for_the_history_api(store: Store) -> None:
+    await store.create_chat(new_chat(), [])
+    audit = model.AuditEntry(3000, "op", "api", None, "chat.update", "c1")
+    chat = await store.edit_chat("c1", visitor={"nickname": "Chris B"}, meta={"tags": ["vip"]}, audit=audit)
+    assert (
+        chat.visitor.nickname == "Chris B"
+        and chat.visitor.email == "c@example.com"
+        and chat.meta["tags"] == ["vip"]
+    )
+    assert (await store.get_chat("c1")) == chat
+    with pytest.raises(ChatNotFound):
+        await store.edit_chat("missing", meta={"unread": False})
+
+
+async def test_the_outbox_hands_each_item_to_one_claimer(store: Store) -> None:
+    item = model.OutboxItem(0, "zendesk", "acme", None, {"x": 1}, created_at=1000, due_at=1000)
+    await store.create_chat(new_chat(), [], [item])
+    assert await store.next_outbox_due() == 1000
+    first = await store.claim_outbox("zendesk", 2000, 60_000, "one")
+    assert [i.payload for i in first] == [{"x": 1}] and first[0].chat_id == "c1" and not first[0].ambiguous
+    assert await store.claim_outbox("zendesk", 2000, 60_000, "two") == []  # held by the first
+    # Its lease runs out unfinished (the claimer died): the next claimer gets it, marked ambiguous.
+    again = await store.claim_outbox("zendesk", 70_000, 60_000, "two")
+    assert len(again) == 1 and again[0].ambiguous
+    await store.update_outbox(again[0].id, {"state": "sent", "done_at": 70_001, "remote_id": "z1"})
+    assert await store.claim_outbox("zendesk", 200_000, 60_000, "three") == []
+    assert (await store.list_outbox("c1"))[0].remote_id == "z1"
+
+
+async def test_sites_and_their_version(store: Store) -> None:
+    audit = model.AuditEntry(1000, "op", "cli", None, "site.create", "acme")
+    start = await store.sites_version()
+    assert await store.change_site("acme", {"name": "A"}, audit, create=True) == start + 1
+    with pytest.raises(SiteExists):
+        await store.change_site("acme", {"name": "A"}, audit, create=True)
+    assert await store.change_site("acme", {"name": "B"}, audit) == start + 2
+    assert [(s.id, s.settings) for s in await store.list_sites()] == [("acme", {"name": "B"})]
+    await store.change_site("acme", None, audit)
+    with pytest.raises(SiteNotFound):
+        await store.change_site("acme", {"name": "C"}, audit)
+    assert await store.list_sites() == [] and await store.sites_version() == start + 3
+    assert len(await store.list_audit(target="acme")) == 3

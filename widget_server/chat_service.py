@@ -203,16 +203,24 @@ class ChatService:
             )
 
     async def leave_message(
-        self, site: Site, request: LeaveMessage, *, ip: str | None, user_agent: str | None
+        self,
+        site: Site,
+        request: LeaveMessage,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+        created_at: int | None = None,
+        limited: bool = True,
     ) -> Chat:
         """A message left while nobody could answer: stored as a chat of type ``offline_msg`` and, for a
         site that forwards to Zendesk, queued in the outbox in the same transaction. Idempotent by the
-        frame's id."""
+        frame's id. ``created_at`` dates a message imported with its own time."""
         earlier = await self.store.find_started(site.id, request.id)
         if earlier is not None:
             return earlier
-        await self._check_new_chats_limit(site, ip)
-        now = model.now_ms()
+        if limited:  # a visitor's; an operator's API call (the history API) is not limited per address
+            await self._check_new_chats_limit(site, ip)
+        now = created_at if created_at is not None else model.now_ms()
         chat = Chat(
             id=str(uuid.uuid4()),
             site=site.id,
@@ -421,6 +429,15 @@ class ChatService:
         except WrongState:
             return False  # ended here already: what the contact center says now no longer matters
         return appended.new
+
+    async def deleted(self, chat_ids: Sequence[str]) -> None:
+        """Chats an operator deleted: their visitors' sockets are closed (a resume is then refused), and a
+        poller bridging one stops."""
+        for chat_id in chat_ids:
+            await self.bus.publish(chat_channel(chat_id), {"t": "close", "code": 1000, "reason": "deleted"})
+            poller = self.pollers.get(chat_id)
+            if poller is not None:
+                await poller.stop()
 
     def poller_finished(self, poller: Poller) -> None:
         self.pollers.finished(poller)

@@ -188,6 +188,65 @@ class Store(Protocol):
 
     async def list_users(self) -> list[User]: ...
 
+    # --- the history API ---
+
+    async def get_chats(self, chat_ids: Sequence[str]) -> dict[str, Chat]:
+        """The chats with these ids that exist, deleted ones included, by id."""
+        ...
+
+    async def events_of_chats(
+        self, chat_ids: Sequence[str], kinds: Sequence[str] | None = None
+    ) -> dict[str, list[Event]]:
+        """The events of these chats (of these kinds only, if given), each chat's in ``seq`` order, by chat
+        id; a chat without such events is absent."""
+        ...
+
+    async def find_chat_keys(
+        self,
+        *,
+        created: tuple[int | None, int | None] = (None, None),
+        ended: tuple[int | None, int | None] | None = None,
+        types: Sequence[str] | None = None,
+        rating: str | None = None,
+        email: str | None = None,
+        words: Sequence[tuple[str, str]] = (),
+        before: tuple[int, str] | None = None,
+        after: tuple[int, str] | None = None,
+        limit: int = 100,
+    ) -> list[tuple[int, str]]:
+        """The ``(created_at, id)`` of chats that are not deleted, newest first, at most ``limit``.
+
+        Exact conditions: ``created`` and ``ended`` are ``[from, until)`` in epoch ms, ``None`` an open end
+        (``ended`` given: the chat must have ended); ``types`` the chat types allowed; ``rating`` the
+        ``meta`` rating. Loose conditions, which keep every chat that may match and some that do not (the
+        caller decides those exactly): ``email``, the visitor's email equal to it ignoring case; ``words``,
+        ``(place, word)`` pairs, the case-folded word occurring in ``"visitor"`` (the visitor's name),
+        ``"agents"`` (agents' names) or ``"any"`` (those, the visitor's email, and the messages).
+
+        Keyset paging: ``before`` keeps only chats older than that key, ``after`` only newer ones; with
+        ``after``, the ``limit`` chats nearest to it are returned (still newest first).
+        """
+        ...
+
+    async def edit_chat(
+        self,
+        chat_id: str,
+        *,
+        visitor: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        audit: AuditEntry | None = None,
+    ) -> Chat:
+        """Set some of the visitor's fields (``Visitor.to_json`` names) and ``meta`` keys of a chat that is
+        not deleted, and record the audit entry, in one transaction; return the chat as changed. A missing or
+        deleted chat: ``ChatNotFound``, nothing written."""
+        ...
+
+    async def delete_chats(self, chat_ids: Sequence[str], audit: AuditEntry) -> dict[str, str]:
+        """Soft-delete chats (``deleted_at`` = ``audit.at``) in one transaction, recording ``audit`` once per
+        chat deleted with the chat's id as its target. Returns each id's outcome: ``"deleted"``,
+        ``"already_deleted"`` or ``"not_found"``."""
+        ...
+
 
 async def open_store(url: str, data_dir: Path) -> Store:
     """``sqlite:///path/to/file.db`` (relative to the data dir when not absolute), or ``sqlite:`` for the

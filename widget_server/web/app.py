@@ -21,7 +21,7 @@ from widget_server.config import Config
 from widget_server.runtime import Runtime
 from widget_server.secret_key import load_secret_key
 from widget_server.site_admin import SiteAdmin
-from widget_server.web import admin_api, admin_pages, agent, attachments, pages, visitor
+from widget_server.web import admin_api, admin_pages, agent, attachments, history_api, pages, visitor
 from widget_server.web.gate import VisitorGate
 from widget_server.web.proxy import TrustedProxyMiddleware
 from widget_server.web.security import LoginThrottle
@@ -84,6 +84,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *admin_pages.routes,
         *admin_api.routes,
+        *history_api.routes,
         *attachments.routes,
     ]
     middleware = [

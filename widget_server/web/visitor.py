@@ -210,7 +210,7 @@ class VisitorConnection:
                 "invalid_token", "This chat cannot be resumed; start a new one."
             ) from None
         chat = await self.service.store.get_chat(chat_id)
-        if chat is None or chat.site != self.site.id:
+        if chat is None or chat.site != self.site.id or chat.deleted_at is not None:
             raise protocol.FrameError("invalid_token", "This chat cannot be resumed; start a new one.")
         if frame.after > chat.last_seq:
             raise protocol.FrameError(
