@@ -11,7 +11,8 @@ from tests.support.clients import HOST_ORIGIN, Agent, Server, Visitor, make_conf
 
 async def test_hello_then_start_gives_a_token_and_a_queued_chat(server: Server) -> None:
     async with Visitor.connected(server) as visitor:
-        assert visitor.hello == {"type": "hello", "available": False, "capabilities": ["attachments"], "name": "Demo"}
+        hello = {"type": "hello", "available": False, "capabilities": ["attachments"], "name": "Demo"}
+        assert visitor.hello == hello
         await visitor.send(
             {"type": "start", "nickname": "Chris", "subject": "Billing", "page": "https://shop.example/p"}
         )
