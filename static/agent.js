@@ -28,6 +28,7 @@
   var PRELOAD_QUEUE = 50; // transcripts loaded up front for the oldest waiting chats
   var MAX_TEXT = 4000;
   var MAX_ENDED_SHOWN = 30;
+  var MAX_MESSAGES_SHOWN = 100; // offline messages kept in the Messages list
   var LOGIN_URL = "/agent/login?next=/agent";
 
   var ERROR_TEXT = {
@@ -110,6 +111,10 @@
     info: ["M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z", "M12 11v6M12 7.5v.5"],
     down: ["M12 5v14M6 13l6 6 6-6"],
     inbox: ["M4 13l2.5-7.5h11L20 13v5.5H4z", "M4 13h5l1 2h4l1-2h5"],
+    thumb: [
+      "M7 10v12",
+      "M15 5.9 14 10h5.8a2 2 0 0 1 1.9 2.6l-2.3 8a2 2 0 0 1-1.9 1.4H4a2 2 0 0 1-2-2v-8a2 2 0 0 1 2-2h2.8a2 2 0 0 0 1.8-1.1L12 2a3.1 3.1 0 0 1 3 3.9z",
+    ],
   };
 
   function icon(name, size) {
@@ -284,7 +289,26 @@
     };
   }
 
+  /* A message left while nobody could answer (a chat of type offline_msg): read, answered by email. */
+  function isMessage(chat) {
+    return chat.s.type === "offline_msg";
+  }
+
+  /* Unread until an agent opens it here. (The summary may one day say it for all agents: `unread`.) */
+  function messageUnread(chat) {
+    return !readMarks[chat.id] && chat.s.unread !== false;
+  }
+
+  function markMessageRead(chat) {
+    if (!messageUnread(chat)) return;
+    readMarks[chat.id] = Math.max(1, chat.s.lastSeq || 0);
+    saveReadMarks();
+    updateItem(chat);
+    updateTitle();
+  }
+
   function listOf(chat) {
+    if (isMessage(chat)) return "messages";
     if (chat.s.state === "queued") return "queue";
     if (chat.s.state === "active" && me && chat.s.agent === me.name) return "mine";
     return "others";
@@ -562,7 +586,7 @@
     if (!chat) {
       chat = makeChat(summary);
       chats.set(summary.id, chat);
-      if (summary.state === "queued") {
+      if (summary.state === "queued" || isMessage(chat)) {
         chat.flashUntil = Date.now() + FLASH_FOR;
         setTimeout(function () { updateItem(chat); }, FLASH_FOR + 50);
       }
@@ -584,6 +608,7 @@
 
   function renderAll() {
     renderLists();
+    renderMessage();
     renderPaneHeader();
     renderHeaderActions();
     renderComposerState();
@@ -595,6 +620,12 @@
   function onEvent(frame) {
     var chat = chats.get(frame.chat);
     if (!chat) return; // its `chat` frame follows; we load its history then
+    if (frame.kind === "rating") {
+      // Live, whether or not the transcript is loaded; a later rating replaces an earlier one.
+      chat.s.rating = frame.rating;
+      chat.s.comment = frame.comment || null;
+      if (chat.id === selectedId) renderPaneHeader();
+    }
     applyEvent(chat, frame);
     renderLists();
     updateTitle();
@@ -789,14 +820,18 @@
   /* A console stays open all day: forget ended chats beyond the recent ones the list shows. */
   function pruneEnded() {
     var ended = [];
+    var messages = [];
     chats.forEach(function (chat) {
-      if (chat.s.state === "ended" && chat.id !== selectedId && !chat.pending.length) ended.push(chat);
+      if (chat.s.state !== "ended" || chat.id === selectedId || chat.pending.length) return;
+      (isMessage(chat) ? messages : ended).push(chat);
     });
-    if (ended.length <= MAX_ENDED_SHOWN) return;
-    ended.sort(function (a, b) {
-      return parseTime(b.s.endedAt || b.s.createdAt) - parseTime(a.s.endedAt || a.s.createdAt);
+    [[ended, MAX_ENDED_SHOWN], [messages, MAX_MESSAGES_SHOWN]].forEach(function (group) {
+      if (group[0].length <= group[1]) return;
+      group[0].sort(function (a, b) {
+        return parseTime(b.s.endedAt || b.s.createdAt) - parseTime(a.s.endedAt || a.s.createdAt);
+      });
+      group[0].slice(group[1]).forEach(removeChat);
     });
-    ended.slice(MAX_ENDED_SHOWN).forEach(removeChat);
   }
 
   function removeChat(chat) {
@@ -912,6 +947,7 @@
     if (chat && !chat.events) loadHistory(chat);
     renderPane();
     renderLists();
+    if (chat && isMessage(chat)) markMessageRead(chat); // opened: read
     if (chat && isVisible()) markRead(chat);
   }
 
@@ -967,6 +1003,13 @@
       chats.forEach(function (chat) { if (isMineActive(chat)) mine += 1; });
       mc.textContent = String(mine);
     }
+    var unreadMessages = 0;
+    chats.forEach(function (chat) { if (isMessage(chat) && messageUnread(chat)) unreadMessages += 1; });
+    var msgc = $("messages-count");
+    if (msgc) {
+      msgc.textContent = String(unreadMessages);
+      msgc.classList.toggle("zero", unreadMessages === 0);
+    }
     var oc = $("others-count");
     if (oc) {
       var others = 0;
@@ -997,7 +1040,9 @@
     chats.forEach(function (chat) {
       if (listOf(chat) === list) result.push(chat);
     });
-    if (list === "others") {
+    if (list === "messages") {
+      result.sort(function (a, b) { return parseTime(b.s.createdAt) - parseTime(a.s.createdAt); }); // newest first
+    } else if (list === "others") {
       result.sort(function (a, b) {
         var ae = a.s.state === "ended";
         var be = b.s.state === "ended";
@@ -1023,7 +1068,7 @@
       ? focused.getAttribute("data-chat")
       : null;
     var placed = new Set();
-    ["queue", "mine", "others"].forEach(function (list) {
+    ["queue", "mine", "messages", "others"].forEach(function (list) {
       var ul = $(list);
       if (!ul) return;
       var items = sortedChats(list);
@@ -1067,6 +1112,10 @@
     var s = chat.s;
     var list = listOf(chat);
     var button = chat.button;
+    if (list === "messages") {
+      updateMessageItem(chat);
+      return;
+    }
     button.classList.toggle("ended", s.state === "ended");
     button.classList.toggle("flash", chat.flashUntil > Date.now());
     button.classList.toggle("has-unread", chat.unread > 0 && s.state !== "ended");
@@ -1093,6 +1142,7 @@
       var line = s.state === "ended"
         ? "Ended" + (s.endedAt ? " " + shortDateTime(parseTime(s.endedAt)) : "") + (s.agent ? " · " + agentName(chat) : "")
         : "With " + agentName(chat);
+      if (s.rating) line += " · Rated " + (s.rating === "good" ? "good" : "bad");
       third = el("span", { class: "ci-preview" }, line);
     } else if (chat.preview) {
       var prefix = chat.preview.from === "agent" ? (chat.preview.name === (me && me.displayName) ? "You: " : chat.preview.name + ": ") : "";
@@ -1107,6 +1157,33 @@
       );
     }
     button.replaceChildren(top, second, bottom);
+  }
+
+  /* An offline message in its list: who, when, their email and the start of the text; bold while unread. */
+  function updateMessageItem(chat) {
+    var s = chat.s;
+    var v = s.visitor || {};
+    var unread = messageUnread(chat);
+    var button = chat.button;
+    button.classList.toggle("flash", chat.flashUntil > Date.now());
+    button.classList.toggle("has-unread", unread);
+    button.classList.remove("ended");
+    if (chat.id === selectedId) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
+    var created = parseTime(s.createdAt);
+    chat.timeNode = el("span", { class: "ci-time" }, timeEl(created, shortDateTime(created)));
+    var text = (s.lastMessage && s.lastMessage.text) || (chat.preview && chat.preview.text) || "";
+    button.replaceChildren(
+      el(
+        "span",
+        { class: "ci-top" },
+        el("span", { class: "dot " + (unread ? "new" : "read") }, visuallyHidden(unread ? "unread" : "read")),
+        el("span", { class: "ci-name", text: nickname(chat) }),
+        chat.timeNode
+      ),
+      el("span", { class: "ci-subject" + (v.email ? "" : " none") }, v.email || "No email"),
+      el("span", { class: "ci-bottom" }, el("span", { class: "ci-preview" }, text.replace(/\s+/g, " ")))
+    );
   }
 
   function itemTimeText(chat) {
@@ -1180,10 +1257,15 @@
       renderEmptyHint();
       return;
     }
+    if (isMessage(chat)) {
+      renderMessagePane(pane, chat);
+      return;
+    }
 
     ui.title = el("h2", { id: "chat-title", class: "chat-title" });
     ui.subject = el("p", { class: "chat-subject" });
     ui.meta = el("p", { class: "chat-meta" });
+    ui.rating = el("p", { class: "chat-rating", hidden: true });
     ui.actions = el("div", { class: "chat-actions" });
     ui.detailsToggle = el(
       "button",
@@ -1204,7 +1286,7 @@
     var head = el(
       "header",
       { class: "chat-head" },
-      el("div", { class: "chat-who" }, ui.title, ui.subject, ui.meta),
+      el("div", { class: "chat-who" }, ui.title, ui.subject, ui.meta, ui.rating),
       el("div", { class: "chat-tools" }, ui.detailsToggle, ui.actions)
     );
 
@@ -1342,7 +1424,83 @@
       el("span", { class: "sep", "aria-hidden": "true", text: "·" }),
       ui.since
     );
+    ui.rating.hidden = !s.rating;
+    ui.rating.replaceChildren(s.rating ? rating(s.rating, s.comment) : "");
     renderSince();
+  }
+
+  /* The visitor's rating: a thumb and "Rated good" / "Rated bad", and their comment. */
+  function rating(value, comment) {
+    var good = value === "good";
+    var thumb = icon("thumb", 14);
+    if (!good) thumb.classList.add("down");
+    return el(
+      "span",
+      { class: "rating " + (good ? "good" : "bad") },
+      el("span", { class: "rating-badge" }, thumb, good ? "Rated good" : "Rated bad"),
+      comment ? el("q", { class: "rating-comment", text: comment }) : null
+    );
+  }
+
+  // --- an offline message --------------------------------------------------------------------------
+
+  function renderMessagePane(pane, chat) {
+    var mail = safeMail(chat.s.visitor && chat.s.visitor.email);
+    var created = parseTime(chat.s.createdAt);
+    ui.message = el("div", { class: "message-card" });
+    var head = el(
+      "header",
+      { class: "chat-head message-head" },
+      el(
+        "div",
+        { class: "chat-who" },
+        el(
+          "h2",
+          { id: "chat-title", class: "chat-title" },
+          el("span", { class: "chat-name", text: nickname(chat) }),
+          el("span", { class: "pill message", text: "Offline message" })
+        ),
+        el("p", { class: "chat-meta" }, "Left ", timeEl(created, shortDateTime(created)), " on " + siteName(chat))
+      ),
+      mail
+        ? el(
+            "div",
+            { class: "chat-tools" },
+            el("a", { class: "btn primary", href: mail + "?subject=" + encodeURIComponent("Re: your message to " + siteName(chat)) }, "Reply by email")
+          )
+        : null
+    );
+    pane.replaceChildren(head, el("section", { class: "message-view", "aria-labelledby": "chat-title" }, ui.message));
+    renderMessage();
+  }
+
+  function renderMessage() {
+    var chat = selectedId ? chats.get(selectedId) : null;
+    if (!chat || !ui.message) return;
+    var v = chat.s.visitor || {};
+    var text = null;
+    var page = v.page;
+    (chat.events || []).forEach(function (ev) {
+      if (ev.kind === "message" && ev.from === "visitor") text = ev.text || "";
+      if (ev.kind === "visit" && !page) page = ev.url;
+    });
+    if (text === null) text = (chat.s.lastMessage && chat.s.lastMessage.text) || ""; // the start, until loaded
+    var rows = el("dl", { class: "kv message-kv" });
+    function row(label, value) {
+      rows.append(el("div", { class: "kv-row" }, el("dt", { text: label }), el("dd", null, value)));
+    }
+    row("Name", v.nickname || "—");
+    var mail = safeMail(v.email);
+    row("Email", mail ? el("a", { href: mail, text: v.email }) : v.email || el("span", { class: "none", text: "Not given" }));
+    var href = safeUrl(page);
+    row("Page", href ? externalLink(href, page) : page || el("span", { class: "none", text: "Unknown" }));
+    var created = parseTime(chat.s.createdAt);
+    row("Received", timeEl(created, fullDate(created)));
+    row("Site", siteName(chat));
+    ui.message.replaceChildren(
+      el("div", { class: "message-text", "aria-busy": chat.events ? null : "true" }, linkify(text)),
+      rows
+    );
   }
 
   function renderSince() {
@@ -1598,6 +1756,9 @@
             ? "Chat ended"
             : "State: " + String(ev.state);
       node = systemLine(text, at, ev.state === "ended" ? "ended" : null);
+      ui.group = null;
+    } else if (ev.kind === "rating") {
+      node = systemLine(rating(ev.rating, ev.comment), at, "rated");
       ui.group = null;
     } else if (ev.kind === "visit") {
       var href = safeUrl(ev.url);

@@ -60,6 +60,7 @@
     down: "m6 9 6 6 6-6",
     minus: "M5 12h14",
     send: "M22 2 11 13M22 2l-7 20-4-9-9-4z",
+    thumb: "M7 10v12M15 5.9 14 10h5.8a2 2 0 0 1 1.9 2.6l-2.3 8a2 2 0 0 1-1.9 1.4H4a2 2 0 0 1-2-2v-8a2 2 0 0 1 2-2h2.8a2 2 0 0 0 1.8-1.1L12 2a3.1 3.1 0 0 1 3 3.9z",
   };
 
   function icon(name, cls) {
@@ -177,6 +178,9 @@ input:focus,textarea:focus{border-color:var(--focus);outline-offset:0;outline-wi
 .err:empty{display:none}
 .primary{height:44px;padding:0 16px;border-radius:10px;background:var(--brand);color:var(--ink);font-weight:600}
 .primary:disabled,.send:disabled{opacity:.4;cursor:default}
+.pre>*{flex:none}
+.pre textarea{min-height:80px;padding:9px 12px;resize:vertical}
+.link{align-self:center;font-size:13px;text-decoration:underline}
 
 .scroll{flex:1;overflow-y:auto;overscroll-behavior:contain;padding:14px 14px 8px}
 .log{display:flex;flex-direction:column}
@@ -207,7 +211,13 @@ button.retry{text-decoration:underline}
 .composer textarea{flex:1;resize:none;min-height:42px;max-height:132px;padding:10px 14px;border-radius:21px;line-height:1.4;display:block}
 .send{width:42px;height:42px;border-radius:50%;background:var(--brand);color:var(--ink)}
 .send svg{width:19px;height:19px;transform:translate(-1px,1px)}
-.ended .primary{flex:1}
+.ended{flex-direction:column;align-items:stretch}
+.rate,.rq,.row{display:flex;gap:8px}
+.rate{flex-direction:column;font-size:13px;color:var(--muted)}
+.rq{align-items:center;font-weight:600;color:var(--text)}
+.thumb{display:flex;align-items:center;gap:4px;height:34px;padding:0 10px;border:1px solid var(--line);border-radius:9px}
+.bad svg{transform:rotate(180deg)}
+.row input,.row .primary{height:38px}
 
 @media (max-width:479.98px){
 .win,.left .win{inset:0;width:100vw;height:100vh;height:100dvh;border-radius:0;transform:translateY(16px)}
@@ -234,6 +244,13 @@ input,textarea{font-size:16px}
   let conn = "connecting";
   let retryTimer, pingTimer, pongTimer, typingIdle, typingHide, noticeTimer, persistTimer;
   let available = true;
+  let opensAt = null; // outside business hours: when they open again
+  let chose = false; // "Start a chat anyway" while nobody is online
+  let leaving = null; // the `leave_message` frame until its `ack`
+  let given = null; // the chat's stored rating {rating, comment}
+  let rated = ""; // the rating given on this page, and whether its comment was sent
+  let commented = false;
+  let rateFrame = null; // sent again after a reconnect until its event comes back
   let lastSeq = 0; // highest seq on screen: replayed events up to it are skipped
   let historySeq = rec ? rec.lastSeq || 0 : 0; // shown before this page: no animation
   let readSeq = rec ? rec.readSeq || 0 : 0; // seen with the window open
@@ -279,15 +296,26 @@ input,textarea{font-size:16px}
   );
 
   const fields = {};
-  function field(name, label, optional, attrs) {
+  function field(name, label, optional, attrs, tag) {
     const id = "f-" + name;
-    const input = h("input", { id, name, "aria-describedby": id + "-err", ...attrs });
+    const input = h(tag || "input", { id, name, "aria-describedby": id + "-err", ...attrs });
     const err = h("p", { class: "err", id: id + "-err" });
     input.addEventListener("input", () => input.getAttribute("aria-invalid") && validate(name));
     fields[name] = { input, err };
     return h("div", { class: "field" }, h("label", { for: id }, label, optional && h("span", { class: "opt" }, " (optional)")), input, err);
   }
-  const note = h("p", { class: "note", hidden: true }, "No one is online right now — your chat will wait in the queue.");
+  /** The pre-chat form (a chat) or the offline form (a message), while nobody is online. */
+  function pick(chat) {
+    chose = chat;
+    showView(home());
+    focusView();
+  }
+  const note = h(
+    "p",
+    { class: "note", hidden: true },
+    "No one is online right now — your chat will wait in the queue. ",
+    h("button", { class: "link", type: "button", onclick: () => pick(false) }, "Leave a message instead")
+  );
   const startBtn = h("button", { class: "primary", type: "submit" }, "Start chat");
   const formView = h(
     "form",
@@ -300,6 +328,25 @@ input,textarea{font-size:16px}
     field("subject", "Subject", true, { maxlength: 200 }),
     startBtn
   );
+
+  // Nobody can answer live: a message, answered by email.
+  const offLead = h("p", { class: "lead" });
+  const offBtn = h("button", { class: "primary", type: "submit" }, "Send message");
+  const offErr = h("p", { class: "err", role: "alert" });
+  const anyway = h("button", { class: "link", type: "button", onclick: () => pick(true) }, "Start a chat anyway");
+  const offlineView = h(
+    "form",
+    { class: "pre", novalidate: true, onsubmit: leaveMessage },
+    h("p", { class: "hi" }, "Leave us a message"),
+    offLead,
+    field("oname", "Name", false, { required: true, maxlength: 64, autocomplete: "name" }),
+    field("oemail", "Email", false, { type: "email", required: true, maxlength: 254, autocomplete: "email" }),
+    field("omsg", "Message", false, { required: true, maxlength: 4000 }, "textarea"),
+    offErr,
+    offBtn,
+    anyway
+  );
+  const sentText = h("p", { class: "lead" });
 
   const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
   const typingText = h("span");
@@ -321,10 +368,22 @@ input,textarea{font-size:16px}
     sendBtn
   );
   const newChatBtn = h("button", { class: "primary", onclick: newChat }, "Start a new chat");
-  const endedBar = h("div", { class: "ended", hidden: true }, newChatBtn);
+  const comment = h("input", { maxlength: 1000, placeholder: "Add a comment (optional)", "aria-label": "Comment" });
+  const rateForm = h(
+    "form",
+    { class: "row", onsubmit: (e) => { e.preventDefault(); rate(rated, clean(comment.value)); } },
+    comment,
+    h("button", { class: "primary", type: "submit" }, "Send")
+  );
+  const rateBox = h("div", { class: "rate" });
+  const endedBar = h("div", { class: "ended", hidden: true }, rateBox, newChatBtn);
 
-  // Swappable views: an offline "leave a message" form (leave_message -> ack {id, chat}) goes here.
-  const views = { form: formView, chat: h("div", { class: "chat" }, scroller, composer, endedBar) };
+  const views = {
+    form: formView,
+    offline: offlineView,
+    sent: h("div", { class: "pre", role: "status" }, h("p", { class: "hi" }, "Thanks — we got your message"), sentText),
+    chat: h("div", { class: "chat" }, scroller, composer, endedBar),
+  };
 
   const notice = h("div", { class: "notice", role: "status", hidden: true });
   const main = h("div", { class: "main" });
@@ -344,10 +403,16 @@ input,textarea{font-size:16px}
   }
 
   function focusView() {
+    const first = { form: "name", offline: "oname" }[view];
     // On touch screens a focused field pops the keyboard over the conversation.
-    if (!matchMedia("(hover: hover)").matches) win.focus();
-    else if (view === "form") fields.name.input.focus();
+    if (!matchMedia("(hover: hover)").matches || view === "sent") win.focus();
+    else if (first) fields[first].input.focus();
     else (composer.hidden ? newChatBtn : box).focus();
+  }
+
+  /** Where a visitor without a chat starts: the offline form while nobody can answer. */
+  function home() {
+    return available || chose ? "form" : "offline";
   }
 
   function toggle(open, quiet) {
@@ -464,6 +529,11 @@ input,textarea{font-size:16px}
       system((ev.name || "An agent") + " joined the chat", ev.at);
     } else if (ev.kind === "left") {
       system((ev.name || "The agent") + " left the chat", ev.at);
+    } else if (ev.kind === "rating") {
+      given = { rating: ev.rating, comment: ev.comment };
+      if (rec) rec.rating = given; // shown at once on the next page
+      if (rateFrame && rateFrame.rating === ev.rating && rateFrame.comment == ev.comment) rateFrame = null;
+      renderRate();
     } // "visit" is for the agent; unknown kinds from a newer server are skipped
     renderStatus();
     if (isOpen && document.visibilityState === "visible") readSeq = lastSeq;
@@ -512,8 +582,11 @@ input,textarea{font-size:16px}
     shownIds.clear();
     agentSeqs.length = lastSeq = queuePos = 0;
     chatState = null;
-    agentName = "";
-    pendingEnd = false;
+    agentName = rated = "";
+    pendingEnd = commented = false;
+    given = rateFrame = null;
+    comment.value = "";
+    renderRate();
     hideTyping();
   }
 
@@ -524,7 +597,7 @@ input,textarea{font-size:16px}
     writeStore("localStorage", null);
     resetChat();
     historySeq = readSeq = 0;
-    showView("form");
+    showView(home());
     renderStatus();
     updateBadge();
   }
@@ -542,9 +615,13 @@ input,textarea{font-size:16px}
 
   // --- the visitor's messages
 
+  /** The server refuses control characters but newlines and tabs. */
+  function clean(text) {
+    return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, "").trim();
+  }
+
   function sendMessage() {
-    // The server refuses control characters but newlines and tabs.
-    const text = box.value.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, "").trim();
+    const text = clean(box.value);
     if (!text || !rec || chatState === "ended") return;
     box.value = "";
     onInput();
@@ -642,17 +719,53 @@ input,textarea{font-size:16px}
   function newChat() {
     forget();
     fields.subject.input.value = "";
-    fields.name.input.focus();
+    fields[view === "form" ? "name" : "oname"].input.focus();
+  }
+
+  // --- the rating of an ended chat
+
+  function rate(rating, text) {
+    rated = rating;
+    commented = !!text;
+    rateFrame = { type: "rate", rating };
+    if (text) rateFrame.comment = text;
+    if (attached) send(rateFrame); // or after the next `welcome`
+    renderRate();
+    if (commented) newChatBtn.focus();
+    else if (matchMedia("(hover: hover)").matches) comment.focus(); // no keyboard popping up on phones
+  }
+
+  function renderRate() {
+    const r = given ? given.rating : rated;
+    const thumb = (r, attrs, ...label) => h(attrs ? "button" : "span", { class: "thumb " + r, ...attrs }, icon("thumb"), ...label);
+    const parts = [
+      h(
+        "div",
+        { class: "rq" },
+        r ? "You rated this chat" : "How was this chat?",
+        ...(r
+          ? [thumb(r, null, r === "good" ? "Good" : "Bad")]
+          : ["good", "bad"].map((v) => thumb(v, { "aria-label": v === "good" ? "Good" : "Bad", onclick: () => rate(v) })))
+      ),
+      given && given.comment && h("q", null, given.comment),
+      rated && h("p", { role: "status" }, "Thanks for your feedback"),
+      rated && !commented && rateForm,
+    ];
+    rateBox.replaceChildren(...parts.filter((part) => part));
   }
 
   // --- the pre-chat form
 
+  // Per field: maximum length, the message when it is required and empty, whether it is an email address.
+  const NAME = [64, "Please enter your name."];
+  const RULES = { name: NAME, email: [254, "", 1], subject: [200], oname: NAME, oemail: [254, "Please enter your email address.", 1], omsg: [4000, "Please write your message."] };
+
   function validate(name) {
     const value = fields[name].input.value.trim();
-    let message = "";
-    if (name === "name" && !value) message = "Please enter your name.";
-    else if (name === "email" && value && !/^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(value)) message = "Please enter a valid email address.";
-    else if (value.length > { name: 64, email: 254, subject: 200 }[name]) message = "This is too long.";
+    const [max, required, email] = RULES[name];
+    const message = !value ? required || ""
+      : email && !/^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(value) ? "Please enter a valid email address."
+      : value.length > max ? "This is too long." : "";
     setFieldError(name, message);
     return !message;
   }
@@ -679,6 +792,35 @@ input,textarea{font-size:16px}
     send(starting); // or on the next open socket
   }
 
+  function leaveMessage(e) {
+    e.preventDefault();
+    if (leaving) return;
+    const invalid = ["oname", "oemail", "omsg"].filter((name) => !validate(name));
+    if (invalid.length) return fields[invalid[0]].input.focus();
+    const value = (name) => clean(fields[name].input.value);
+    // Sent again with the same id until acked: the server stores it once.
+    leaving = { type: "leave_message", id: newId(), name: value("oname"), email: value("oemail"), message: value("omsg") };
+    if (/^https?:/.test(location.href) && location.href.length <= 2048) leaving.page = location.href;
+    offErr.textContent = "";
+    offBtn.disabled = true;
+    offBtn.textContent = "Sending…";
+    send(leaving); // or on the next open socket
+  }
+
+  function leaveDone() {
+    leaving = null;
+    offBtn.disabled = false;
+    offBtn.textContent = "Send message";
+  }
+
+  /** "We're back Monday at 09:00." in the visitor's language and time zone. */
+  function backAt() {
+    const at = new Date(opensAt);
+    const day = at.toDateString() === new Date().toDateString() ? "today"
+      : at.toLocaleDateString([], at - Date.now() > 6 * 864e5 ? { weekday: "long", month: "long", day: "numeric" } : { weekday: "long" });
+    return `We're back ${day} at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}.`;
+  }
+
   function startDone() {
     starting = null;
     startBtn.disabled = false;
@@ -688,7 +830,7 @@ input,textarea{font-size:16px}
   // --- the connection
 
   function send(frame) {
-    if (!ws || ws.readyState !== 1) return false;
+    if (!frame || !ws || ws.readyState !== 1) return false;
     ws.send(JSON.stringify(frame));
     return true;
   }
@@ -704,12 +846,11 @@ input,textarea{font-size:16px}
       attempts = 0;
       conn = "open";
       root.hidden = false;
-      root.classList.add("ready");
       renderStatus();
       clearInterval(pingTimer);
       pingTimer = setInterval(ping, 25000);
       if (rec) send({ type: "resume", token: rec.token, after: lastSeq });
-      else if (starting) send(starting);
+      else send(starting || leaving);
     };
     sock.onmessage = (e) => {
       if (ws !== sock) return;
@@ -768,9 +909,19 @@ input,textarea{font-size:16px}
     if (!f) return;
     if (f.type === "hello") {
       available = f.available !== false;
+      opensAt = !available && f.opensAt && !isNaN(new Date(f.opensAt)) ? f.opensAt : null;
       title.textContent = f.name || "Chat";
       if (rec) rec.name = f.name; // shown at once on the next page
       note.hidden = available;
+      offLead.textContent = opensAt
+        ? backAt() + " Leave a message and we'll answer by email."
+        : "No one is online right now. Leave a message and we'll get back to you by email.";
+      // Outside business hours nobody comes for hours; with no agent online one may log in any minute.
+      anyway.hidden = !!opensAt;
+      // A stored chat wins; so does a form the visitor has begun (after a reconnect).
+      const typed = [...main.querySelectorAll("input,textarea")].some((el) => el.value);
+      if (!rec && !starting && !leaving && !typed && /^(form|offline)$/.test(view)) showView(home());
+      root.classList.add("ready"); // the launcher shows once the form it opens is known
       renderStatus();
     } else if (f.type === "welcome") {
       onWelcome(f);
@@ -779,6 +930,13 @@ input,textarea{font-size:16px}
     } else if (f.type === "ack") {
       const m = outbox.get(f.id);
       if (m && !m.failed) stored(m);
+      if (leaving && f.id === leaving.id) {
+        sentText.textContent = `We'll reply by email to ${leaving.email}.` + (opensAt ? " " + backAt() : "");
+        leaveDone();
+        offlineView.reset();
+        showView("sent");
+        if (isOpen) win.focus();
+      }
     } else if (f.type === "queue") {
       queuePos = f.position;
       renderStatus();
@@ -805,6 +963,7 @@ input,textarea{font-size:16px}
     persist();
     if (pendingEnd) send({ type: "end" });
     pendingEnd = false;
+    send(rateFrame);
     resend();
   }
 
@@ -814,6 +973,13 @@ input,textarea{font-size:16px}
   }
 
   function onError(f) {
+    if (leaving && f.id === leaving.id) {
+      const name = { name: "oname", email: "oemail", message: "omsg" }[f.field];
+      leaveDone();
+      if (name) return setFieldError(name, f.message);
+      offErr.textContent = f.code === "rate_limited" ? "Too many messages from here just now; please try again later." : f.message || "Something went wrong; please try again.";
+      return;
+    }
     const m = f.id && outbox.get(f.id);
     if (m && !m.failed) fail(m, f.code !== "chat_ended");
     if (f.code === "rate_limited" && !m) setTimeout(resend, 3000); // frames were dropped unseen
@@ -897,6 +1063,8 @@ input,textarea{font-size:16px}
 
     if (rec) {
       title.textContent = rec.name || "Chat";
+      given = rec.rating;
+      renderRate();
       showView("chat");
       (rec.pending || []).forEach(queueMessage); // typed before a reload, never stored
       root.classList.add("ready"); // accepted before: show the chat while connecting

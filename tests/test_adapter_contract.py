@@ -16,9 +16,17 @@ from pathlib import Path
 import pytest
 
 from tests.support.clients import Server, Visitor, make_config, running
-from tests.support.contact_centers import FAST_POLLING, AgentSide, GWSSide, LocalSide, eventually
+from tests.support.contact_centers import (
+    FAST_POLLING,
+    AgentSide,
+    GWSSide,
+    HelpCrunchSide,
+    LocalSide,
+    OmnideskSide,
+    eventually,
+)
 
-SIDES = {"local": LocalSide, "gws": GWSSide}
+SIDES = {"local": LocalSide, "gws": GWSSide, "helpcrunch": HelpCrunchSide, "omnidesk": OmnideskSide}
 
 
 @dataclass

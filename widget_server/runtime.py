@@ -19,6 +19,7 @@ from widget_server.attachments import FileStore
 from widget_server.bus import Bus, open_bus
 from widget_server.chat_service import ChatService
 from widget_server.config import DEMO_SITE, Config, demo_site
+from widget_server.omnidesk_policy import OmnideskPolicies
 from widget_server.passwords import hash_password, verify_password
 from widget_server.secret_key import read_or_create_private_file
 from widget_server.sites import SiteDirectory
@@ -58,6 +59,9 @@ class Runtime:
     live: LiveConnections = field(default_factory=LiveConnections)
     forwarder: Forwarder | None = None
     _watcher: asyncio.Task[None] | None = None
+    #: Omnidesk sites: their configuration check, and the access policy of those with policy_source = true
+    #: (widget_server/omnidesk_policy.py; the gate asks it, the admin page can show its ``describe``).
+    omnidesk: OmnideskPolicies = field(init=False)
 
     @classmethod
     async def start(cls, config: Config, secret_key: str) -> Runtime:
@@ -90,6 +94,8 @@ class Runtime:
             adapter_context=adapter_context,
             forwarder=forwarder,
         )
+        runtime.omnidesk = OmnideskPolicies(sites, runtime.adapter, runtime.live.enforce, config.data_dir)
+        runtime.omnidesk.sites_changed(site.id for site in sites.all())
         runtime.default_login = await ensure_default_login(store, config.data_dir)
         await service.recover()
         forwarder.start()
@@ -99,7 +105,9 @@ class Runtime:
     async def refresh_sites(self) -> None:
         """Take in site changes made by any process sharing the database: the next handshake is judged
         by them, and open sockets they no longer admit are closed."""
-        for site_id in await self.sites.refresh():
+        changed = await self.sites.refresh()
+        self.omnidesk.sites_changed(changed)  # first, so that what follows sees an Omnidesk site's policy
+        for site_id in changed:
             site = self.sites.get(site_id)
             self.live.enforce(site_id, site)
             adapter = self.adapters.pop(site_id, None)  # the next chat gets one with the new settings
@@ -129,6 +137,7 @@ class Runtime:
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
+        await self.omnidesk.close()
         await self.service.close()
         if self.forwarder is not None:
             await self.forwarder.close()

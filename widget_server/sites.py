@@ -9,9 +9,11 @@ every second, to close sockets that a change no longer admits.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping
 
+from widget_server.access import SitePolicy
 from widget_server.config import ConfigError, Site, site_from_mapping
 from widget_server.store import Store
 
@@ -27,9 +29,23 @@ class SiteDirectory:
         self.broken: dict[str, str] = {}
         self.version = -1
         self._lock = asyncio.Lock()
+        #: Access policies that come from elsewhere than the site's own lists, by site id: an Omnidesk site
+        #: with ``policy_source = true`` (widget_server/omnidesk_policy.py). ``get`` gives those sites this
+        #: policy, so that the gate, open sockets and uploads judge them alike.
+        self.external_policies: dict[str, SitePolicy] = {}
+        self._with_external: dict[str, tuple[Site, SitePolicy, Site]] = {}
 
     def get(self, site_id: str) -> Site | None:
-        return self.provisioned.get(site_id) or self.stored.get(site_id)
+        site = self.provisioned.get(site_id) or self.stored.get(site_id)
+        policy = self.external_policies.get(site_id)
+        if site is None or policy is None:
+            return site
+        cached = self._with_external.get(site_id)
+        if cached is None or cached[0] is not site or cached[1] is not policy:
+            copy = dataclasses.replace(site)
+            object.__setattr__(copy, "policy", policy)  # Site is frozen; policy is derived, not compared
+            cached = self._with_external[site_id] = (site, policy, copy)
+        return cached[2]
 
     def all(self) -> list[Site]:
         merged = {**self.stored, **self.provisioned}

@@ -88,10 +88,13 @@ async def control_names(widget: Widget) -> list[tuple[str, str]]:
 
 
 async def test_every_control_has_an_accessible_name(browsing: Browsing, stack: Stack) -> None:
-    widget = await browsing.visitor("/")
-    await widget.open()
-    seen = await control_names(widget)  # the pre-chat form
+    offline = await browsing.visitor("/")
+    await offline.open()
+    seen = await control_names(offline)  # the offline form: nobody online
     async with Agent.connected(stack.server) as agent:
+        widget = await browsing.visitor("/")
+        await widget.open()
+        seen += await control_names(widget)  # the pre-chat form
         await widget.start("Lee")
         chat = await widget.chat_id()
         await agent.accept(chat)
@@ -100,7 +103,9 @@ async def test_every_control_has_an_accessible_name(browsing: Browsing, stack: S
         seen += await control_names(widget)  # the conversation, with a link
         await agent.send({"type": "end", "chat": chat})
         await expect(widget.new_chat_button).to_be_visible()
-        seen += await control_names(widget)  # ended
+        seen += await control_names(widget)  # ended: the rating
+        await widget.host.get_by_role("button", name="Good", exact=True).click()
+        seen += await control_names(widget)  # rated: the comment
 
     unnamed = {control for control, name in seen if not name}
     assert unnamed == set(), f"controls without an accessible name: {unnamed}"
@@ -116,6 +121,12 @@ async def test_every_control_has_an_accessible_name(browsing: Browsing, stack: S
         "Send message",
         "https://example.com/help",
         "Start a new chat",
+        "Email",  # the offline form: Name, Message and Send message as above
+        "Start a chat anyway",
+        "Good",
+        "Bad",
+        "Comment",
+        "Send",
     }, seen
     # Chromium's own accessibility tree agrees for the controls that matter most.
     await expect(widget.host.get_by_role("button", name="Close chat")).to_be_visible()

@@ -317,7 +317,12 @@ async def test_on_a_phone_the_chat_is_usable_full_screen(browsing: Browsing) -> 
     await expect(widget.launcher).to_be_visible()
 
 
-async def test_keyboard_only_open_type_send_close(browsing: Browsing) -> None:
+async def test_keyboard_only_open_type_send_close(browsing: Browsing, stack: Stack) -> None:
+    async with Agent.connected(stack.server):  # an agent online: the pre-chat form
+        await keyboard_only_open_type_send_close(browsing)
+
+
+async def keyboard_only_open_type_send_close(browsing: Browsing) -> None:
     widget = await browsing.visitor("/")
     keyboard = widget.page.keyboard
     await expect(widget.launcher).to_be_visible()

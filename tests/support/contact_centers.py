@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar, Protocol
 
+import aiohttp
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from tests.fakes.gws import FakeGWS
+from tests.fakes.helpcrunch import DEFAULT_AGENT_NAME, DEFAULT_APPLICATION, FakeHelpCrunch
+from tests.fakes.omnidesk import FakeOmnidesk, Session
 from tests.support.asgi_server import serve
 from tests.support.clients import HOST_ORIGIN, Agent, Server
 
@@ -217,3 +229,263 @@ class GWSSide:
             yield
         finally:
             self.fake.clear_faults()
+
+
+class HelpCrunchSide:
+    """HelpCrunch in its main mode, webhooks: the fake HelpCrunch posts signed events to our
+    ``/hooks/helpcrunch/contract``, and the agent acts through the fake's controls.
+
+    Two quirks of HelpCrunch, as attributes (STYLE.md: a quirk is an attribute, not an ``if`` in a test).
+    Until the contract suite reads them, the agent-side calls they make impossible skip the test with the
+    reason, rather than fail it or pretend.
+    """
+
+    name: ClassVar[str] = "helpcrunch"
+    can_be_down: ClassVar[bool] = True
+    #: HelpCrunch's REST API and webhooks carry no typing, neither the visitor's nor the agent's.
+    carries_typing: ClassVar[bool] = False
+    #: The HelpCrunch chat is created with the visitor's first message (the docs advise against empty
+    #: chats), so an agent can act in a chat only after the visitor has written.
+    opens_on_first_message: ClassVar[bool] = True
+
+    KEY_ENV: ClassVar[str] = "CONTRACT_HELPCRUNCH_API_KEY"
+    SECRET_ENV: ClassVar[str] = "CONTRACT_HELPCRUNCH_WEBHOOK_KEY"
+    SECRET: ClassVar[str] = "contract-webhook-signing-key"
+
+    def __init__(self) -> None:
+        self.fake = FakeHelpCrunch()
+        self.server: Server | None = None
+        self._names: dict[int, str] = {}
+        # The contract fixture asks for the site's settings before it starts anything, and serves only
+        # GWSSide's fake itself: hold a port now (SO_REUSEADDR, not listening, so the fake can bind it
+        # too, and no ephemeral bind gets it meanwhile), serve the fake there in ``running``.
+        self._port_holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._port_holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._port_holder.bind(("127.0.0.1", 0))
+        self.port = self._port_holder.getsockname()[1]
+        weakref.finalize(self, self._port_holder.close)  # also when a fixture gives up before ``running``
+
+    def site(self) -> dict[str, Any]:
+        return {
+            "name": "Contract",
+            "allowed_origins": [HOST_ORIGIN],
+            "backend": "helpcrunch",
+            "helpcrunch": {
+                "base_url": f"http://127.0.0.1:{self.port}/v1",
+                "api_key_env": self.KEY_ENV,
+                "application": DEFAULT_APPLICATION,
+                "webhook_secret_env": self.SECRET_ENV,
+                "timeout": 1,  # an outage (a server that does not answer) is noticed quickly
+                "rate_limit_pause": 0.5,
+            },
+        }
+
+    @contextlib.asynccontextmanager
+    async def running(self, server: Server) -> AsyncIterator[None]:
+        self.server = server
+        saved = {name: os.environ.get(name) for name in (self.KEY_ENV, self.SECRET_ENV)}
+        os.environ[self.KEY_ENV] = self.fake.api_key
+        os.environ[self.SECRET_ENV] = self.SECRET
+        try:
+            async with serve(self.fake.app, port=self.port):
+                self._port_holder.close()
+                self.fake.set_webhook(f"{server.url}/hooks/helpcrunch/contract", self.SECRET)
+                yield
+        finally:
+            self._port_holder.close()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+    def _fake_chat(self, chat: str) -> Any:
+        """The HelpCrunch chat of our chat: its customer's userId is our chat id."""
+        found = [c for c in self.fake.chats.values() if c.customer.user_id == chat]
+        return found[-1] if found else None
+
+    async def _opened(self, chat: str) -> Any:
+        """The HelpCrunch chat, once the visitor's first message created it; skips the test if the
+        visitor has not written (``opens_on_first_message``)."""
+        assert self.server is not None
+        events = await self.server.runtime.store.events_after(chat, 0)
+        if not any(e.kind == "message" and e.data["from"] == "visitor" for e in events):
+            pytest.skip("HelpCrunch: an agent can act only after the visitor's first message")
+        return await eventually(lambda: self._fake_chat(chat))
+
+    async def agent_join(self, chat: str, name: str) -> None:
+        # In HelpCrunch an agent takes a chat by assigning it to themselves and opening it.
+        hc = await self._opened(chat)
+        hc.assignee = self.fake.core.agent_named(name)
+        self._names[hc.id] = name
+        await self.fake.change_status(hc.id, "opened")
+
+    async def agent_say(self, chat: str, text: str) -> None:
+        hc = await self._opened(chat)
+        await self.fake.agent_reply(hc.id, text, self._names.get(hc.id, DEFAULT_AGENT_NAME))
+
+    async def agent_typing(self, chat: str, active: bool) -> None:
+        pytest.skip("HelpCrunch carries no typing (carries_typing = False)")
+
+    async def agent_leave(self, chat: str) -> None:
+        # HelpCrunch has no "leave": the agent closes the chat.
+        hc = await self._opened(chat)
+        await self.fake.close_chat(hc.id)
+
+    async def visitor_texts(self, chat: str) -> list[str]:
+        hc = self._fake_chat(chat)
+        return list(hc.customer_texts) if hc is not None else []
+
+    async def visitor_typing(self, chat: str) -> bool | None:
+        pytest.skip("HelpCrunch carries no typing (carries_typing = False)")
+
+    async def ended_there(self, chat: str) -> bool:
+        hc = self._fake_chat(chat)
+        return hc is not None and hc.status == "closed"
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        # HelpCrunch stops answering: requests time out (the site's timeout is 1 s) and have no effect.
+        self.fake.delay(30)
+        try:
+            yield
+        finally:
+            self.fake.delay(0)
+
+
+class OmnideskSide:
+    """Omnidesk: the agent answers through the fake's ``agent_reply``, which POSTs to our hookpoint
+    ``{chatServer}/messageForCustomer`` with the chatServer we sent it; visitor typing is carried by
+    ``notifyUserNewChatEvent``.
+
+    Omnidesk's agent has no documented way to join, type or close a chat at the hookpoint; our hookpoint
+    takes an optional ``event`` field for them (docs/omnidesk.md), which the side sends as an extra field
+    of ``agent_reply``. An Omnidesk session (and its ticket) begins with the visitor's first message, but
+    Omnidesk knows our chatServer account-wide from ``requestChatConfig``: when the agent acts before
+    the visitor has written, the side gives the fake's session the chatServer we sent there.
+
+    Our ``chat_server`` setting must be known before the server starts, and its address only after: it
+    points at a relay on a port held from the start (as a proxy in front of the server would be), which
+    forwards to the server once it runs. The fake's port is held the same way.
+    """
+
+    name: ClassVar[str] = "omnidesk"
+    can_be_down: ClassVar[bool] = True
+
+    KEY_ENV: ClassVar[str] = "CONTRACT_OMNIDESK_API_KEY"
+    SECRET: ClassVar[str] = "contract-hookpoint-secret-0123456789"
+
+    def __init__(self) -> None:
+        self.fake = FakeOmnidesk()
+        self.server: Server | None = None
+        self._names: dict[str, str] = {}
+        self._saved_key: str | None = None
+        self._holders = [self._hold_port() for _ in range(2)]
+        self.fake_port, self.relay_port = (h.getsockname()[1] for h in self._holders)
+        self.chat_server = f"http://127.0.0.1:{self.relay_port}/hooks/omnidesk/contract/{self.SECRET}"
+
+    def _hold_port(self) -> socket.socket:
+        # Bound with SO_REUSEADDR and not listening: the server can bind it later, nobody else meanwhile.
+        holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 0))
+        weakref.finalize(self, holder.close)
+        return holder
+
+    def site(self) -> dict[str, Any]:
+        # The key is there from the server's start, when it checks the site's configuration (restored in
+        # ``running``).
+        self._saved_key = os.environ.get(self.KEY_ENV)
+        os.environ[self.KEY_ENV] = self.fake.api_key
+        return {
+            "name": "Contract",
+            "allowed_origins": [HOST_ORIGIN],
+            "backend": "omnidesk",
+            "omnidesk": {
+                "base_url": f"http://127.0.0.1:{self.fake_port}",
+                "api_key_env": self.KEY_ENV,
+                "chat_account_token": self.fake.core.chat_account_token,
+                "chat_server": self.chat_server,
+                "timeout": 1,
+            },
+        }
+
+    @contextlib.asynccontextmanager
+    async def running(self, server: Server) -> AsyncIterator[None]:
+        self.server = server
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                serve(self.fake.app, port=self.fake_port),
+                serve(_relay(http, server.url), port=self.relay_port),
+            ):
+                for holder in self._holders:
+                    holder.close()
+                yield
+        finally:
+            for holder in self._holders:
+                holder.close()
+            if self._saved_key is None:
+                os.environ.pop(self.KEY_ENV, None)
+            else:
+                os.environ[self.KEY_ENV] = self._saved_key
+
+    async def _hook(self, chat: str, text: str = "", event: str | None = None) -> None:
+        if chat not in self.fake.sessions:
+            sent = [
+                r.form["chatServer"] for r in self.fake.requests_for("requestChatConfig") if r.status == 200
+            ]
+            assert sent, "the adapter never sent requestChatConfig"
+            self.fake.sessions[chat] = Session(chat, chat_server=sent[-1])
+        self.fake.hook_extra_fields = {"event": event} if event else {}
+        try:
+            call = await self.fake.agent_reply(chat, text, self._names.get(chat, "Omnidesk Agent"))
+        finally:
+            self.fake.hook_extra_fields = {}
+        assert call.ok, call
+
+    async def agent_join(self, chat: str, name: str) -> None:
+        self._names[chat] = name
+        await self._hook(chat, event="joinedchat")
+
+    async def agent_say(self, chat: str, text: str) -> None:
+        await self._hook(chat, text)
+
+    async def agent_typing(self, chat: str, active: bool) -> None:
+        await self._hook(chat, event="startedtyping" if active else "stoppedtyping")
+
+    async def agent_leave(self, chat: str) -> None:
+        await self._hook(chat, event="endedchat")
+
+    async def visitor_texts(self, chat: str) -> list[str]:
+        session = self.fake.sessions.get(chat)
+        return list(session.texts) if session is not None else []
+
+    async def visitor_typing(self, chat: str) -> bool | None:
+        session = self.fake.sessions.get(chat)
+        typing = [e for e in (session.events if session else []) if e in ("startedtyping", "stoppedtyping")]
+        return typing[-1] == "startedtyping" if typing else None
+
+    async def ended_there(self, chat: str) -> bool:
+        session = self.fake.sessions.get(chat)
+        return session is not None and session.ended
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        self.fake.down()  # the API answers 503; the agent's side (the hookpoint calls) keeps working
+        try:
+            yield
+        finally:
+            self.fake.down(False)
+
+
+def _relay(http: aiohttp.ClientSession, target: str) -> Starlette:
+    """Forwards POSTs to ``target`` as they came: the public address Omnidesk reaches us at."""
+
+    async def forward(request: Request) -> Response:
+        headers = {"Content-Type": request.headers.get("content-type", "")}
+        async with http.post(target + request.url.path, data=await request.body(), headers=headers) as answer:
+            body = await answer.read()
+            return Response(body, answer.status, media_type=answer.headers.get("content-type"))
+
+    return Starlette(routes=[Route("/{path:path}", forward, methods=["POST"])])

@@ -147,6 +147,14 @@ def create_adapter(
         from widget_server.adapters.gws import GWSAdapter
 
         return GWSAdapter(settings, context)
+    if backend == "helpcrunch":
+        from widget_server.adapters.helpcrunch import HelpCrunchAdapter
+
+        return HelpCrunchAdapter(settings, context, site_id)
+    if backend == "omnidesk":
+        from widget_server.adapters.omnidesk import OmnideskAdapter
+
+        return OmnideskAdapter(settings, context, site_id)
     raise ValueError(f"unknown backend {backend!r}")
 
 

@@ -21,7 +21,17 @@ from widget_server.config import Config
 from widget_server.runtime import Runtime
 from widget_server.secret_key import load_secret_key
 from widget_server.site_admin import SiteAdmin
-from widget_server.web import admin_api, admin_pages, agent, attachments, history_api, pages, visitor
+from widget_server.web import (
+    admin_api,
+    admin_pages,
+    agent,
+    attachments,
+    history_api,
+    hooks_helpcrunch,
+    hooks_omnidesk,
+    pages,
+    visitor,
+)
 from widget_server.web.gate import VisitorGate
 from widget_server.web.proxy import TrustedProxyMiddleware
 from widget_server.web.security import LoginThrottle
@@ -86,6 +96,8 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         *admin_api.routes,
         *history_api.routes,
         *attachments.routes,
+        *hooks_helpcrunch.routes,
+        *hooks_omnidesk.routes,
     ]
     middleware = [
         Middleware(TrustedProxyMiddleware, trusted_proxies=config.trusted_proxy_set),

@@ -34,7 +34,11 @@ class VisitorGate:
         if site is None:
             rule = "unknown_site"
         else:
-            rule = site.policy.refusal(origin, ip)
+            # An Omnidesk site with policy_source = true asks Omnidesk (widget_server/omnidesk_policy.py).
+            if runtime.omnidesk.governs(site):
+                rule = await runtime.omnidesk.refusal(site, origin, ip)
+            else:
+                rule = site.policy.refusal(origin, ip)
             if rule is None and ip is not None and runtime.live.count_ip(ip) >= site.limits.sockets_per_ip:
                 rule = "sockets_per_ip"
         if rule is not None:

@@ -242,7 +242,7 @@ async def delete_chats(request: Request, actor: Actor) -> Response:
         {
             "failed": failed,
             "number_fail": sum(len(ids) for ids in failed.values()),
-            "number_success": deleted,
+            "number_success": len(deleted),
         }
     )
 
