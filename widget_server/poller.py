@@ -121,6 +121,9 @@ class Poller:
             if self.undelivered_pending:
                 await self._deliver()
             if self.finishing:
+                # A message stored while the last delivery ran still goes before the end.
+                while self.undelivered_pending:
+                    await self._deliver()
                 await self._tell_contact_center_it_ended()
                 return True
             if self._visitor_gone_too_long(now):
