@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from widget_server.ratelimit import KeyedLimiter, TokenBucket
+import asyncio
+import time
+
+from widget_server.ratelimit import KeyedLimiter, RequestBudget, TokenBucket
 
 
 class Clock:
@@ -31,3 +34,21 @@ def test_keyed_limiter_keeps_keys_apart_and_forgets_idle_ones() -> None:
     clock.now += 10
     limiter.allow("c")  # a sweep happens on the way
     assert len(limiter) == 1
+
+
+async def test_a_request_budget_is_shared_in_order_and_can_be_paused() -> None:
+    budget = RequestBudget(per_minute=600, burst=2)  # ten a second, two at once
+    served: list[int] = []
+
+    async def request(n: int) -> None:
+        await budget.acquire()
+        served.append(n)
+
+    started = time.monotonic()
+    await asyncio.gather(*(request(n) for n in range(5)))
+    assert served == [0, 1, 2, 3, 4]  # first come, first served
+    assert time.monotonic() - started >= 0.25  # two at once, then one every 0.1 s
+    budget.pause(0.3)  # a 429: everyone waits
+    paused = time.monotonic()
+    await request(5)
+    assert time.monotonic() - paused >= 0.3

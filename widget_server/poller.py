@@ -139,8 +139,6 @@ class Poller:
             return True
         except BackendUnavailable as error:
             delay = self.backoff.failure(error.retry_after)
-            if error.retry_after is not None and self.adapter.budget is not None:
-                self.adapter.budget.pause(error.retry_after)  # a 429 is for the whole account
             self.retry_at = self.loop.time() + delay
             log.info(
                 "chat %s: contact center unavailable (%s); retrying in %.1f s",
@@ -206,7 +204,6 @@ class Poller:
     async def _deliver_one(self, event: Event) -> None:
         retry = self.maybe_sent == event.seq
         try:
-            await self._spend()
             self.requests += 1
             if event.kind == model.ATTACHMENT:
                 found = await self.service.find_file(self.chat.id, event.data["file"]["id"])
@@ -238,7 +235,6 @@ class Poller:
     # --- polling --------------------------------------------------------------------------------------
 
     async def _poll(self) -> None:
-        await self._spend()
         self.requests += 1
         started = self.loop.time()
         lag = started - self.next_poll
@@ -287,14 +283,8 @@ class Poller:
 
     # --- the end --------------------------------------------------------------------------------------
 
-    async def _spend(self) -> None:
-        """Wait for the account's request budget, where the contact center has one."""
-        if self.adapter.budget is not None:
-            await self.adapter.budget.acquire()
-
     async def _tell_contact_center_it_ended(self) -> None:
         try:
-            await self._spend()
             self.requests += 1
             await self.adapter.end(self.chat)
         except (BackendUnavailable, BackendRefused, ChatGone) as error:

@@ -86,9 +86,6 @@ class Adapter(Protocol):
     polls: bool
     #: True when visitor messages must be delivered by ``send_message`` (False: the log is the delivery).
     delivers: bool
-    #: The account's request budget, if the contact center limits requests per account: the poller
-    #: acquires it before every request it makes (polls, deliveries), so all chats share it.
-    budget: RequestBudget | None
 
     async def start(self, chat: Chat) -> Started:
         """Open the chat at the contact center. Raise BackendError if it could not be done; nothing must

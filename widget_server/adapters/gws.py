@@ -38,7 +38,6 @@ from widget_server.adapters import (
 from widget_server.config import Setting, http_url, positive
 from widget_server.model import Chat, Event, NewEvent
 from widget_server.protocol import MAX_NICKNAME
-from widget_server.ratelimit import RequestBudget
 
 
 def _base_url(value: str) -> str | None:
@@ -165,7 +164,6 @@ class GWSAdapter:
     capabilities: frozenset[str] = frozenset()  # the customer API has no file upload
     polls = True
     delivers = True
-    budget: RequestBudget | None = None  # GWS documents no rate limit; a 429 is honoured per chat
 
     def __init__(self, settings: Mapping[str, Any], context: AdapterContext) -> None:
         self.base = settings["base_url"].rstrip("/")

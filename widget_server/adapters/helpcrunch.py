@@ -41,7 +41,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,7 +61,6 @@ from widget_server.adapters import (
 from widget_server.config import Setting, env_name, http_url, positive
 from widget_server.model import Chat, Event, NewEvent
 from widget_server.protocol import MAX_NICKNAME
-from widget_server.ratelimit import RequestBudget
 
 log = logging.getLogger(__name__)
 
@@ -419,21 +418,6 @@ def _retry_after(value: str | None, default: float) -> float:
 # --- I/O ------------------------------------------------------------------------------------------------
 
 
-class _Payer:
-    """The requests of one call from the poller: it paid the budget for the first, the others pay
-    their own."""
-
-    def __init__(self, budget: RequestBudget, prepaid: bool) -> None:
-        self.budget = budget
-        self.prepaid = prepaid
-
-    async def __call__(self) -> None:
-        if self.prepaid:
-            self.prepaid = False
-            return
-        await self.budget.acquire()
-
-
 class HelpCrunchAdapter:
     name = "helpcrunch"
     capabilities: frozenset[str] = frozenset()  # the customer API has no file upload (B.4)
@@ -463,7 +447,6 @@ class HelpCrunchAdapter:
         self._budget = context.budget(
             f"helpcrunch:{account}", float(settings.get("requests_per_minute") or 100)
         )
-        self.budget: RequestBudget | None = self._budget
         self._key_refused_at: float | None = None
         self._problem: tuple[str, str] | None = None  # (kind, detail) reported to operators
         self._status_checked: dict[str, float] = {}
@@ -485,45 +468,42 @@ class HelpCrunchAdapter:
     async def send_message(self, chat: Chat, event: Event, *, retry: bool = False) -> None:
         # The ids go into this very dict: the poller saves it right after (module docstring).
         state = chat.backend_state
-        pay = _Payer(self._budget, prepaid=True)
-        if retry and "chat_id" in state and await self._arrived(state, pay):
+        if retry and "chat_id" in state and await self._arrived(state):
             return
         if "chat_id" not in state:
-            await self._open(chat, state, pay)
+            await self._open(chat, state)
         answer = await self._call(
-            pay, "POST", "/messages", message_body(state["chat_id"], event.data["text"]), about_chat=True
+            "POST", "/messages", message_body(state["chat_id"], event.data["text"]), about_chat=True
         )
         message_id = _message_id(answer)
         if message_id is not None:
             state["customer_message_id"] = message_id
 
-    async def _open(self, chat: Chat, state: dict[str, Any], pay: _Payer) -> None:
+    async def _open(self, chat: Chat, state: dict[str, Any]) -> None:
         """The customer (unless an earlier attempt created it) and the chat, before the first message."""
         if "customer_id" not in state:
-            customer = await self._create_customer(chat, pay)
+            customer = await self._create_customer(chat)
             state["customer_id"] = _required_id(customer, "POST /customers")
-        created = await self._call(pay, "POST", "/chats", chat_body(state["customer_id"], self.settings))
+        created = await self._call("POST", "/chats", chat_body(state["customer_id"], self.settings))
         state["chat_id"] = _required_id(created, "POST /chats")
         if self._problem is not None and self._problem[0] == "chat":
             self._report(None, "")
 
-    async def _create_customer(self, chat: Chat, pay: _Payer) -> dict[str, Any]:
+    async def _create_customer(self, chat: Chat) -> dict[str, Any]:
         body = customer_body(chat)
         try:
-            return await self._call(pay, "POST", "/customers", body)
+            return await self._call("POST", "/customers", body)
         except FieldsRefused as refused:
             # Not the same request again (B.1): without what HelpCrunch refused, if that is optional.
             dropped = [f for f in refused.fields if f in body and f not in ("userId",)]
             if not dropped:
                 raise
             log.warning("chat %s: creating the HelpCrunch customer without %s", chat.id, ", ".join(dropped))
-            return await self._call(
-                pay, "POST", "/customers", {k: v for k, v in body.items() if k not in dropped}
-            )
+            return await self._call("POST", "/customers", {k: v for k, v in body.items() if k not in dropped})
 
-    async def _arrived(self, state: dict[str, Any], pay: _Payer) -> bool:
+    async def _arrived(self, state: dict[str, Any]) -> bool:
         answer = await self._call(
-            pay, "GET", f"/chats/{state['chat_id']}/messages?offset=0&limit={FIRST_PAGE}", about_chat=True
+            "GET", f"/chats/{state['chat_id']}/messages?offset=0&limit={FIRST_PAGE}", about_chat=True
         )
         found = newer_customer_message(_page(answer), int(state.get("customer_message_id", 0)))
         if found is None:
@@ -546,9 +526,8 @@ class HelpCrunchAdapter:
         state = chat.backend_state
         if "chat_id" not in state or state.get("closed"):
             return
-        pay = _Payer(self._budget, prepaid=True)
         await self._call(
-            pay, "PUT", "/chats/status", {"id": state["chat_id"], "status": "closed"}, about_chat=True
+            "PUT", "/chats/status", {"id": state["chat_id"], "status": "closed"}, about_chat=True
         )
 
     async def poll(self, chat: Chat) -> Polled:
@@ -558,26 +537,24 @@ class HelpCrunchAdapter:
         state = chat.backend_state
         if "chat_id" not in state:
             return Polled()  # not created yet: nothing to ask
-        pay = _Payer(self._budget, prepaid=True)
         if state.get("closing"):
-            return close_after(map_messages(await self._messages(state, pay), state))
+            return close_after(map_messages(await self._messages(state), state))
         now = time.monotonic()
         if len(self._status_checked) > 100_000:
             self._status_checked.clear()  # chats that ended without ``end``; a lost entry costs nothing
         if now - self._status_checked.setdefault(chat.id, now) >= self.status_interval:
             self._status_checked[chat.id] = now
-            chat_object = await self._call(pay, "GET", f"/chats/{state['chat_id']}", about_chat=True)
+            chat_object = await self._call("GET", f"/chats/{state['chat_id']}", about_chat=True)
             return map_chat(chat_object, state)
-        return map_messages(await self._messages(state, pay), state)
+        return map_messages(await self._messages(state), state)
 
-    async def _messages(self, state: Mapping[str, Any], pay: _Payer) -> list[Any]:
+    async def _messages(self, state: Mapping[str, Any]) -> list[Any]:
         """The messages newer than the cursor, and possibly some older ones (map_messages skips them)."""
         last = int(state.get("message_id", 0))
         collected: list[Any] = []
         offset, limit = 0, FIRST_PAGE
         for _ in range(MAX_PAGES):
             answer = await self._call(
-                pay,
                 "GET",
                 f"/chats/{state['chat_id']}/messages?offset={offset}&limit={limit}",
                 about_chat=True,
@@ -598,16 +575,15 @@ class HelpCrunchAdapter:
 
     async def _call(
         self,
-        pay: Callable[[], Awaitable[None]],
         method: str,
         path: str,
         body: dict[str, Any] | None = None,
         *,
         about_chat: bool = False,
     ) -> dict[str, Any]:
-        """One request (paid from the account's budget); the answer's JSON object on success, else the
-        matching BackendError. Reports the key's health to operators."""
-        await pay()
+        """One request, paid from the account's budget; the answer's JSON object on success, else the
+        matching BackendError. Reports the key's health to operators. A 429 pauses the whole account."""
+        await self._budget.acquire()
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
         data = None
         if body is not None:
@@ -647,6 +623,8 @@ class HelpCrunchAdapter:
             return answer
         errors = errors_of(answer)
         refusal = classify(status, errors, method=method, about_chat=about_chat, retry_after=retry_after)
+        if status == 429:
+            self._budget.pause(retry_after)  # the limit is the account's: every chat of it waits
         if status == 401:
             self._key_refused_at = time.monotonic()
             self._report("key", f"HelpCrunch refused the API key in ${self.key_env}: {refusal.detail}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from widget_server.adapters import Polled, Started
 from widget_server.config import Setting
 from widget_server.model import Chat, Event
-from widget_server.ratelimit import RequestBudget
 
 SETTINGS: dict[str, Setting] = {}
 
@@ -19,7 +18,6 @@ class LocalAdapter:
     capabilities: frozenset[str] = frozenset({"attachments"})  # agents see files in the console
     polls = False
     delivers = False
-    budget: RequestBudget | None = None
 
     async def start(self, chat: Chat) -> Started:
         return Started()

@@ -48,7 +48,6 @@ from widget_server.adapters import (
 )
 from widget_server.config import Setting, env_name, http_url, positive
 from widget_server.model import Chat, Event, Visitor
-from widget_server.ratelimit import RequestBudget
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +345,6 @@ class OmnideskAdapter:
     name = "omnidesk"
     capabilities: frozenset[str] = frozenset({"attachments"})  # addAttachment
     delivers = True
-    budget: RequestBudget | None = None  # no rate limit is documented
 
     def __init__(self, settings: Mapping[str, Any], context: AdapterContext, site_id: str) -> None:
         self.site_id = site_id
