@@ -395,6 +395,10 @@ class ChatService:
             chat_channel(chat.id), {"t": "typing", "from": model.AGENT, "name": name, "active": active}
         )
 
+    async def backend_queue(self, chat: Chat, position: int) -> None:
+        """The contact center says where the chat is in its queue (not stored)."""
+        await self.bus.publish(chat_channel(chat.id), {"t": "queue", "position": position})
+
     async def not_delivered(self, chat_id: str, client_id: str) -> None:
         """The contact center refused this visitor message for good: tell the visitor's tabs."""
         await self.bus.publish(
@@ -406,7 +410,8 @@ class ChatService:
     ) -> bool:
         """Agent activity a contact center pushed (a webhook): the events go into the log, typing to the
         visitor, and an end ends the chat. ``dedupe_key`` makes a webhook delivered twice count once (it
-        becomes the first event's client id). Returns whether anything new was stored."""
+        becomes the first event's client id). Returns whether anything new was stored. A webhook moves no
+        cursor (``reported.cursor`` is ignored): the chat's ``backend_state`` belongs to its poller."""
         for name, active in reported.typing:
             await self.backend_typing(chat, name, active)
         events = list(reported.events)
@@ -422,8 +427,6 @@ class ChatService:
             changes["state"] = states[-1]
             if states[-1] == ENDED:
                 changes["ended_at"] = model.now_ms()
-        if reported.cursor:
-            changes["backend_state"] = {**chat.backend_state, **reported.cursor}
         try:
             appended = await self.append(chat.id, events, changes=changes, require_states=OPEN_STATES)
         except WrongState:
@@ -576,8 +579,11 @@ class ChatService:
     # --- queue positions (built-in contact center) ------------------------------------------------------
 
     async def queue_position(self, chat: Chat) -> int | None:
-        if chat.state != QUEUED or chat.backend != "local":
+        if chat.state != QUEUED:
             return None
+        if chat.backend != "local":  # the last place the contact center gave, if it gives places
+            position = chat.backend_state.get("queue_position")
+            return position if isinstance(position, int) else None
         queued = await self.store.list_chats(sites=[chat.site], states=[QUEUED], limit=100_000)
         for index, other in enumerate(queued):
             if other.id == chat.id:

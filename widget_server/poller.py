@@ -203,6 +203,7 @@ class Poller:
 
     async def _deliver_one(self, event: Event) -> None:
         retry = self.maybe_sent == event.seq
+        before = dict(self.state)
         try:
             self.requests += 1
             if event.kind == model.ATTACHMENT:
@@ -215,6 +216,8 @@ class Poller:
             if error.ambiguous:
                 self.maybe_sent = event.seq
             self.undelivered_pending = True
+            if self.state != before:  # ids the contact center gave before it failed: keep them
+                await self._save_state()
             raise
         except BackendRefused as error:
             log.warning("chat %s: message %s refused for good: %s", self.chat.id, event.seq, error.detail)
@@ -243,6 +246,8 @@ class Poller:
         for name, active in polled.typing:
             self.agent_typing = active
             await self.service.backend_typing(self.chat, name, active)
+        if polled.queue_position is not None:
+            await self.service.backend_queue(self.chat, polled.queue_position)
         if polled.events:
             self.agent_typing = False  # a message ends the typing it followed
         if polled.lively:

@@ -71,6 +71,9 @@ class Polled:
     typing: Sequence[tuple[str, bool]] = ()
     cursor: dict[str, Any] = field(default_factory=dict)
     ended: bool = False
+    #: The chat's place in the contact center's queue, if it changed (told to the visitor, not stored:
+    #: places change for everyone whenever anyone leaves the queue).
+    queue_position: int | None = None
 
     @property
     def lively(self) -> bool:
@@ -97,7 +100,11 @@ class Adapter(Protocol):
 
         ``retry``: an earlier attempt raised ``BackendUnavailable(ambiguous=True)``; if the contact
         center can tell, check whether that attempt arrived before sending again (exactly once).
-        ``chat.backend_state["delivered_count"]`` is how many visitor messages were delivered before."""
+        ``chat.backend_state["delivered_count"]`` is how many visitor messages were delivered before.
+
+        What the contact center gives along the way (the ids of a customer and a chat it created) may be
+        added to ``chat.backend_state``: the poller stores that dict after every attempt, failed ones
+        too, so that a retry (also after a restart) finds them and creates nothing twice."""
         ...
 
     async def send_attachment(self, chat: Chat, event: Event, data: bytes) -> None:

@@ -37,7 +37,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from widget_server import model
 from widget_server.adapters import (
     AdapterContext,
     BackendError,
@@ -328,14 +327,15 @@ def read_queue(answer: Mapping[str, Any]) -> dict[str, int]:
 
 
 def queue_update(position: int | None, cursor: Mapping[str, Any]) -> Polled:
-    """The visitor's place in Omnidesk's queue as chat-log events: a changed place is a ``state: queued``
-    event with it; once the chat was seen in the queue and is no longer, it has left for good."""
+    """The visitor's place in Omnidesk's queue: a changed place is told to the visitor (not stored, like
+    the built-in contact center's places); once the chat was seen in the queue and is no longer, it has
+    left for good."""
     last = cursor.get("queue_position")
     if position is None:
         return Polled(cursor={"queue_done": True}) if last is not None else Polled()
     if position == last:
         return Polled()
-    return Polled(events=[model.state(model.QUEUED, position)], cursor={"queue_position": position})
+    return Polled(queue_position=position, cursor={"queue_position": position})
 
 
 # --- the adapter ----------------------------------------------------------------------------------------
