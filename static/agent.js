@@ -294,7 +294,8 @@
     return chat.s.type === "offline_msg";
   }
 
-  /* Unread until an agent opens it here. (The summary may one day say it for all agents: `unread`.) */
+  /* Unread until an agent opens it: the server keeps that for every agent (`unread` in the summary);
+     the local mark only bridges the moment until its `chat` frame comes back. */
   function messageUnread(chat) {
     return !readMarks[chat.id] && chat.s.unread !== false;
   }
@@ -303,6 +304,7 @@
     if (!messageUnread(chat)) return;
     readMarks[chat.id] = Math.max(1, chat.s.lastSeq || 0);
     saveReadMarks();
+    send({ type: "read", chat: chat.id, id: "read-" + chat.id });
     updateItem(chat);
     updateTitle();
   }

@@ -422,6 +422,8 @@ input,textarea{font-size:16px}
     launcher.setAttribute("aria-expanded", open);
     launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
     writeStore("sessionStorage", open || null); // stays open from page to page
+    // Some contact centers (Omnidesk) like to know; only about a live chat.
+    if (attached && (chatState === "queued" || chatState === "active")) send({ type: "widget", expanded: open });
     if (open) {
       scrollDown();
       if (!quiet) focusView();
@@ -727,7 +729,7 @@ input,textarea{font-size:16px}
   function rate(rating, text) {
     rated = rating;
     commented = !!text;
-    rateFrame = { type: "rate", rating };
+    rateFrame = { type: "rate", rating, id: newId() }; // the same frame again after a reconnect counts once
     if (text) rateFrame.comment = text;
     if (attached) send(rateFrame); // or after the next `welcome`
     renderRate();
@@ -913,11 +915,14 @@ input,textarea{font-size:16px}
       title.textContent = f.name || "Chat";
       if (rec) rec.name = f.name; // shown at once on the next page
       note.hidden = available;
+      const closed = f.reason === "hours";
       offLead.textContent = opensAt
         ? backAt() + " Leave a message and we'll answer by email."
-        : "No one is online right now. Leave a message and we'll get back to you by email.";
+        : closed
+          ? "We're closed right now. Leave a message and we'll answer by email."
+          : "No one is online right now. Leave a message and we'll get back to you by email.";
       // Outside business hours nobody comes for hours; with no agent online one may log in any minute.
-      anyway.hidden = !!opensAt;
+      anyway.hidden = closed || !!opensAt;
       // A stored chat wins; so does a form the visitor has begun (after a reconnect).
       const typed = [...main.querySelectorAll("input,textarea")].some((el) => el.value);
       if (!rec && !starting && !leaving && !typed && /^(form|offline)$/.test(view)) showView(home());

@@ -243,3 +243,22 @@ async def test_console_errors_are_frames(server: Server) -> None:
             assert (await agent.expect("error"))["code"] == code, frame
         await agent.send({"type": "ping"})
         await agent.expect("pong")
+
+
+async def test_offline_messages_are_in_the_console_and_read_for_everyone(server: Server) -> None:
+    await add_agent(server, "ana", "Ana")
+    async with Visitor.connected(server) as visitor:
+        await visitor.send(
+            {"type": "leave_message", "id": "o1", "name": "Kim", "email": "k@x.example", "message": "Call me"}
+        )
+        chat = (await visitor.expect("ack", id="o1"))["chat"]
+    async with Agent.connected(server) as admin, Agent.connected(server, "ana", "correct horse") as ana:
+        for agent in (admin, ana):
+            listed = [c for c in agent.hello["chats"] if c["id"] == chat]
+            assert listed and listed[0]["type"] == "offline_msg" and listed[0]["unread"] is True
+            assert listed[0]["lastMessage"]["text"] == "Call me"
+        await admin.send({"type": "read", "chat": chat})
+        changed = await ana.expect("chat")
+        assert changed["chat"]["id"] == chat and changed["chat"]["unread"] is False
+    stored = await server.runtime.store.get_chat(chat)
+    assert stored is not None and stored.meta["unread"] is False

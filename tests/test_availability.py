@@ -103,13 +103,17 @@ async def test_hello_says_when_the_site_opens(data_dir: Path) -> None:
     async with running(make_config(data_dir, {"sites": sites})) as server:
         async with Visitor.connected(server, site="closed") as visitor:
             tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
-            assert visitor.hello["available"] is False
+            assert visitor.hello["available"] is False and visitor.hello["reason"] == "hours"
             assert visitor.hello["opensAt"] == f"{tomorrow}T00:00:00Z"
             await visitor.start()  # a chat is accepted anyway: it waits in the queue
         async with Visitor.connected(server, site="open") as visitor:
             assert visitor.hello["available"] is False and "opensAt" not in visitor.hello  # nobody online
-        async with Agent.connected(server), Visitor.connected(server, site="open") as visitor:
-            assert visitor.hello["available"] is True
+            assert visitor.hello["reason"] == "agents"
+            # An agent logs in: the open widget is told at once, and can offer a live chat.
+            async with Agent.connected(server):
+                again = await visitor.expect("hello")
+                assert again["available"] is True and "reason" not in again
+            assert (await visitor.expect("hello"))["reason"] == "agents"  # and when the last one leaves
 
 
 async def test_a_rating_is_stored_and_shown_to_the_agent(data_dir: Path) -> None:
@@ -131,3 +135,16 @@ async def test_a_rating_is_stored_and_shown_to_the_agent(data_dir: Path) -> None
             await visitor.expect("event", kind="rating", rating="good")
         stored = await server.runtime.store.get_chat(chat)
         assert stored is not None and stored.meta["rating"] == "good" and stored.meta["comment"] is None
+
+
+async def test_ratings_resent_after_a_reconnect_count_once(data_dir: Path) -> None:
+    async with running(make_config(data_dir)) as server, Visitor.connected(server) as visitor:
+        await visitor.start()
+        await visitor.send({"type": "end"})
+        await visitor.expect("event", kind="state", state="ended")
+        for _ in range(2):
+            await visitor.send({"type": "rate", "rating": "good", "id": "r1"})
+        await visitor.expect("event", kind="rating")
+        await visitor.no_frame(0.3)
+        events = await server.runtime.store.events_after(visitor.chat or "", 0)
+        assert [e.kind for e in events].count("rating") == 1

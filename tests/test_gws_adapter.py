@@ -266,3 +266,20 @@ async def test_shutdown_stops_polling(data_dir: Path, fake: tuple[FakeGWS, str])
     assert len(gws.requests) == count
     with contextlib.suppress(Exception):
         assert server.runtime.service.pollers.get(visitor.chat or "") is None
+
+
+async def test_visitors_are_told_when_their_messages_wait_for_a_long_outage(
+    data_dir: Path, fake: tuple[FakeGWS, str]
+) -> None:
+    gws, url = fake
+    async with (
+        running(gws_config(data_dir, url, gws)) as server,
+        Visitor.connected(server, site="acme") as visitor,
+    ):
+        await visitor.start()
+        gws.fail_next(1000, status=503)
+        await visitor.say("anyone?", id="m1")
+        notice = await visitor.expect("error", timeout=5)
+        assert notice["code"] == "backend_unavailable" and "saved" in notice["message"]
+        gws.clear_faults()
+        await eventually(lambda: chat_of(gws).customer_texts == ["anyone?"])

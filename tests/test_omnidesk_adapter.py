@@ -471,3 +471,16 @@ def test_chat_server_must_fit_omnidesks_pattern_and_carry_a_secret(
     site = site_table("https://account.omnidesk.com", 1, chat_server=chat_server)
     with pytest.raises(ConfigError, match=re.escape(problem)):
         make_config(data_dir, {"sites": {"desk": site}})
+
+
+async def test_omnidesk_hears_the_widget_opened_and_minimised(
+    data_dir: Path, fake: tuple[FakeOmnidesk, str]
+) -> None:
+    omnidesk, url = fake
+    async with desk(data_dir, url) as server, connected(server) as visitor:
+        await visitor.start()
+        chat = visitor.chat or ""
+        await visitor.say("Hello?", id="m1")
+        await visitor.send({"type": "widget", "expanded": False})
+        await visitor.send({"type": "widget", "expanded": True})
+        await eventually(lambda: omnidesk.sessions[chat].events[-2:] == ["minimizedchat", "expandedchat"])

@@ -12,6 +12,7 @@ from tests.support.clients import HOST_ORIGIN, Agent, Server, Visitor, make_conf
 async def test_hello_then_start_gives_a_token_and_a_queued_chat(server: Server) -> None:
     async with Visitor.connected(server) as visitor:
         hello = {"type": "hello", "available": False, "capabilities": ["attachments"], "name": "Demo"}
+        hello["reason"] = "agents"  # the built-in contact center, and nobody logged in to the console
         assert visitor.hello == hello
         await visitor.send(
             {"type": "start", "nickname": "Chris", "subject": "Billing", "page": "https://shop.example/p"}

@@ -68,9 +68,12 @@ class ChatService:
         abandon_after: float = 120.0,
         poll_settings: PollSettings | None = None,
         outbox_queued: Callable[[], None] = lambda: None,
+        availability_changed: Callable[[], None] = lambda: None,
         files: attachments.FileStore | None = None,
     ) -> None:
         self.outbox_queued = outbox_queued
+        #: Called when the first agent comes or the last one goes: open widgets hear it (runtime.py).
+        self.availability_changed = availability_changed
         self.files = files or attachments.FileStore(Path("data") / "attachments")
         self.store = store
         self.bus = bus
@@ -303,14 +306,16 @@ class ChatService:
                     return None
         return None
 
-    async def rate(self, chat_id: str, rating: str, comment: str | None) -> None:
+    async def rate(
+        self, chat_id: str, rating: str, comment: str | None, client_id: str | None = None
+    ) -> None:
         """The visitor's rating of the chat (good or bad, and a comment), at its end or during it; a later
         rating replaces an earlier one."""
         chat = await self.get_chat(chat_id)
         if chat.type != "chat":
             raise ServiceError("invalid_field", "Only chats can be rated.")
         meta = {**chat.meta, "rating": rating, "comment": comment}
-        await self.append(chat_id, [model.rating(rating, comment)], changes={"meta": meta})
+        await self.append(chat_id, [model.rating(rating, comment, client_id)], changes={"meta": meta})
 
     def allow_message(self, chat_id: str, site: Site) -> bool:
         """The site's messages-per-minute limit, per chat (all of the visitor's tabs together)."""
@@ -399,6 +404,13 @@ class ChatService:
         """The contact center says where the chat is in its queue (not stored)."""
         await self.bus.publish(chat_channel(chat.id), {"t": "queue", "position": position})
 
+    async def backend_unavailable(self, chat_id: str) -> None:
+        """The contact center has been failing for a while: the visitor's tabs are told that their
+        messages are kept and will follow."""
+        await self.bus.publish(
+            chat_channel(chat_id), {"t": "error", "code": "backend_unavailable", "id": None}
+        )
+
     async def not_delivered(self, chat_id: str, client_id: str) -> None:
         """The contact center refused this visitor message for good: tell the visitor's tabs."""
         await self.bus.publish(
@@ -432,6 +444,14 @@ class ChatService:
         except WrongState:
             return False  # ended here already: what the contact center says now no longer matters
         return appended.new
+
+    async def mark_read(self, chat_id: str) -> None:
+        """An agent read an offline message: it is read for every agent (and in the history API)."""
+        chat = await self.get_chat(chat_id)
+        if chat.meta.get("unread"):
+            await self.store.update_chat(chat_id, {"meta": {**chat.meta, "unread": False}})
+            changed = replace(chat, meta={**chat.meta, "unread": False})
+            await self.bus.publish(CONSOLE, {"t": "chat", "chat": changed.summary()})
 
     async def deleted(self, chat_ids: Sequence[str]) -> None:
         """Chats an operator deleted: their visitors' sockets are closed (a resume is then refused), and a
@@ -495,18 +515,34 @@ class ChatService:
 
     def agent_connected(self) -> None:
         self._agents_online += 1
+        if self._agents_online == 1:
+            self.availability_changed()
 
     def agent_disconnected(self) -> None:
         self._agents_online -= 1
+        if self._agents_online == 0:
+            self.availability_changed()
 
     def available(self, site: Site, at: datetime | None = None) -> bool:
         """Whether a live answer is likely now: within the site's business hours, and for the built-in
         contact center, with an agent online."""
+        return self.unavailable_because(site, at) is None
+
+    def unavailable_because(self, site: Site, at: datetime | None = None) -> str | None:
+        """Why no live answer is likely now: "hours" (outside business hours), "agents" (nobody online at
+        the built-in contact center), or None."""
         if site.hours is not None and not site.hours.is_open(at or datetime.now(UTC)):
-            return False
-        if site.backend == "local":
-            return self._agents_online > 0
-        return True
+            return "hours"
+        if site.backend == "local" and self._agents_online <= 0:
+            return "agents"
+        return None
+
+    async def widget_expanded(self, chat: Chat, expanded: bool) -> None:
+        """The visitor opened or minimised the widget: for contact centers that want to know (Omnidesk)."""
+        adapter = self._adapter_for(chat.site)
+        tell = getattr(adapter, "widget_expanded", None)
+        if tell is not None:
+            await self._call_adapter(chat, lambda _: tell(chat, expanded))
 
     def visitor_online(self, chat_id: str) -> bool:
         return self._visitor_connections.get(chat_id, 0) > 0

@@ -116,6 +116,7 @@ class Chat:
             "type": self.type,
             "rating": self.meta.get("rating"),
             "comment": self.meta.get("comment"),
+            "unread": bool(self.meta.get("unread", False)),
             "visitor": {k: v for k, v in self.visitor.to_json().items() if k != "ip"},
         }
 
@@ -196,11 +197,11 @@ def visit(url: str) -> NewEvent:
     return NewEvent(VISIT, {"url": url})
 
 
-def rating(value: str, comment: str | None) -> NewEvent:
+def rating(value: str, comment: str | None, client_id: str | None = None) -> NewEvent:
     data: dict[str, Any] = {"rating": value}
     if comment:
         data["comment"] = comment
-    return NewEvent(RATING, data)
+    return NewEvent(RATING, data, client_id=f"rating:{client_id}" if client_id else None)
 
 
 # Roles of people who log in. An operator administers sites and users and may also answer chats.

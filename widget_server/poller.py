@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Failed attempts in a row, with the visitor's messages waiting, before the visitor is told.
+UNAVAILABLE_NOTICE_AFTER = 3
+
 
 class Poller:
     def __init__(self, chat: Chat, service: ChatService, adapter: Adapter, settings: PollSettings) -> None:
@@ -139,6 +142,8 @@ class Poller:
             return True
         except BackendUnavailable as error:
             delay = self.backoff.failure(error.retry_after)
+            if self.undelivered_pending and self.backoff.failures == UNAVAILABLE_NOTICE_AFTER:
+                await self.service.backend_unavailable(self.chat.id)  # once an outage: nothing is lost
             self.retry_at = self.loop.time() + delay
             log.info(
                 "chat %s: contact center unavailable (%s); retrying in %.1f s",

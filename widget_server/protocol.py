@@ -102,6 +102,15 @@ class LeaveMessage:
 class Rate:
     rating: str  # "good" or "bad"
     comment: str | None = None
+    #: Optional client id: the same rating sent again (after a reconnect) is stored once.
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Widget:
+    """The visitor opened (expanded) or minimised the widget: told to contact centers that want it."""
+
+    expanded: bool
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ class Ping:
     pass
 
 
-VisitorFrame = Start | Resume | Say | Typing | Visit | End | LeaveMessage | Rate | Ping
+VisitorFrame = Start | Resume | Say | Typing | Visit | End | LeaveMessage | Rate | Widget | Ping
 RATINGS = ("good", "bad")
 
 
@@ -296,7 +305,8 @@ def _rate(f: _Fields) -> Rate:
     if rating not in RATINGS:
         raise FrameError("invalid_field", "The field 'rating' must be 'good' or 'bad'.", field="rating")
     comment = f.text("comment", 0, MAX_COMMENT, required=False)
-    return Rate(rating, comment.strip() or None if comment is not None else None)
+    client_id = f.text("id", 1, MAX_CLIENT_ID, required=False)
+    return Rate(rating, comment.strip() or None if comment is not None else None, client_id)
 
 
 _PARSERS: dict[str, Any] = {
@@ -308,6 +318,7 @@ _PARSERS: dict[str, Any] = {
     "end": lambda f: End(),
     "leave_message": _leave_message,
     "rate": _rate,
+    "widget": lambda f: Widget(expanded=f.boolean("expanded")),
     "ping": lambda f: Ping(),
 }
 
@@ -322,7 +333,12 @@ def iso_time(epoch_ms: int) -> str:
 
 
 def hello_frame(
-    *, available: bool, capabilities: list[str], name: str, opens_at: str | None = None
+    *,
+    available: bool,
+    capabilities: list[str],
+    name: str,
+    opens_at: str | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     frame: dict[str, Any] = {
         "type": "hello",
@@ -332,6 +348,8 @@ def hello_frame(
     }
     if opens_at is not None:
         frame["opensAt"] = opens_at  # outside business hours: when a live answer is likely again
+    if reason is not None:
+        frame["reason"] = reason  # why not available: "hours" (closed) or "agents" (nobody online)
     return frame
 
 

@@ -81,6 +81,7 @@ class Runtime:
             lambda site_id: runtime.adapter(site_id),
             poll_settings=config.poller,
             outbox_queued=forwarder.wake,
+            availability_changed=lambda: runtime.availability_changed(),
             files=FileStore(config.data_dir / "attachments"),
         )
         runtime = cls(
@@ -101,6 +102,14 @@ class Runtime:
         forwarder.start()
         runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
         return runtime
+
+    def availability_changed(self) -> None:
+        """The first agent came or the last one went: the open widgets of the built-in contact center's
+        sites get a new `hello`, so that they offer a chat or the offline form as it now is."""
+        for site in self.sites.all():
+            if site.backend == "local":
+                for socket in self.live.sockets(site.id):
+                    socket.send_hello()
 
     async def refresh_sites(self) -> None:
         """Take in site changes made by any process sharing the database: the next handshake is judged

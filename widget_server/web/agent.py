@@ -3,9 +3,11 @@
 The console's websocket protocol (JSON text frames, like the visitor's):
 
 console -> server: ``accept {chat}``, ``say {chat, id, text}``, ``typing {chat, active}``, ``end {chat}``,
-``history {chat, after}``, ``ping``; any of them may carry an ``id``, which errors repeat.
+``history {chat, after}``, ``read {chat}`` (an offline message was read: for every agent), ``ping``; any of
+them may carry an ``id``, which errors repeat.
 
-server -> console: ``hello {me, sites, chats}`` first; then ``chat {chat}`` when a chat appears or
+server -> console: ``hello {me, sites, chats}`` first (open and recent chats of the built-in contact
+center, and the recent offline messages of every site); then ``chat {chat}`` when a chat appears or
 changes, ``event {chat, seq, at, kind, ...}`` for every stored event of a built-in-contact-center chat,
 ``typing {chat, name, active}`` for the visitor, ``presence {chat, online}``,
 ``history {chat, summary, events}`` answering ``history``, ``ack {id, chat, seq}``,
@@ -48,6 +50,7 @@ from widget_server.web.security import (
 log = logging.getLogger(__name__)
 
 RECENT_ENDED = 30
+RECENT_MESSAGES = 100
 
 
 def _runtime(request: Request | WebSocket) -> Runtime:
@@ -151,7 +154,11 @@ class AgentConnection:
         ended = await self.runtime.store.list_chats(
             sites=local_sites, states=[ENDED], limit=RECENT_ENDED, newest_first=True
         )
-        chats = [self._summary(chat) for chat in [*open_chats, *reversed(ended)]]
+        # Offline messages of every site, whatever its backend: agents answer them by email.
+        keys = await self.runtime.store.find_chat_keys(types=[model.OFFLINE_MESSAGE], limit=RECENT_MESSAGES)
+        found = await self.runtime.store.get_chats([chat_id for _, chat_id in keys])
+        messages = [found[chat_id] for _, chat_id in reversed(keys) if chat_id in found]
+        chats = [self._summary(chat) for chat in [*open_chats, *reversed(ended), *messages]]
         me = {"name": self.user.name, "displayName": self.user.display_name, "role": self.user.role}
         sites = {site.id: site.name for site in self.runtime.sites.all()}
         self.send({"type": "hello", "me": me, "sites": sites, "chats": chats})
@@ -204,7 +211,7 @@ class AgentConnection:
         if kind == "ping":
             self.send(protocol.PONG)
             return
-        if kind not in ("accept", "say", "typing", "end", "history"):
+        if kind not in ("accept", "say", "typing", "end", "history", "read"):
             raise protocol.FrameError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
         chat_id = _text(frame, "chat", 1, 64)
         if kind == "accept":
@@ -223,6 +230,8 @@ class AgentConnection:
             await self.service.agent_typing(chat_id, self.user, active)
         elif kind == "end":
             await self.service.end_by_agent(chat_id, self.user)
+        elif kind == "read":
+            await self.service.mark_read(chat_id)
         elif kind == "history":
             after = frame.get("after", 0)
             if not isinstance(after, int) or isinstance(after, bool) or after < 0:

@@ -22,6 +22,10 @@ class LiveSocket(Protocol):
         """Close the socket from the server's side."""
         ...
 
+    def send_hello(self) -> None:
+        """Tell the widget again whether a live answer is likely."""
+        ...
+
 
 class LiveConnections:
     def __init__(self) -> None:
@@ -47,6 +51,9 @@ class LiveConnections:
 
     def count_ip(self, ip: str) -> int:
         return self._per_ip[ip]
+
+    def sockets(self, site_id: str) -> list[LiveSocket]:
+        return list(self._by_site.get(site_id, ()))
 
     def count_site(self, site_id: str) -> int:
         return len(self._by_site.get(site_id, ()))

@@ -82,6 +82,23 @@ class VisitorConnection:
 
     # --- the read loop --------------------------------------------------------------------------------
 
+    def send_hello(self) -> None:
+        """`hello`: what the widget needs before anything else, sent first and again when availability
+        changes (an agent comes or goes), so an open widget can switch between chat and offline form."""
+        now = datetime.now(UTC)
+        site = self.runtime.sites.get(self.site.id) or self.site
+        opens = site.hours.next_opening(now) if site.hours is not None else None
+        reason = self.service.unavailable_because(site, now)
+        self.send(
+            protocol.hello_frame(
+                available=reason is None,
+                capabilities=sorted(self.runtime.adapter(site.id).capabilities),
+                name=site.name,
+                opens_at=opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens is not None and opens > now else None,
+                reason=reason,
+            )
+        )
+
     def kick(self, code: int, reason: str) -> None:
         """Close from our side (a policy change no longer admits this visitor)."""
         self._closed = True
@@ -96,16 +113,7 @@ class VisitorConnection:
 
     async def _run(self) -> None:
         await self.ws.accept()
-        now = datetime.now(UTC)
-        opens = self.site.hours.next_opening(now) if self.site.hours is not None else None
-        self.send(
-            protocol.hello_frame(
-                available=self.service.available(self.site, now),
-                capabilities=sorted(self.runtime.adapter(self.site.id).capabilities),
-                name=self.site.name,
-                opens_at=opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens is not None and opens > now else None,
-            )
-        )
+        self.send_hello()
         try:
             while not self._closed:
                 message = await self.ws.receive()
@@ -188,7 +196,10 @@ class VisitorConnection:
                 self.send(protocol.ack_frame(frame.id, chat=chat.id))
             case protocol.Rate():
                 chat = await self._attached_chat()
-                await self.service.rate(chat.id, frame.rating, frame.comment)
+                await self.service.rate(chat.id, frame.rating, frame.comment, frame.id)
+            case protocol.Widget():
+                chat = await self._open_chat()
+                await self.service.widget_expanded(chat, frame.expanded)
 
     async def _start(self, frame: protocol.Start) -> None:
         if self.chat_id is not None and self.chat_state != ENDED:
@@ -285,8 +296,16 @@ class VisitorConnection:
                 self.send(protocol.typing_frame(message["name"], message["active"]))
         elif kind == "queue":
             self.send(protocol.queue_frame(message["position"]))
-        elif kind == "error":
+        elif kind == "error" and message["code"] == "not_delivered":
             self.send(not_delivered_frame(message["id"]))
+        elif kind == "error" and message["code"] == "backend_unavailable":
+            self.send(
+                protocol.error_frame(
+                    "backend_unavailable",
+                    "Our support system is not answering right now. Your messages are saved and will reach"
+                    " it as soon as it is back.",
+                )
+            )
         elif kind == "close":
             self.kick(message.get("code", 1008), message.get("reason", ""))
 
