@@ -9,16 +9,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.fakes.omnidesk import FakeOmnidesk
 from tests.support.asgi_server import serve
-from tests.support.clients import Server, make_config, running
+from tests.support.clients import Server, log_in, make_config, running
 from tests.support.contact_centers import eventually
 from widget_server.access import InvalidNetwork, InvalidPattern
 from widget_server.adapters.omnidesk import read_access_lists, read_origin_check
+from widget_server.model import Actor
 from widget_server.omnidesk_policy import (
     AccessLists,
     OmnideskPolicy,
@@ -309,3 +311,24 @@ def test_a_cached_answer_comes_before_the_lists() -> None:
     assert policy.judge("https://acme.example", "192.0.2.1") == "omnidesk_refused"
     assert policy.refusal("https://acme.example", "192.0.2.1") == "origin_not_allowed"
     assert policy.judge("https://acme.example", "192.0.2.2") is None
+
+
+async def test_operators_see_that_the_lists_come_from_omnidesk(
+    data_dir: Path, fake: tuple[FakeOmnidesk, str]
+) -> None:
+    omnidesk, url = fake
+    omnidesk.set_policy(["shop.example"], ["198.51.100.0/24"])
+    async with running(config(data_dir, url)) as server:
+        await synced(server)
+        _, token = await server.app.state.site_admin.create_token(Actor("test", "cli"), "tests")
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            async with http.get(
+                f"{server.url}/api/admin/sites/desk", headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                site = await response.json()
+            assert site["external_policy"]["source"] == "omnidesk"
+            assert site["external_policy"]["allowed_domains"] == ["shop.example"]
+            await log_in(http, server.url, "admin", server.admin_password())
+            page = await (await http.get(f"{server.url}/admin/sites/desk")).text()
+        assert "Access policy from Omnidesk" in page and "<code>shop.example</code>" in page
+        assert "<code>198.51.100.0/24</code>" in page

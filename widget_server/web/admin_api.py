@@ -83,7 +83,11 @@ async def body(request: Request) -> Any:
 
 def site_json(request: Request, site: Any) -> dict[str, Any]:
     runtime: Runtime = request.app.state.runtime
-    return describe(site, live=runtime.live.count_site(site.id))
+    described = describe(site, live=runtime.live.count_site(site.id))
+    external = runtime.omnidesk.describe(site.id)
+    if external is not None:
+        described["external_policy"] = external  # the lists in force come from Omnidesk
+    return described
 
 
 async def list_sites(request: Request, admin: SiteAdmin, actor: Actor) -> Response:

@@ -434,6 +434,7 @@ async def _show_site(
         "config_file": runtime.config.source,
         "snippet": snippet,
         "live": runtime.live.count_site(site.id),
+        "external_policy": _external_policy(runtime, site.id),
         "settings": [(spec, site.backend_settings.get(spec.key)) for spec in backend_fields()[site.backend]]
         if site.backend in backend_fields()
         else [],
@@ -442,6 +443,15 @@ async def _show_site(
         **_site_form_context({**form_of(site), **(values or {})}, errors or {}),
     }
     return page.render("admin_site.html", context, status)
+
+
+def _external_policy(runtime: Runtime, site_id: str) -> dict[str, Any] | None:
+    """A policy-source site's lists as Omnidesk gave them, with the sync time as ISO for the page."""
+    policy = runtime.omnidesk.describe(site_id)
+    if policy is None:
+        return None
+    synced = policy.get("synced_at")
+    return {**policy, "synced": iso_time(int(synced * 1000)) if synced else None}
 
 
 async def _recent_audit(runtime: Runtime, site_id: str) -> list[AuditEntry]:
