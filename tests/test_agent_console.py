@@ -219,7 +219,7 @@ async def test_queue_positions_move_up(server: Server) -> None:
 
 
 async def test_a_queued_visitor_who_leaves_is_dropped_after_the_grace_period(server: Server) -> None:
-    server.runtime.service.abandon_after = 0.2
+    server.runtime.service.presence.abandon_after = 0.2
     async with Agent.connected(server) as agent:
         async with Visitor.connected(server) as visitor:
             await visitor.start()

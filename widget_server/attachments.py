@@ -18,10 +18,16 @@ import secrets
 import tempfile
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import filetype
 
+from widget_server import model
 from widget_server.config import AttachmentRules
+from widget_server.model import NewEvent
+
+if TYPE_CHECKING:
+    from widget_server.chat_service import ChatService
 
 
 class Refused(Exception):
@@ -119,3 +125,62 @@ class FileStore:
 
     def remove(self, chat_id: str, file_id: str) -> None:
         self._path(chat_id, file_id).unlink(missing_ok=True)
+
+
+class ChatFiles:
+    """A chat's files: the bytes in the ``FileStore``, each with its ``attachment`` event in the chat's
+    log, written through the chat service like every event."""
+
+    def __init__(self, files: FileStore, service: ChatService) -> None:
+        self.files = files
+        self.service = service
+
+    async def attach(
+        self,
+        chat_id: str,
+        sender: str,
+        name: str,
+        filename: str | None,
+        content_type: str,
+        data: bytes,
+        *,
+        client_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a file (already ``check``ed against the site's rules) and its event; the file is written
+        first, and removed again if the event cannot be stored (``WrongState``: the chat has ended).
+        Idempotent by ``client_id``."""
+        file_id = self.files.save(chat_id, data)
+        file = {
+            "id": file_id,
+            "name": safe_name(filename, content_type),
+            "type": content_type,
+            "size": len(data),
+        }
+        event = NewEvent(
+            model.ATTACHMENT,
+            {"from": sender, "name": name, "file": file},
+            client_id=f"file:{sender}:{client_id}" if client_id else None,
+        )
+        try:
+            appended = await self.service.append(chat_id, [event], require_states=model.OPEN_STATES)
+        except BaseException:  # WrongState (the chat ended) included: the caller says so
+            self.files.remove(chat_id, file_id)
+            raise
+        if not appended.new:
+            self.files.remove(chat_id, file_id)  # the same upload again: keep the first
+        stored = appended.events[0]
+        return {**stored.data["file"], "seq": stored.seq}
+
+    async def count(self, chat_id: str) -> int:
+        events = await self.service.store.events_after(chat_id, 0)
+        return sum(1 for event in events if event.kind == model.ATTACHMENT)
+
+    async def find(self, chat_id: str, file_id: str) -> tuple[Path, dict[str, Any]] | None:
+        """The file's path and its description from the log, if the chat has it."""
+        for event in await self.service.store.events_after(chat_id, 0):
+            if event.kind == model.ATTACHMENT and event.data["file"]["id"] == file_id:
+                try:
+                    return self.files.path(chat_id, file_id), event.data["file"]
+                except FileNotFoundError:
+                    return None
+        return None

@@ -21,7 +21,6 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,9 @@ from widget_server.config import Site
 from widget_server.model import ACTIVE, ENDED, OPEN_STATES, QUEUED, Chat, Event, NewEvent, User, Visitor
 from widget_server.poll_policy import PollSettings
 from widget_server.poller import Poller, Pollers
+from widget_server.presence import Presence
 from widget_server.protocol import LeaveMessage, Start
+from widget_server.queue_positions import QueuePlaces
 from widget_server.ratelimit import KeyedLimiter
 from widget_server.store import Appended, ChatNotFound, Store, WrongState
 
@@ -72,18 +73,19 @@ class ChatService:
         files: attachments.FileStore | None = None,
     ) -> None:
         self.outbox_queued = outbox_queued
-        #: Called when the first agent comes or the last one goes: open widgets hear it (runtime.py).
-        self.availability_changed = availability_changed
-        self.files = files or attachments.FileStore(Path("data") / "attachments")
         self.store = store
         self.bus = bus
         self._adapter_for = adapter_for
-        self.abandon_after = abandon_after
-        self._visitor_connections: dict[str, int] = {}
-        self._abandon_timers: dict[str, asyncio.TimerHandle] = {}
-        self._agents_online = 0
-        self._queue_refresh: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.files = attachments.ChatFiles(files or attachments.FileStore(Path("data") / "attachments"), self)
+        self.presence = Presence(
+            abandon_after=abandon_after,
+            abandon=self._abandon,
+            # When the first agent comes or the last one goes: open widgets hear it (runtime.py).
+            availability_changed=availability_changed,
+            spawn=self._spawn,
+        )
+        self.queue = QueuePlaces(store, bus, chat_channel, self._spawn)
         self._message_limiters: dict[str, KeyedLimiter] = {}
         self.pollers = Pollers(self, poll_settings or PollSettings())
         self._limits_logged: dict[tuple[str, str, str], float] = {}
@@ -255,57 +257,6 @@ class ChatService:
                 self.outbox_queued()
         return appended.chat
 
-    async def attach(
-        self,
-        chat_id: str,
-        sender: str,
-        name: str,
-        filename: str | None,
-        content_type: str,
-        data: bytes,
-        *,
-        client_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Store a file (already checked against the site's rules) and its ``attachment`` event; the file
-        is written first, and removed again if the event cannot be stored. Idempotent by ``client_id``."""
-        file_id = self.files.save(chat_id, data)
-        file = {
-            "id": file_id,
-            "name": attachments.safe_name(filename, content_type),
-            "type": content_type,
-            "size": len(data),
-        }
-        event = NewEvent(
-            model.ATTACHMENT,
-            {"from": sender, "name": name, "file": file},
-            client_id=f"file:{sender}:{client_id}" if client_id else None,
-        )
-        try:
-            appended = await self.append(chat_id, [event], require_states=OPEN_STATES)
-        except WrongState:
-            self.files.remove(chat_id, file_id)
-            raise ChatEnded() from None
-        except BaseException:
-            self.files.remove(chat_id, file_id)
-            raise
-        if not appended.new:
-            self.files.remove(chat_id, file_id)  # the same upload again: keep the first
-        stored = appended.events[0]
-        return {**stored.data["file"], "seq": stored.seq}
-
-    async def count_files(self, chat_id: str) -> int:
-        return sum(1 for e in await self.store.events_after(chat_id, 0) if e.kind == model.ATTACHMENT)
-
-    async def find_file(self, chat_id: str, file_id: str) -> tuple[Path, dict[str, Any]] | None:
-        """The file's path and its description from the log, if the chat has it."""
-        for event in await self.store.events_after(chat_id, 0):
-            if event.kind == model.ATTACHMENT and event.data["file"]["id"] == file_id:
-                try:
-                    return self.files.path(chat_id, file_id), event.data["file"]
-                except FileNotFoundError:
-                    return None
-        return None
-
     async def rate(
         self, chat_id: str, rating: str, comment: str | None, client_id: str | None = None
     ) -> None:
@@ -377,9 +328,9 @@ class ChatService:
         except WrongState:
             return None
         chat = appended.chat
-        self._cancel_abandon(chat_id)
+        self.presence.keep(chat_id)
         if chat.backend == "local":
-            self.refresh_queue(chat.site)
+            self.queue.moved(chat.site)
         return chat
 
     async def _call_adapter(self, chat: Chat, call: Callable[[Adapter], Awaitable[None]]) -> None:
@@ -480,8 +431,8 @@ class ChatService:
             if error.chat.state == ACTIVE:
                 raise ServiceError("taken", "Another agent has already accepted this chat.") from None
             raise ServiceError("chat_ended", "This chat has ended.") from None
-        self._cancel_abandon(chat_id)
-        self.refresh_queue(appended.chat.site)
+        self.presence.keep(chat_id)
+        self.queue.moved(appended.chat.site)
         return appended.chat
 
     async def agent_say(self, chat_id: str, agent: User, client_id: str, text: str) -> Appended:
@@ -513,30 +464,6 @@ class ChatService:
 
     # --- who is there ---------------------------------------------------------------------------------
 
-    def agent_connected(self) -> None:
-        self._agents_online += 1
-        if self._agents_online == 1:
-            self.availability_changed()
-
-    def agent_disconnected(self) -> None:
-        self._agents_online -= 1
-        if self._agents_online == 0:
-            self.availability_changed()
-
-    def available(self, site: Site, at: datetime | None = None) -> bool:
-        """Whether a live answer is likely now: within the site's business hours, and for the built-in
-        contact center, with an agent online."""
-        return self.unavailable_because(site, at) is None
-
-    def unavailable_because(self, site: Site, at: datetime | None = None) -> str | None:
-        """Why no live answer is likely now: "hours" (outside business hours), "agents" (nobody online at
-        the built-in contact center), or None."""
-        if site.hours is not None and not site.hours.is_open(at or datetime.now(UTC)):
-            return "hours"
-        if site.backend == "local" and self._agents_online <= 0:
-            return "agents"
-        return None
-
     async def widget_expanded(self, chat: Chat, expanded: bool) -> None:
         """The visitor opened or minimised the widget: for contact centers that want to know (Omnidesk)."""
         adapter = self._adapter_for(chat.site)
@@ -544,50 +471,25 @@ class ChatService:
         if tell is not None:
             await self._call_adapter(chat, lambda _: tell(chat, expanded))
 
-    def visitor_online(self, chat_id: str) -> bool:
-        return self._visitor_connections.get(chat_id, 0) > 0
-
     async def visitor_attached(self, chat: Chat) -> None:
-        count = self._visitor_connections.get(chat.id, 0) + 1
-        self._visitor_connections[chat.id] = count
-        self._cancel_abandon(chat.id)
-        if count == 1:
+        if self.presence.visitor_came(chat.id):
             poller = self.pollers.get(chat.id)
             if poller is not None:
                 poller.visitor_back()
             await self.bus.publish(CONSOLE, {"t": "presence", "chat": chat.id, "online": True})
 
     async def visitor_detached(self, chat_id: str) -> None:
-        count = self._visitor_connections.get(chat_id, 0) - 1
-        if count > 0:
-            self._visitor_connections[chat_id] = count
+        if not self.presence.visitor_went(chat_id):
             return
-        self._visitor_connections.pop(chat_id, None)
         poller = self.pollers.get(chat_id)
         if poller is not None:
             poller.visitor_left()  # the poller keeps going for the grace period, then ends the chat
             return
         await self.bus.publish(CONSOLE, {"t": "presence", "chat": chat_id, "online": False})
-        self._schedule_abandon(chat_id)
-
-    def _schedule_abandon(self, chat_id: str) -> None:
-        """A queued chat whose visitor has been gone for ``abandon_after`` seconds ends (a missed chat),
-        so that agents' queues hold only people who are still waiting. A reload is back within that."""
-        self._cancel_abandon(chat_id)
-        loop = asyncio.get_running_loop()
-        self._abandon_timers[chat_id] = loop.call_later(
-            self.abandon_after, lambda: self._spawn(self._abandon(chat_id))
-        )
-
-    def _cancel_abandon(self, chat_id: str) -> None:
-        timer = self._abandon_timers.pop(chat_id, None)
-        if timer is not None:
-            timer.cancel()
+        self.presence.abandon_later(chat_id)
 
     async def _abandon(self, chat_id: str) -> None:
-        self._abandon_timers.pop(chat_id, None)
-        if self.visitor_online(chat_id):
-            return
+        """A queued chat whose visitor has been away too long (Presence): it ends as missed."""
         chat = await self.store.get_chat(chat_id)
         if chat is None or chat.state != QUEUED or chat.backend != "local":
             return
@@ -603,7 +505,7 @@ class ChatService:
         for chat in await self.store.list_chats(states=list(OPEN_STATES), limit=1_000_000):
             if chat.backend == "local":
                 if chat.state == QUEUED:
-                    self._schedule_abandon(chat.id)
+                    self.presence.abandon_later(chat.id)
                 continue
             try:
                 adapter = self._adapter_for(chat.site)
@@ -611,36 +513,6 @@ class ChatService:
                 log.warning("chat %s: its site %s is gone; leaving it", chat.id, chat.site)
                 continue
             await self.pollers.ensure(chat, adapter)
-
-    # --- queue positions (built-in contact center) ------------------------------------------------------
-
-    async def queue_position(self, chat: Chat) -> int | None:
-        if chat.state != QUEUED:
-            return None
-        if chat.backend != "local":  # the last place the contact center gave, if it gives places
-            position = chat.backend_state.get("queue_position")
-            return position if isinstance(position, int) else None
-        queued = await self.store.list_chats(sites=[chat.site], states=[QUEUED], limit=100_000)
-        for index, other in enumerate(queued):
-            if other.id == chat.id:
-                return index + 1
-        return None
-
-    def refresh_queue(self, site_id: str) -> None:
-        """Tell every waiting visitor of the site their new place, soon. Places are not stored (they
-        change for everyone whenever anyone leaves the queue); coalesced to a few updates a second."""
-        if site_id in self._queue_refresh:
-            return
-        self._queue_refresh[site_id] = self._spawn(self._send_queue_positions(site_id))
-
-    async def _send_queue_positions(self, site_id: str) -> None:
-        try:
-            await asyncio.sleep(0.2)
-        finally:
-            self._queue_refresh.pop(site_id, None)
-        queued = await self.store.list_chats(sites=[site_id], states=[QUEUED], limit=100_000)
-        for index, chat in enumerate(queued):
-            await self.bus.publish(chat_channel(chat.id), {"t": "queue", "position": index + 1})
 
     # --- housekeeping ---------------------------------------------------------------------------------
 
@@ -657,9 +529,7 @@ class ChatService:
 
     async def close(self) -> None:
         await self.pollers.close()
-        for timer in self._abandon_timers.values():
-            timer.cancel()
-        self._abandon_timers.clear()
+        self.presence.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

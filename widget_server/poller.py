@@ -55,7 +55,7 @@ class Poller:
         self.retry_at = 0.0
         # Ambiguous attempt: the request for this seq may have reached the contact center (a timeout).
         self.maybe_sent: int | None = None
-        self.visitor_gone_since: float | None = None if service.visitor_online(chat.id) else now
+        self.visitor_gone_since: float | None = None if service.presence.visitor_online(chat.id) else now
         self.undelivered_pending = True  # check the log once at start: a restart may have left some
         self.finishing = False
         self.finished = asyncio.Event()
@@ -212,7 +212,7 @@ class Poller:
         try:
             self.requests += 1
             if event.kind == model.ATTACHMENT:
-                found = await self.service.find_file(self.chat.id, event.data["file"]["id"])
+                found = await self.service.files.find(self.chat.id, event.data["file"]["id"])
                 if found is not None:
                     await self.adapter.send_attachment(self.chat, event, found[0].read_bytes())
             else:

@@ -307,7 +307,7 @@ async def test_the_visitor_rates_an_ended_chat_and_the_console_shows_it_live(
     site = stack.server.runtime.sites.get(SITE)
     assert site is not None
     async with asyncio.timeout(10):
-        while stack.server.runtime.service.available(site):  # the console's socket is closing
+        while stack.server.runtime.service.presence.available(site):  # the console's socket is closing
             await asyncio.sleep(0.05)
     await widget.page.reload()
     await widget.opened()

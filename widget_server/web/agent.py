@@ -134,7 +134,7 @@ class AgentConnection:
     async def run(self) -> None:
         await self.ws.accept()
         unsubscribe = await self.runtime.bus.subscribe(CONSOLE, self._on_bus)
-        self.service.agent_connected()
+        self.service.presence.agent_came()
         try:
             await self._hello()
             while True:
@@ -143,7 +143,7 @@ class AgentConnection:
                     break
                 await self._receive(message.get("text"))
         finally:
-            self.service.agent_disconnected()
+            self.service.presence.agent_went()
             await unsubscribe()
 
     async def _hello(self) -> None:
@@ -164,7 +164,7 @@ class AgentConnection:
         self.send({"type": "hello", "me": me, "sites": sites, "chats": chats})
 
     def _summary(self, chat: model.Chat) -> dict[str, Any]:
-        return {**chat.summary(), "online": self.service.visitor_online(chat.id)}
+        return {**chat.summary(), "online": self.service.presence.visitor_online(chat.id)}
 
     def _on_bus(self, message: Message) -> None:
         kind = message["t"]
@@ -173,7 +173,9 @@ class AgentConnection:
             self.send({**_console_frame(event), "type": "event", "chat": event.chat_id})
         elif kind == "chat":
             chat = message["chat"]
-            self.send({"type": "chat", "chat": {**chat, "online": self.service.visitor_online(chat["id"])}})
+            self.send(
+                {"type": "chat", "chat": {**chat, "online": self.service.presence.visitor_online(chat["id"])}}
+            )
         elif kind == "typing" and message["from"] == model.VISITOR:
             self.send(
                 {

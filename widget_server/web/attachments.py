@@ -21,10 +21,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from widget_server import attachments, model
-from widget_server.chat_service import ChatEnded, ServiceError
+from widget_server.chat_service import ServiceError
 from widget_server.config import Site
 from widget_server.runtime import Runtime
-from widget_server.store import ChatNotFound
+from widget_server.store import ChatNotFound, WrongState
 from widget_server.tokens import InvalidToken
 from widget_server.web.security import session_user
 
@@ -131,14 +131,14 @@ async def _receive(
     if client_id is not None and (not isinstance(client_id, str) or not 0 < len(client_id) <= 64):
         return _error("bad_request", "The field 'id' is 1 to 64 characters.", 400, headers)
     try:
-        already = await runtime.service.count_files(chat.id)
+        already = await runtime.service.files.count(chat.id)
         content_type = attachments.check(rules, data, already)
-        file = await runtime.service.attach(
+        file = await runtime.service.files.attach(
             chat.id, sender, name, filename, content_type, data, client_id=client_id
         )
     except attachments.Refused as refused:
         return _error(refused.code, refused.message, 413 if refused.code == "too_large" else 400, headers)
-    except ChatEnded:
+    except WrongState:
         return _error("chat_ended", "This chat has ended.", 409, headers)
     except ServiceError as error:
         return _error(error.code, error.message, 400, headers)
@@ -184,7 +184,7 @@ async def agent_download(request: Request) -> Response:
 
 
 async def _send_file(runtime: Runtime, chat_id: str, file_id: str) -> Response:
-    found = await runtime.service.find_file(chat_id, file_id)
+    found = await runtime.service.files.find(chat_id, file_id)
     if found is None:
         return Response(status_code=404)
     path, info = found

@@ -88,7 +88,7 @@ class VisitorConnection:
         now = datetime.now(UTC)
         site = self.runtime.sites.get(self.site.id) or self.site
         opens = site.hours.next_opening(now) if site.hours is not None else None
-        reason = self.service.unavailable_because(site, now)
+        reason = self.service.presence.unavailable_because(site, now)
         self.send(
             protocol.hello_frame(
                 available=reason is None,
@@ -269,7 +269,7 @@ class VisitorConnection:
         self._unsubscribe = await self.service.subscribe(chat.id, self._on_bus)
         await self.service.visitor_attached(chat)
         self._push(CATCH_UP)
-        position = await self.service.queue_position(chat)
+        position = await self.service.queue.place(chat)
         if position is not None:
             self.send(protocol.queue_frame(position))
         for client_id in chat.backend_state.get("undelivered", []):
