@@ -1,0 +1,136 @@
+"""What every part of the SQLite store shares: its two connections, the two doors through which all
+work goes (reads on one thread; writes batched into group commits on another, see sqlite.py), and the
+decoding of rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from widget_server.model import AuditEntry, Chat, Event, Visitor
+
+T = TypeVar("T")
+
+
+CHAT_COLUMNS = (
+    "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
+    " backend_state, preview, start_id, ip, type, meta, deleted_at"
+)
+CHANGEABLE = {
+    "state",
+    "agent",
+    "agent_name",
+    "ended_at",
+    "backend_ref",
+    "backend_state",
+    "visitor",
+    "meta",
+    "deleted_at",
+}
+JSON_COLUMNS = {"backend_state", "preview", "meta"}
+
+
+def chat_of(row: Sequence[Any]) -> Chat:
+    return Chat(
+        id=row[0],
+        site=row[1],
+        backend=row[2],
+        state=row[3],
+        visitor=Visitor.from_json(json.loads(row[4])),
+        created_at=row[5],
+        last_seq=row[6],
+        ended_at=row[7],
+        agent=row[8],
+        agent_name=row[9],
+        backend_ref=row[10],
+        backend_state=json.loads(row[11]),
+        preview=json.loads(row[12]) if row[12] else None,
+        start_id=row[13],
+        # row[14], the visitor's address, is also in ``visitor``: a column of its own for the per-IP limit
+        type=row[15],
+        meta=json.loads(row[16]),
+        deleted_at=row[17],
+    )
+
+
+def event_of(chat_id: str, row: Sequence[Any]) -> Event:
+    return Event(chat_id, row[0], row[1], row[2], json.loads(row[3]))
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def insert_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
+    conn.execute(
+        "INSERT INTO audit (at, actor, via, address, action, target, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (entry.at, entry.actor, entry.via, entry.address, entry.action, entry.target, dumps(entry.detail)),
+    )
+
+
+class Doors:
+    def __init__(self, path: Path, writer: sqlite3.Connection, reader: sqlite3.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
+        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-read")
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    # --- the two doors: reads and (batched) writes ----------------------------------------------------
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._read_thread, fn, self._reader)
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    outcomes = await loop.run_in_executor(self._write_thread, self._run_batch, batch)
+                except BaseException as error:  # the commit itself failed: every write in it did
+                    outcomes = [error] * len(batch)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            self._flusher = None
+
+    def _run_batch(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> list[Any]:
+        conn = self._writer
+        outcomes: list[Any] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for fn, _ in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    outcomes.append(fn(conn))
+                except Exception as error:
+                    conn.execute("ROLLBACK TO op")
+                    outcomes.append(error)
+                conn.execute("RELEASE op")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return outcomes

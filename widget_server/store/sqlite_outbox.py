@@ -1,0 +1,104 @@
+"""The SQLite store's outbox: what is to be forwarded (offline messages to Zendesk), until it is done."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from widget_server.model import OutboxItem
+from widget_server.store.sqlite_base import Doors
+
+_OUTBOX_COLUMNS = (
+    "id, target, site, chat_id, payload, created_at, due_at, attempts, state, last_error, done_at, remote_id,"
+    " ambiguous"
+)
+
+
+def _outbox_item(row: Sequence[Any]) -> OutboxItem:
+    return OutboxItem(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        json.loads(row[4]),
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        bool(row[12]),
+    )
+
+
+class OutboxTables(Doors):
+    # --- the outbox ----------------------------------------------------------------------------------
+
+    async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
+        def run(conn: sqlite3.Connection) -> list[OutboxItem]:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+                " WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            return [_outbox_item(row) for row in rows]
+
+        return await self._read(run)
+
+    async def claim_outbox(
+        self, target: str, now: int, lease_ms: int, owner: str, limit: int = 50
+    ) -> list[OutboxItem]:
+        def run(conn: sqlite3.Connection) -> list[OutboxItem]:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE target = ?"
+                " AND ((state = 'pending' AND due_at <= ?) OR (state = 'sending' AND claimed_until <= ?))"
+                " ORDER BY due_at, id LIMIT ?",
+                (target, now, now, limit),
+            ).fetchall()
+            claimed = []
+            for row in rows:
+                item = _outbox_item(row)
+                # Still "sending" after its lease: whoever sent it died; it may have arrived.
+                ambiguous = item.ambiguous or item.state == "sending"
+                conn.execute(
+                    "UPDATE outbox SET state = 'sending', claimed_by = ?, claimed_until = ?, ambiguous = ?"
+                    " WHERE id = ?",
+                    (owner, now + lease_ms, int(ambiguous), item.id),
+                )
+                claimed.append(replace(item, state="sending", ambiguous=ambiguous))
+            return claimed
+
+        return await self._write(run)
+
+    async def next_outbox_due(self) -> int | None:
+        def run(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute("SELECT MIN(due_at) FROM outbox WHERE state = 'pending'").fetchone()
+            return None if row[0] is None else int(row[0])
+
+        return await self._read(run)
+
+    async def list_outbox(self, chat_id: str | None = None, limit: int = 100) -> list[OutboxItem]:
+        def run(conn: sqlite3.Connection) -> list[OutboxItem]:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+                " WHERE (? IS NULL OR chat_id = ?) ORDER BY id DESC LIMIT ?",
+                (chat_id, chat_id, limit),
+            ).fetchall()
+            return [_outbox_item(row) for row in rows]
+
+        return await self._read(run)
+
+    async def update_outbox(self, item_id: int, changes: dict[str, Any]) -> None:
+        allowed = {"due_at", "attempts", "state", "last_error", "done_at", "remote_id", "ambiguous"}
+        if set(changes) - allowed:
+            raise ValueError(f"cannot change {sorted(set(changes) - allowed)}")
+
+        def run(conn: sqlite3.Connection) -> None:
+            sets = ", ".join(f"{k} = ?" for k in changes)
+            conn.execute(f"UPDATE outbox SET {sets} WHERE id = ?", (*changes.values(), item_id))
+
+        await self._write(run)
