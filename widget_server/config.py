@@ -297,17 +297,25 @@ def site_from_mapping(
 
 
 POLLER_SPEC = {
-    name: Setting((int, float), default=getattr(PollSettings(), name), check=positive)
-    for name in (
-        "typing_interval",
-        "active_interval",
-        "idle_interval",
-        "idle_after",
-        "grace",
-        "backoff_base",
-        "backoff_max",
-    )
+    **{
+        name: Setting((int, float), default=getattr(PollSettings(), name), check=positive)
+        for name in (
+            "typing_interval",
+            "active_interval",
+            "idle_interval",
+            "idle_after",
+            "grace",
+            "backoff_base",
+            "backoff_max",
+        )
+    },
+    "max_in_flight": Setting(int, default=PollSettings.max_in_flight, check=positive),
 }
+
+
+def poll_settings(table: dict[str, Any]) -> PollSettings:
+    seconds = {k: float(v) for k, v in table.items() if k != "max_in_flight"}
+    return PollSettings(**seconds, max_in_flight=int(table["max_in_flight"]))
 
 
 @dataclass(frozen=True)
@@ -372,9 +380,7 @@ def config_from_mapping(
         bus=top["bus"],
         public_url=top["public_url"],
         resume_token_max_age=top["resume_token_max_age"],
-        poller=PollSettings(
-            **{k: float(v) for k, v in check_table(top["poller"], POLLER_SPEC, "poller").items()}
-        ),
+        poller=poll_settings(check_table(top["poller"], POLLER_SPEC, "poller")),
         source=source,
     )
 

@@ -27,6 +27,10 @@ class PollSettings:
     grace: float = 120.0
     backoff_base: float = 1.0
     backoff_max: float = 60.0
+    #: Requests to contact centers in flight at once, from all chats of the process. Measured
+    #: (bench/http_clients.py): without a bound, a stall piles requests up inside the HTTP client's pool,
+    #: where they time out waiting; with one, the earliest-due go first and nothing times out.
+    max_in_flight: int = 100
 
 
 def next_interval(

@@ -211,12 +211,13 @@ class Poller:
         before = dict(self.state)
         try:
             self.requests += 1
-            if event.kind == model.ATTACHMENT:
-                found = await self.service.files.find(self.chat.id, event.data["file"]["id"])
-                if found is not None:
-                    await self.adapter.send_attachment(self.chat, event, found[0].read_bytes())
-            else:
-                await self.adapter.send_message(self.chat, event, retry=retry)
+            async with self.service.pollers.slots:
+                if event.kind == model.ATTACHMENT:
+                    found = await self.service.files.find(self.chat.id, event.data["file"]["id"])
+                    if found is not None:
+                        await self.adapter.send_attachment(self.chat, event, found[0].read_bytes())
+                else:
+                    await self.adapter.send_message(self.chat, event, retry=retry)
         except BackendUnavailable as error:
             if error.ambiguous:
                 self.maybe_sent = event.seq
@@ -246,7 +247,8 @@ class Poller:
         self.requests += 1
         started = self.loop.time()
         lag = started - self.next_poll
-        polled = await self.adapter.poll(self.chat)
+        async with self.service.pollers.slots:
+            polled = await self.adapter.poll(self.chat)
         now = self.loop.time()
         for name, active in polled.typing:
             self.agent_typing = active
@@ -296,7 +298,8 @@ class Poller:
     async def _tell_contact_center_it_ended(self) -> None:
         try:
             self.requests += 1
-            await self.adapter.end(self.chat)
+            async with self.service.pollers.slots:
+                await self.adapter.end(self.chat)
         except (BackendUnavailable, BackendRefused, ChatGone) as error:
             log.info("chat %s: could not tell the contact center it ended: %s", self.chat.id, error.detail)
 
@@ -315,6 +318,8 @@ class Pollers:
         self._pollers: dict[str, Poller] = {}
         # The last polls: how late each started, how long its request took, how long storing took.
         self._timings: deque[tuple[float, float, float]] = deque(maxlen=20_000)
+        #: Requests in flight to contact centers, from all the process's chats (PollSettings).
+        self.slots = asyncio.Semaphore(settings.max_in_flight)
 
     def measure(self, lag: float, request: float, record: float) -> None:
         self._timings.append((lag, request, record))

@@ -209,7 +209,11 @@ class AdapterContext:
 
     def http_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=256, ttl_dns_cache=300, keepalive_timeout=30)
+            # limit_per_host matches the pollers' in-flight bound (poll_policy.py); keep-alive shorter than
+            # the idle timeouts of common load balancers, so a pooled connection is not found closed.
+            connector = aiohttp.TCPConnector(
+                limit=256, limit_per_host=100, ttl_dns_cache=300, keepalive_timeout=15
+            )
             # No cookie jar: contact-center APIs are stateless, and nothing one site's contact center
             # sets should travel with another's requests.
             self._session = aiohttp.ClientSession(
