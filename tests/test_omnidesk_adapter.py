@@ -481,6 +481,7 @@ async def test_omnidesk_hears_the_widget_opened_and_minimised(
         await visitor.start()
         chat = visitor.chat or ""
         await visitor.say("Hello?", id="m1")
+        await eventually(lambda: omnidesk.sessions.get(chat) and omnidesk.sessions[chat].texts == ["Hello?"])
         await visitor.send({"type": "widget", "expanded": False})
         await visitor.send({"type": "widget", "expanded": True})
         await eventually(lambda: omnidesk.sessions[chat].events[-2:] == ["minimizedchat", "expandedchat"])

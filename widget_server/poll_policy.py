@@ -29,7 +29,7 @@ class PollSettings:
     backoff_max: float = 60.0
     #: Requests to contact centers in flight at once, from all chats of the process. Measured
     #: (bench/http_clients.py): without a bound, a stall piles requests up inside the HTTP client's pool,
-    #: where they time out waiting; with one, the earliest-due go first and nothing times out.
+    #: where they time out waiting; with one, they wait their turn and nothing times out.
     max_in_flight: int = 100
 
 
