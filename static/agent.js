@@ -7,6 +7,10 @@
  * createTextNode or Node.append(string), never innerHTML. Links are built with createElement, and
  * only for http(s) URLs.
  *
+ * Files go up over HTTP (POST /agent/attachments/CHAT, with the session's CSRF token from the page's
+ * <meta name="csrf-token">, widget_server/web/attachments.py) and come back, like everything else, as
+ * `attachment` events whose file URL is a same-origin download.
+ *
  * The protocol is described in widget_server/web/agent.py. The rule that keeps transcripts exact:
  * for every chat whose transcript is loaded we keep the last seq we have; an event with seq == last+1
  * is appended, seq <= last is a repeat and ignored, anything further ahead means we missed something
@@ -30,6 +34,8 @@
   var MAX_ENDED_SHOWN = 30;
   var MAX_MESSAGES_SHOWN = 100; // offline messages kept in the Messages list
   var LOGIN_URL = "/agent/login?next=/agent";
+  var FILE_URL = "/agent/attachments/"; // uploads go to FILE_URL + chat; downloads are below it
+  var THUMBNAIL_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
   var ERROR_TEXT = {
     taken: "Another agent has already accepted this chat.",
@@ -111,6 +117,8 @@
     info: ["M12 3a9 9 0 1 0 0 18 9 9 0 0 0 0-18z", "M12 11v6M12 7.5v.5"],
     down: ["M12 5v14M6 13l6 6 6-6"],
     inbox: ["M4 13l2.5-7.5h11L20 13v5.5H4z", "M4 13h5l1 2h4l1-2h5"],
+    clip: ["m21.4 11-9.2 9.3a6 6 0 0 1-8.5-8.5l8.6-8.6A4 4 0 1 1 18 8.8l-8.6 8.6a2 2 0 0 1-2.8-2.8l8.5-8.5"],
+    file: ["M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z", "M14 3v5h5"],
     thumb: [
       "M7 10v12",
       "M15 5.9 14 10h5.8a2 2 0 0 1 1.9 2.6l-2.3 8a2 2 0 0 1-1.9 1.4H4a2 2 0 0 1-2-2v-8a2 2 0 0 1 2-2h2.8a2 2 0 0 0 1.8-1.1L12 2a3.1 3.1 0 0 1 3 3.9z",
@@ -274,6 +282,7 @@
       loading: false,
       buffered: [], // events that came while a history request was out, or ahead of a gap
       pending: [], // my replies not yet in the log: {id, text, at, acked, failed}
+      uploads: [], // my files on their way: {id, name, fileId (once stored)}
       unread: 0,
       preview: null, // {from, name, text, at}
       pageUrl: null, // the latest visit event's url
@@ -664,7 +673,14 @@
       if (chat.id === selectedId) renderDetails();
     }
     var mineNow = false;
-    if (ev.kind === "message") {
+    if (ev.kind === "attachment" && ev.file) {
+      chat.uploads.slice().forEach(function (upload) {
+        if (upload.fileId !== ev.file.id) return;
+        dropUpload(chat, upload);
+        mineNow = true;
+      });
+    }
+    if (ev.kind === "message" || ev.kind === "attachment") {
       if (ev.from === "visitor") {
         if (chat.typing) clearVisitorTyping(chat);
         var visible = chat.id === selectedId && isVisible();
@@ -689,6 +705,8 @@
   function notePreview(chat, ev) {
     if (ev.kind === "message" && typeof ev.text === "string") {
       chat.preview = { from: ev.from, name: ev.name, text: ev.text, at: parseTime(ev.at) };
+    } else if (ev.kind === "attachment" && ev.file) {
+      chat.preview = { from: ev.from, name: ev.name, text: "File: " + String(ev.file.name || ""), at: parseTime(ev.at) };
     }
   }
 
@@ -824,7 +842,7 @@
     var ended = [];
     var messages = [];
     chats.forEach(function (chat) {
-      if (chat.s.state !== "ended" || chat.id === selectedId || chat.pending.length) return;
+      if (chat.s.state !== "ended" || chat.id === selectedId || chat.pending.length || chat.uploads.length) return;
       (isMessage(chat) ? messages : ended).push(chat);
     });
     [[ended, MAX_ENDED_SHOWN], [messages, MAX_MESSAGES_SHOWN]].forEach(function (group) {
@@ -889,6 +907,75 @@
     });
     // Errors and acks name the client id; remember which chat it was.
     requests.set(pending.id, { chat: chat.id, kind: "say", clientId: pending.id });
+  }
+
+  /* Upload one file to a chat of mine; it shows as "Uploading…" until its `attachment` event arrives (before
+   * or after the answer). A refusal (type, size, count, an ended chat) is the server's sentence in the notice. */
+  function sendFile(chat, file) {
+    if (!isMineActive(chat) || !window.fetch) return;
+    var upload = { id: randomId(), name: file.name, fileId: null };
+    chat.uploads.push(upload);
+    renderPending(chat);
+    if (chat.id === selectedId) scrollToBottom(true);
+    var form = new FormData();
+    form.append("file", file);
+    form.append("id", upload.id); // the same request again stores the file once
+    var csrf = document.querySelector('meta[name="csrf-token"]');
+    window
+      .fetch(FILE_URL + encodeURIComponent(chat.id), {
+        method: "POST",
+        body: form,
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrf ? csrf.content : "" },
+      })
+      .then(function (response) {
+        return response.json().then(
+          function (body) { return { ok: response.ok, body: body || {} }; },
+          function () { return { ok: false, body: {} }; }
+        );
+      })
+      .catch(function () {
+        return { ok: false, body: {} };
+      })
+      .then(function (result) {
+        if (result.ok && result.body.id) {
+          upload.fileId = result.body.id;
+          var here = (chat.events || []).some(function (ev) {
+            return ev.kind === "attachment" && ev.file && ev.file.id === upload.fileId;
+          });
+          if (here) dropUpload(chat, upload); // its event came first
+          return;
+        }
+        dropUpload(chat, upload);
+        setNotice(chat, result.body.message || "The file could not be sent. Please try again.", "error");
+      });
+  }
+
+  function dropUpload(chat, upload) {
+    chat.uploads = chat.uploads.filter(function (u) { return u !== upload; });
+    removePendingDom(upload.id);
+  }
+
+  /* Files dropped on the conversation of a chat of mine are sent; dragging them over it outlines it. */
+  function acceptDroppedFiles(area, chat) {
+    var timer = 0;
+    function carriesFiles(event) {
+      return isMineActive(chat) && event.dataTransfer && Array.prototype.indexOf.call(event.dataTransfer.types, "Files") >= 0;
+    }
+    area.addEventListener("dragover", function (event) {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      area.classList.add("dropping");
+      clearTimeout(timer);
+      timer = setTimeout(function () { area.classList.remove("dropping"); }, 150); // dragleave fires per child
+    });
+    area.addEventListener("drop", function (event) {
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      area.classList.remove("dropping");
+      Array.prototype.forEach.call(event.dataTransfer.files, function (file) { sendFile(chat, file); });
+    });
   }
 
   function retry(chat, clientId) {
@@ -1348,6 +1435,23 @@
       }
     });
     ui.send = el("button", { type: "submit", class: "btn primary send" }, icon("send"), "Send");
+    ui.picker = el("input", {
+      type: "file",
+      multiple: true,
+      hidden: true,
+      tabindex: "-1",
+      "aria-label": "Choose files to send",
+      onchange: function () {
+        var files = Array.prototype.slice.call(ui.picker.files);
+        ui.picker.value = ""; // the same file may be chosen again
+        files.forEach(function (file) { sendFile(chat, file); });
+      },
+    });
+    ui.attach = el(
+      "button",
+      { type: "button", class: "btn ghost attach", "aria-label": "Attach a file", title: "Attach a file", onclick: function () { ui.picker.click(); } },
+      icon("clip", 18)
+    );
     ui.hint = el("p", { id: "composer-hint", class: "composer-hint" });
     ui.composer = el(
       "form",
@@ -1360,7 +1464,7 @@
         },
       },
       el("label", { for: "reply", class: "vh", text: "Reply" }),
-      el("div", { class: "composer-row" }, ui.textarea, ui.send),
+      el("div", { class: "composer-row" }, ui.textarea, ui.picker, ui.attach, ui.send),
       ui.hint
     );
 
@@ -1373,6 +1477,7 @@
     });
 
     var conversation = el("section", { class: "conversation", "aria-labelledby": "chat-title" }, ui.scroller, ui.jump, ui.typing, ui.composer);
+    acceptDroppedFiles(conversation, chat);
     pane.replaceChildren(head, ui.notice, el("div", { class: "chat-body" }, conversation, ui.details));
 
     ui.textarea.value = chat.draft || "";
@@ -1730,7 +1835,7 @@
       ui.group = null;
     }
     var node = null;
-    if (ev.kind === "message") {
+    if (ev.kind === "message" || ev.kind === "attachment") {
       var from = ev.from === "agent" ? "agent" : ev.from === "system" ? "system" : "visitor";
       if (from === "system") {
         node = systemLine(ev.text || "", at);
@@ -1739,7 +1844,7 @@
         var key = from + "\u0000" + (ev.name || "");
         var continued = ui.group && ui.group.key === key && at - ui.group.at < 5 * 60000;
         ui.group = { key: key, at: at };
-        node = messageNode(from, ev.name, ev.text || "", at, continued);
+        node = messageNode(from, ev.name, ev.kind === "attachment" ? fileContent(ev.file) : ev.text || "", at, continued);
       }
     } else if (ev.kind === "joined") {
       node = systemLine((ev.name || "An agent") + " joined the chat", at);
@@ -1786,12 +1891,14 @@
     );
   }
 
-  function messageNode(from, name, text, at, continued) {
+  /* `content`: a message's text, or the node of a file (fileContent). */
+  function messageNode(from, name, content, at, continued) {
     var displayName = from === "agent" && me && name === me.displayName ? "You" : name || (from === "agent" ? "Agent" : "Visitor");
     var meta = el("div", { class: "msg-meta" });
     if (!continued) meta.append(el("span", { class: "msg-name", text: displayName }));
     meta.append(timeEl(at));
-    var bubble = el("div", { class: "bubble" }, linkify(text));
+    var isText = typeof content === "string";
+    var bubble = el("div", { class: isText ? "bubble" : "bubble file-bubble" }, isText ? linkify(content) : content);
     // A continued message shows no name, but a screen reader still says who wrote it.
     return el(
       "li",
@@ -1800,6 +1907,31 @@
       meta,
       bubble
     );
+  }
+
+  /* A file in the transcript: a download link with its name (text), type and size; images as a thumbnail
+   * (same origin, so the page's `img-src 'self'` allows it; the download is always an attachment). */
+  function fileContent(file) {
+    file = file || {};
+    var name = String(file.name || "file");
+    var type = String(file.type || "");
+    var url = typeof file.url === "string" && file.url.indexOf(FILE_URL) === 0 ? file.url : null;
+    var label = el(
+      "span",
+      { class: "file-label" },
+      icon("file", 20),
+      el("span", { class: "file-text" }, el("span", { class: "file-name", text: name }), el("span", { class: "file-size", text: " " + fileDetails(type, file.size) }))
+    );
+    if (!url) return el("span", { class: "file" }, label);
+    var thumbnail = THUMBNAIL_TYPES.indexOf(type) >= 0 ? el("img", { class: "file-thumb", src: url, alt: "", loading: "lazy" }) : null;
+    return el("a", { class: "file", href: url, download: name, target: "_blank", rel: "noopener noreferrer" }, thumbnail, label);
+  }
+
+  function fileDetails(type, size) {
+    var kind = { "application/pdf": "PDF", "text/plain": "Text" }[type] || (type.indexOf("image/") === 0 ? type.slice(6).toUpperCase() + " image" : "File");
+    if (typeof size !== "number") return kind;
+    var amount = size < 1024 ? size + " B" : size < 1048576 ? Math.ceil(size / 1024) + " KB" : (size / 1048576).toFixed(1) + " MB";
+    return kind + " · " + amount;
   }
 
   function removePendingDom(clientId) {
@@ -1840,6 +1972,16 @@
         )
       );
     });
+    chat.uploads.forEach(function (upload) {
+      ui.transcript.append(
+        el(
+          "li",
+          { class: "msg agent pending-item pending", "data-client": upload.id },
+          el("div", { class: "msg-meta" }, el("span", { class: "msg-name", text: "You" }), el("span", { class: "msg-status", text: "Uploading…" })),
+          el("div", { class: "bubble file-bubble" }, el("span", { class: "file" }, el("span", { class: "file-label" }, icon("file", 20), el("span", { class: "file-name", text: upload.name }))))
+        )
+      );
+    });
   }
 
   function renderTyping() {
@@ -1865,6 +2007,7 @@
     var mine = isMineActive(chat);
     ui.textarea.disabled = !mine;
     ui.send.disabled = !mine;
+    ui.attach.hidden = !mine; // files only in my own active chats
     ui.composer.classList.toggle("disabled", !mine);
     var hint;
     if (mine) {
@@ -1906,7 +2049,7 @@
     window.addEventListener("beforeunload", function (event) {
       var unsent = false;
       chats.forEach(function (chat) {
-        if (chat.pending.some(function (p) { return !p.acked; })) unsent = true;
+        if (chat.pending.some(function (p) { return !p.acked; }) || chat.uploads.length) unsent = true;
       });
       if (unsent) {
         event.preventDefault();

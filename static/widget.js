@@ -19,6 +19,8 @@
   const base = src.pathname.replace(/widget\.js$/, "");
   const WS_URL = (src.protocol === "https:" ? "wss://" : "ws://") + src.host + base + "ws/" + encodeURIComponent(site);
   const KEY = "widget_server:" + src.origin + ":" + site;
+  const HTTP = src.origin + base;
+  const nonce = script.nonce || script.getAttribute("nonce");
   const color = script.dataset.color;
   const BRAND = color && window.CSS && CSS.supports("color", color) ? color : "#2a5bd7";
 
@@ -57,6 +59,7 @@
 
   const ICONS = {
     chat: "M7.9 20A9 9 0 1 0 4 16.1L2 22z",
+    file: "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8zm0 0v6h6",
     down: "m6 9 6 6 6-6",
     minus: "M5 12h14",
     send: "M22 2 11 13M22 2l-7 20-4-9-9-4z",
@@ -194,6 +197,9 @@ input:focus,textarea:focus{border-color:var(--focus);outline-offset:0;outline-wi
 .me .bubble{background:var(--brand);color:var(--ink);border-color:transparent;border-top-right-radius:6px}
 .cont .bubble{border-radius:18px}
 .bubble a{text-decoration:underline;text-underline-offset:2px}
+.bubble .file{display:flex;align-items:center;gap:8px;text-decoration:none}
+.file span{font-weight:600;text-decoration:underline}
+.file small{font-size:12px;opacity:.75;white-space:nowrap}
 .meta{display:flex;gap:8px;align-items:baseline;margin:3px 8px 0;font-size:11px;color:#8a93a3}
 .pending .bubble,.failed .bubble{opacity:.6}
 .retry{font-size:11.5px;font-weight:600;color:#c4320a}
@@ -264,6 +270,8 @@ input,textarea{font-size:16px}
   let lastUrl = (rec && rec.url) || location.href;
   let typingSentAt = 0;
   let stick = true; // at the latest message: keep it in view
+  let files = false; // the site takes attachments
+  let filesJs = false;
   const outbox = new Map(); // client id -> {id, text, at, el, failed}: not yet stored
   const shownIds = new Set();
   const agentSeqs = [];
@@ -359,7 +367,7 @@ input,textarea{font-size:16px}
   new ResizeObserver(() => stick && scrollDown()).observe(scroller);
   const box = h("textarea", { id: "msg", rows: 1, maxlength: 4000, placeholder: "Write a message…", oninput: onInput, onkeydown: onComposerKey });
   const sendBtn = h("button", { class: "send", type: "submit", "aria-label": "Send message", disabled: true }, icon("send"));
-  // hello.capabilities "attachments": an attach button goes here once the server has uploads.
+  // widget-files.js adds an attach button.
   const composer = h(
     "form",
     { class: "composer", onsubmit: (e) => { e.preventDefault(); sendMessage(); } },
@@ -440,6 +448,16 @@ input,textarea{font-size:16px}
     composer.hidden = ended;
     endedBar.hidden = !ended;
     if (ended && hadFocus) newChatBtn.focus();
+    loadFiles();
+  }
+
+  /** Uploads are widget-files.js, loaded once a chat can take files. It gets the rest from the host's `widgetServerFiles`. */
+  function loadFiles() {
+    composer.classList.toggle("nofiles", !files);
+    if (!files || filesJs || view !== "chat" || composer.hidden) return;
+    host.widgetServerFiles = { url: HTTP + "attachments/" + encodeURIComponent(site), token: () => rec && rec.token, notice: showNotice };
+    shadow.append(h("script", { src: HTTP + "static/widget-files.js", nonce })); // not in the page's DOM
+    filesJs = true;
   }
 
   function renderStatus() {
@@ -507,12 +525,12 @@ input,textarea{font-size:16px}
     place(h("p", { class: "sys" }, text, " · ", timeEl(at)));
   }
 
-  function bubble(mine, name, text, at) {
+  function bubble(mine, name, body, at) {
     return h(
       "div",
       { class: "msg " + (mine ? "me" : "agent"), "data-who": mine ? "me" : "agent:" + name },
       !mine && h("span", { class: "who" }, name || "Agent"),
-      h("div", { class: "bubble" }, richText(text)),
+      h("div", { class: "bubble" }, body),
       h("div", { class: "meta" }, timeEl(at))
     );
   }
@@ -520,7 +538,7 @@ input,textarea{font-size:16px}
   function onEvent(ev) {
     if (typeof ev.seq !== "number" || ev.seq <= lastSeq) return; // on screen already
     lastSeq = ev.seq;
-    if (ev.kind === "message") {
+    if (ev.kind === "message" || ev.kind === "attachment") {
       onMessage(ev);
     } else if (ev.kind === "state") {
       setState(ev.state, ev.position);
@@ -547,7 +565,8 @@ input,textarea{font-size:16px}
 
   function onMessage(ev) {
     const text = String(ev.text || "");
-    if (ev.from === "system") return system(text, ev.at);
+    const file = ev.kind === "attachment" && (ev.file || {});
+    if (!file && ev.from === "system") return system(text, ev.at);
     const mine = ev.from === "visitor";
     const own = mine && ev.id && outbox.get(ev.id);
     if (own) return own.failed || stored(own, ev.at); // ours, on screen already
@@ -560,7 +579,20 @@ input,textarea{font-size:16px}
       agentSeqs.push(ev.seq);
       agentName = ev.name || agentName;
     }
-    place(bubble(mine, ev.name, text, ev.at));
+    place(bubble(mine, ev.name, file ? fileLink(file) : richText(text), ev.at));
+  }
+
+  function fileLink(f) {
+    const url = String(f.url || ""); // a path on our server, valid for an hour
+    const name = String(f.name || "file");
+    const size = f.size >= 1048576 ? (f.size / 1048576).toFixed(1) + " MB" : Math.ceil(f.size / 1024) + " KB";
+    return h(
+      "a",
+      { class: "file", href: /^\/\w/.test(url) && HTTP + url.slice(1), target: "_blank", rel: "noopener noreferrer", download: name },
+      icon("file"),
+      h("span", null, name),
+      h("small", null, " " + size)
+    );
   }
 
   function setState(state, position) {
@@ -633,7 +665,7 @@ input,textarea{font-size:16px}
 
   /** Shown as pending at once; sent now or after the next `welcome`. */
   function queueMessage(m) {
-    m.el = bubble(true, "", m.text, m.at);
+    m.el = bubble(true, "", richText(m.text), m.at);
     m.el.classList.add("pending");
     outbox.set(m.id, m);
     place(m.el, true);
@@ -915,6 +947,8 @@ input,textarea{font-size:16px}
       title.textContent = f.name || "Chat";
       if (rec) rec.name = f.name; // shown at once on the next page
       note.hidden = available;
+      files = (f.capabilities || []).includes("attachments");
+      loadFiles();
       const closed = f.reason === "hours";
       offLead.textContent = opensAt
         ? backAt() + " Leave a message and we'll answer by email."
@@ -1058,7 +1092,7 @@ input,textarea{font-size:16px}
       sheet = null;
     }
     if (sheet && "adoptedStyleSheets" in shadow) shadow.adoptedStyleSheets = [sheet];
-    else shadow.append(h("style", { nonce: script.nonce || script.getAttribute("nonce") }, CSS_TEXT));
+    else shadow.append(h("style", { nonce }, CSS_TEXT));
     shadow.append(root);
     document.body.append(host);
 

@@ -15,12 +15,22 @@ import contextlib
 import html
 import json
 import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Dialog, Locator, Page, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Dialog,
+    FilePayload,
+    Locator,
+    Page,
+    expect,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -109,11 +119,20 @@ footer {{ padding: 24px 32px; color: #666; }}
 """
 
 
+# What a careful website owner allows: scripts only by nonce (so the widget's second script needs the
+# page's nonce too), connections only to the chat host (its websocket and its file uploads), nothing else.
+STRICT_CSP = (
+    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src {widget} {socket}; base-uri 'none'; object-src 'none'"
+)
+
+
 class HostSite:
     """A customer's website: any path is a product page with the widget's snippet.
 
     Query parameters: ``hostile=1`` adds HOSTILE_CSS, ``widget=0`` leaves the snippet out (a test adds
-    it later). The widget server's origin is set once that server runs: its configuration needs this
+    it later), ``csp=1`` serves the page under a strict Content-Security-Policy (`STRICT_CSP`) with a nonce
+    on the snippet. The widget server's origin is set once that server runs: its configuration needs this
     site's origin first.
     """
 
@@ -121,18 +140,30 @@ class HostSite:
         self.widget_origin = ""
         self.app = Starlette(routes=[Route("/{path:path}", self.page)])
 
-    def snippet(self) -> str:
-        return f'<script src="{html.escape(self.widget_origin)}/widget.js" data-site="{SITE}" async></script>'
+    def snippet(self, nonce: str = "") -> str:
+        attribute = f' nonce="{nonce}"' if nonce else ""
+        src = html.escape(self.widget_origin)
+        return f'<script src="{src}/widget.js" data-site="{SITE}"{attribute} async></script>'
 
     async def page(self, request: Request) -> HTMLResponse:
         params = request.query_params
         title = request.path_params["path"].strip("/").replace("-", " ").capitalize() or "Trail Tent 2"
+        strict = params.get("csp") == "1"
+        nonce = secrets.token_urlsafe(16) if strict else ""
+        socket_origin = re.sub(r"^http", "ws", self.widget_origin)
         return HTMLResponse(
             PAGE.format(
                 title=html.escape(title),
                 hostile=f"<style>{HOSTILE_CSS}</style>" if params.get("hostile") == "1" else "",
-                snippet=self.snippet() if params.get("widget") != "0" else "",
-            )
+                snippet=self.snippet(nonce) if params.get("widget") != "0" else "",
+            ),
+            headers={
+                "Content-Security-Policy": STRICT_CSP.format(
+                    nonce=nonce, widget=self.widget_origin, socket=socket_origin
+                )
+            }
+            if strict
+            else None,
         )
 
 
@@ -173,6 +204,9 @@ class Widget:
         self.agent_bubbles = self.host.locator(".log .msg.agent .bubble")
         self.my_bubbles = self.host.locator(".log .msg.me .bubble")
         self.new_chat_button = self.host.get_by_role("button", name="Start a new chat")
+        self.attach_button = self.host.get_by_role("button", name="Attach a file")
+        self.files = self.host.locator(".log .msg a.file")  # file bubbles, both directions
+        self.notice = self.host.locator(".notice")
 
     async def open(self) -> None:
         await self.launcher.click()
@@ -245,6 +279,9 @@ class Console:
         self.queue = page.locator("#queue")
         self.reply_box = page.get_by_label("Reply", exact=True)
         self.transcript = page.locator("#chat .transcript")
+        self.attach_button = page.get_by_role("button", name="Attach a file")
+        self.files = self.transcript.locator(".msg a.file")
+        self.notice = page.locator("#chat .notice")
 
     @classmethod
     async def log_in(cls, page: Page, widget_origin: str, password: str) -> Console:
@@ -275,6 +312,26 @@ class Console:
         await self.page.get_by_role("button", name="End chat").click()
         await self.page.get_by_role("button", name="Click again to end").click()
         await expect(self.transcript.locator(".sys", has_text="Chat ended")).to_be_visible()
+
+
+async def attach(page: Page, button: Locator, name: str, data: bytes, mime_type: str) -> None:
+    """Choose a file the way a person does: click the attach button, pick the file in the chooser."""
+    async with page.expect_file_chooser() as chosen:
+        await button.click()
+    await (await chosen.value).set_files(FilePayload(name=name, mimeType=mime_type, buffer=data))
+
+
+async def download(page: Page, link: Locator) -> tuple[str, bytes]:
+    """Click a file link; the suggested file name and the bytes. (A link to another origin opens a tab that
+    downloads; that tab is closed again.)"""
+    before = set(page.context.pages)
+    async with page.expect_download() as downloading:
+        await link.click()
+    file = await downloading.value
+    data = await asyncio.to_thread(Path(await file.path()).read_bytes)
+    for opened in set(page.context.pages) - before:
+        await opened.close()
+    return file.suggested_filename, data
 
 
 class Stack:

@@ -1,0 +1,141 @@
+/*
+ * widget_server chat widget, part two: attaching files. widget.js loads it into its shadow root (with the
+ * page's nonce, if any) only when the site takes files (hello.capabilities has "attachments") and a chat is
+ * open, so that the script every visitor downloads stays small.
+ *
+ * It adds an attach button (and dropping files on the conversation) to the widget's shadow root and uploads
+ * each file with fetch: POST /attachments/SITE, multipart `file` and a client `id`, the chat's token as
+ * `Authorization: Bearer` (widget_server/web/attachments.py). The server decides by content what it takes;
+ * its message is shown when it refuses. A stored file comes back to every tab as an `attachment` event,
+ * which widget.js renders like a message; until then an "Uploading NAME…" line stands in.
+ *
+ * From widget.js it takes one property of the host element, `widgetServerFiles`:
+ *   url        where to upload
+ *   token()    the chat's current resume token (it changes on every `welcome`), or nothing
+ *   notice(s)  show a short message over the conversation
+ * File names are text: they reach the DOM as text nodes, never as HTML.
+ */
+(() => {
+  "use strict";
+
+  const host = document.querySelector("widget-server-chat");
+  const api = host && host.widgetServerFiles;
+  const shadow = host && host.shadowRoot;
+  if (!api || !shadow || shadow.querySelector(".clip")) return; // loaded twice
+  // widget.js put this script in its shadow root (so the page's DOM stays as it was), with the page's nonce.
+  const script = shadow.querySelector('script[src*="widget-files.js"]');
+  const nonce = script && script.nonce;
+  const composer = shadow.querySelector(".composer");
+  const chat = shadow.querySelector(".chat");
+  const log = shadow.querySelector(".log");
+  const scroller = shadow.querySelector(".scroll");
+
+  /** createElement with attributes; string children become text nodes (as in widget.js). */
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+      else el.setAttribute(name, value === true ? "" : value);
+    }
+    el.append(...children);
+    return el;
+  }
+
+  // widget.js styles svg icons, focus rings and `hidden`; this adds the button and the drop highlight.
+  const CSS_TEXT = `
+.clip{display:grid;place-items:center;flex:none;width:42px;height:42px;border-radius:50%;color:var(--muted)}
+.clip:hover{background:#f2f4f7;color:var(--text)}
+.nofiles .clip{display:none}
+.dropping .scroll{outline:2px dashed var(--brand);outline-offset:-6px}
+`;
+  let sheet = null;
+  try {
+    sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS_TEXT);
+  } catch (e) {
+    sheet = null;
+  }
+  if (sheet && "adoptedStyleSheets" in shadow) shadow.adoptedStyleSheets = [...shadow.adoptedStyleSheets, sheet];
+  else shadow.append(h("style", nonce ? { nonce } : null, CSS_TEXT));
+
+  const NS = "http://www.w3.org/2000/svg";
+  const clipIcon = document.createElementNS(NS, "svg");
+  const path = document.createElementNS(NS, "path");
+  clipIcon.setAttribute("viewBox", "0 0 24 24");
+  clipIcon.setAttribute("aria-hidden", "true");
+  path.setAttribute("d", "m21.4 11-9.2 9.3a6 6 0 0 1-8.5-8.5l8.6-8.6A4 4 0 1 1 18 8.8l-8.6 8.6a2 2 0 0 1-2.8-2.8l8.5-8.5");
+  clipIcon.append(path);
+
+  const picker = h("input", {
+    type: "file",
+    multiple: true,
+    hidden: true,
+    tabindex: "-1",
+    "aria-label": "Choose files",
+    onchange: () => {
+      [...picker.files].forEach(upload);
+      picker.value = ""; // the same file may be chosen again
+    },
+  });
+  const clip = h("button", { class: "clip", type: "button", "aria-label": "Attach a file", onclick: () => picker.click() }, clipIcon);
+  composer.prepend(clip, picker); // before the message box: Shift+Tab from it reaches the button
+
+  const canAttach = () => !composer.hidden && !composer.classList.contains("nofiles");
+
+  // Files dropped on the conversation are attached; dragging over it outlines it.
+  let dropTimer;
+  chat.addEventListener("dragover", (e) => {
+    if (!canAttach() || !e.dataTransfer || !e.dataTransfer.types.includes("Files")) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+    chat.classList.add("dropping");
+    clearTimeout(dropTimer);
+    dropTimer = setTimeout(() => chat.classList.remove("dropping"), 150); // dragleave fires for every child
+  });
+  chat.addEventListener("drop", (e) => {
+    if (!canAttach() || !e.dataTransfer || !e.dataTransfer.files.length) return;
+    e.preventDefault();
+    chat.classList.remove("dropping");
+    [...e.dataTransfer.files].forEach(upload);
+  });
+
+  function newId() {
+    // randomUUID: secure contexts only
+    return crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  async function upload(file) {
+    const token = api.token();
+    if (!token) return;
+    // Below everything on screen, like a message not yet stored: widget.js places events above `.pending`.
+    const line = h("p", { class: "sys pending" }, `Uploading ${file.name}…`);
+    log.append(line);
+    scroller.scrollTop = scroller.scrollHeight;
+    const form = new FormData();
+    form.append("file", file);
+    form.append("id", newId()); // the same request sent again stores the file once
+    let response = null;
+    let answer = {};
+    try {
+      response = await fetch(api.url, { method: "POST", headers: { Authorization: "Bearer " + token }, body: form });
+      answer = await response.json();
+    } catch (e) {
+      // Offline, or refused without an answer the page may read (an origin or address not allowed).
+    }
+    if (response && response.ok && answer.id) return untilShown(answer.id, line);
+    line.remove();
+    api.notice(answer.message || "The file could not be sent. Please try again.");
+  }
+
+  /** The line stays until the file's event is on screen (before or after the upload's answer). */
+  function untilShown(fileId, line) {
+    const shown = () => !line.isConnected || [...log.querySelectorAll("a.file")].some((a) => a.href.includes("/" + fileId + "?"));
+    if (shown()) return line.remove();
+    const observer = new MutationObserver(() => {
+      if (!shown()) return;
+      observer.disconnect();
+      line.remove();
+    });
+    observer.observe(log, { childList: true });
+  }
+})();
