@@ -456,7 +456,7 @@ input,textarea{font-size:16px}
     composer.classList.toggle("nofiles", !files);
     if (!files || filesJs || view !== "chat" || composer.hidden) return;
     host.widgetServerFiles = { url: HTTP + "attachments/" + encodeURIComponent(site), token: () => rec && rec.token, notice: showNotice };
-    shadow.append(h("script", { src: HTTP + "static/widget-files.js", nonce })); // not in the page's DOM
+    shadow.append(h("script", { src: HTTP + "widget-files.js", nonce })); // not in the page's DOM
     filesJs = true;
   }
 

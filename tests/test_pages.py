@@ -33,6 +33,14 @@ async def test_the_loader_is_served_cacheable_and_revalidated(server: Server) ->
             etag = response.headers["ETag"]
             body = await response.read()
         assert body == (Path(__file__).parents[1] / "static" / "widget.js").read_bytes()
+        async with http.get(f"{server.url}/widget-files.js") as response:
+            assert (
+                response.status == 200 and response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+            )
+            assert (
+                await response.read()
+                == (Path(__file__).parents[1] / "static" / "widget-files.js").read_bytes()
+            )
         async with http.get(f"{server.url}/widget.js", headers={"If-None-Match": etag}) as response:
             assert response.status == 304
 

@@ -13,6 +13,11 @@ async def test_hello_then_start_gives_a_token_and_a_queued_chat(server: Server) 
     async with Visitor.connected(server) as visitor:
         hello = {"type": "hello", "available": False, "capabilities": ["attachments"], "name": "Demo"}
         hello["reason"] = "agents"  # the built-in contact center, and nobody logged in to the console
+        hello["files"] = {
+            "maxBytes": 2 * 1024 * 1024,
+            "maxFiles": 5,
+            "types": ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"],
+        }
         assert visitor.hello == hello
         await visitor.send(
             {"type": "start", "nickname": "Chris", "subject": "Billing", "page": "https://shop.example/p"}

@@ -59,13 +59,20 @@ def check(rules: AttachmentRules, data: bytes, already: int) -> str:
     if already >= rules.max_files:
         raise Refused("too_many_files", f"A chat may have at most {rules.max_files} files.")
     if len(data) > rules.max_bytes:
-        raise Refused("too_large", f"A file may be at most {rules.max_bytes // 1024} KB.")
+        raise Refused("too_large", f"A file may be at most {size_text(rules.max_bytes)}.")
     if not data:
         raise Refused("empty", "The file is empty.")
     content_type = sniff(data)
     if content_type is None or content_type not in rules.types:
         raise Refused("type_not_allowed", "This type of file is not accepted here.")
     return content_type
+
+
+def size_text(size: int) -> str:
+    """2097152 -> "2 MB", 500000 -> "488 KB": for people."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.3g} MB"
+    return f"{max(1, size // 1024)} KB"
 
 
 def safe_name(name: str | None, content_type: str) -> str:

@@ -175,7 +175,7 @@ async def test_a_file_of_a_refused_type_shows_the_servers_reason_and_stores_noth
     # Over the site's size limit (2 MB by default).
     too_big = PDF + b"0" * (2 * 1024 * 1024)
     await attach(widget.page, widget.attach_button, "manual.pdf", too_big, "application/pdf")
-    await expect(widget.notice).to_have_text("A file may be at most 2048 KB.")
+    await expect(widget.notice).to_have_text("A file may be at most 2 MB.")
     await expect(widget.files).to_have_count(0)
 
     # Nothing reaches the agent, whose own refused file is explained in the chat's notice bar.

@@ -85,6 +85,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
     routes = [
         Route("/", pages.home),
         Route("/widget.js", pages.WidgetScript().respond),
+        Route("/widget-files.js", pages.WidgetScript("widget-files.js").respond),
         Route("/healthz", health),
         WebSocketRoute("/ws/{site}", visitor.visitor_socket),
         Route("/agent", agent.console_page),

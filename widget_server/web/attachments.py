@@ -31,7 +31,8 @@ from widget_server.web.security import session_user
 log = logging.getLogger(__name__)
 
 LINK_SALT = "widget_server.attachment-link.v1"
-LINK_MAX_AGE = 3600
+# As long as the chat can be resumed: a bubble's link in a tab left open keeps working as long as the chat.
+LINK_MAX_AGE = 7 * 24 * 3600
 FORM_OVERHEAD = 16 * 1024  # multipart boundaries and headers around the file
 
 
@@ -114,7 +115,9 @@ async def _receive(
     rules = site.attachments
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > rules.max_bytes + FORM_OVERHEAD:
-        return _error("too_large", f"A file may be at most {rules.max_bytes // 1024} KB.", 413, headers)
+        return _error(
+            "too_large", f"A file may be at most {attachments.size_text(rules.max_bytes)}.", 413, headers
+        )
     malformed = _error(
         "bad_request", "Send the file as multipart/form-data in the field 'file'.", 400, headers
     )

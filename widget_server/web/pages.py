@@ -27,11 +27,12 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 
 
 class WidgetScript:
-    """``/widget.js``: the loader, one static file, cached briefly by browsers and revalidated by ETag so
-    that a fix reaches every site within minutes."""
+    """A script host pages load from us (``/widget.js``, the loader, and ``/widget-files.js``, the upload
+    part it loads when a chat can take files): cached briefly by browsers and revalidated by ETag so that
+    a fix reaches every site within minutes."""
 
-    def __init__(self) -> None:
-        self.body = (STATIC / "widget.js").read_bytes()
+    def __init__(self, name: str = "widget.js") -> None:
+        self.body = (STATIC / name).read_bytes()
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
 
     async def respond(self, request: Request) -> Response:

@@ -89,15 +89,22 @@ class VisitorConnection:
         site = self.runtime.sites.get(self.site.id) or self.site
         opens = site.hours.next_opening(now) if site.hours is not None else None
         reason = self.service.presence.unavailable_because(site, now)
-        self.send(
-            protocol.hello_frame(
-                available=reason is None,
-                capabilities=sorted(self.runtime.adapter(site.id).capabilities),
-                name=site.name,
-                opens_at=opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens is not None and opens > now else None,
-                reason=reason,
-            )
+        capabilities = sorted(self.runtime.adapter(site.id).capabilities)
+        frame = protocol.hello_frame(
+            available=reason is None,
+            capabilities=capabilities,
+            name=site.name,
+            opens_at=opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens is not None and opens > now else None,
+            reason=reason,
         )
+        if "attachments" in capabilities:  # so the widget can say the limits before an upload fails
+            rules = site.attachments
+            frame["files"] = {
+                "maxBytes": rules.max_bytes,
+                "maxFiles": rules.max_files,
+                "types": list(rules.types),
+            }
+        self.send(frame)
 
     def kick(self, code: int, reason: str) -> None:
         """Close from our side (a policy change no longer admits this visitor)."""
