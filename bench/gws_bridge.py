@@ -2,6 +2,8 @@
 
     python -m bench.gws_bridge [--chats 100] [--idle 60] [--active 120] [--quick]
 
+It is also workload 5 of the whole benchmark (``python -m bench``, bench/run.py), which calls ``run``.
+
 The fake GWS (tests/fakes/gws.py, with its scripted agent) and widget_server run as separate processes
 on loopback; this process is the visitors. Each visitor starts a chat and stays connected. For the first
 ``--idle`` seconds no agent has joined (the chats wait in the queue: "idle"); then the agent joins every
@@ -32,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import connect
+
+from bench.gclog import read_file as gc_read
+from bench.gclog import summary as gc_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,11 +103,20 @@ def requests_per_chat(stats: dict[str, Any]) -> dict[str, int]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    settle = getattr(args, "settle", 3.0)  # seconds for the agent's joining, and for the last replies
+    # The agent's script: a reply every 5 to 30 s, typing 2 to 6 s before each (shorter in a quick run).
+    reply_every = getattr(args, "reply", (5.0, 30.0))
+    typing_for = getattr(args, "typing", (2.0, 6.0))
     work = Path(tempfile.mkdtemp(prefix="bench-gws-"))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    )
     gws_port, port = free_port(), free_port()
     fake = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.gws", "--port", str(gws_port), "--agent-script",
-         "--join-after", str(args.idle), "--seed", "1"],
+         "--join-after", str(args.idle), "--seed", "1", "--reply-min", str(reply_every[0]),
+         "--reply-max", str(reply_every[1]), "--typing-min", str(typing_for[0]),
+         "--typing-max", str(typing_for[1])],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     config = work / "widget.toml"
@@ -117,10 +131,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         [sys.executable, "-m", "widget_server", "tokens", "create", "bench", "--config", str(config)],
         cwd=work, capture_output=True, text=True, check=True,
     ).stdout.splitlines()[-1]  # fmt: skip
-    server = subprocess.Popen(
-        [sys.executable, "-m", "widget_server", "serve", "--config", str(config), "--port", str(port),
-         "--log-level", "warning"],
-        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    server = subprocess.Popen(  # under bench.gclog: the server's garbage-collection pauses go to gc.log
+        [sys.executable, "-m", "bench.gclog", str(work / "gc.log"), "-m", "widget_server", "serve",
+         "--config", str(config), "--port", str(port), "--log-level", "warning"],
+        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )  # fmt: skip
     try:
         wait_http(f"http://127.0.0.1:{gws_port}/_fake/stats")
@@ -143,7 +157,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         idle_to, cpu_idle_to = requests_per_chat(get_json(fake_stats)), cpu_seconds(server.pid)
         idle_minutes = (time.monotonic() - idle_t) / 60
         # Active phase: from a few seconds after the agent joined.
-        await asyncio.sleep(max(0.0, t0 + args.idle + 3.0 - time.monotonic()))
+        await asyncio.sleep(max(0.0, t0 + args.idle + settle - time.monotonic()))
         active_from, cpu_active_from = requests_per_chat(get_json(fake_stats)), cpu_seconds(server.pid)
         fake_cpu_from, me_cpu_from = cpu_seconds(fake.pid), time.process_time()
         active_t = time.monotonic()
@@ -152,8 +166,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         server_stats = get_json(f"http://127.0.0.1:{port}/api/admin/stats", token)
         active_to, cpu_active_to = requests_per_chat(stats), cpu_seconds(server.pid)
         fake_cpu, me_cpu = cpu_seconds(fake.pid) - fake_cpu_from, time.process_time() - me_cpu_from
-        active_minutes = (time.monotonic() - active_t) / 60
-        await asyncio.sleep(3.0)  # replies written in the last moments still arrive
+        active_end = time.monotonic()
+        active_minutes = (active_end - active_t) / 60
+        await asyncio.sleep(settle)  # replies written in the last moments still arrive
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
@@ -174,7 +189,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             received.setdefault((gws_of.get(v.chat or "", ""), text), at)
     delays, missing = [], 0
     for reply in stats["agent_replies"]:
-        if reply["written_at"] > stats["clock"]["monotonic"] - 3.0:
+        if reply["written_at"] > stats["clock"]["monotonic"] - settle:
             continue  # written too late to be expected
         at = received.get((reply["chat_id"], reply["text"]))
         if at is None:
@@ -188,6 +203,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "chats": args.chats,
+        "agent_script": {"reply_every_s": list(reply_every), "typing_s": list(typing_for)},
         "requests_per_chat_per_minute": {
             "idle": round(rate(idle_from, idle_to, idle_minutes), 2),
             "active": round(rate(active_from, active_to, active_minutes), 2),
@@ -207,6 +223,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "server_pollers": server_stats["pollers"],
         # The fake and the visitors share the other core: if these approach 60 s a minute together, the
         # measurement is limited by them, not by the server.
+        "server_gc_active": gc_summary(
+            [p for p in gc_read(work / "gc.log") if active_t <= p.start < active_end]
+        ),
         "fake_gws_cpu_s_per_minute_active": round(fake_cpu / active_minutes, 2),
         "visitors_cpu_s_per_minute_active": round(me_cpu / active_minutes, 2),
     }
