@@ -145,6 +145,17 @@ async def test_update_list_and_count(store: Store) -> None:
     assert await store.get_chat("zzz") is None
 
 
+async def test_count_up_to_a_chat_is_its_place_in_the_listing(store: Store) -> None:
+    # Two at the same millisecond: the id breaks the tie, as in list_chats.
+    for chat_id, at in (("d", 5), ("b", 5), ("a", 1), ("c", 9)):
+        await store.create_chat(new_chat(chat_id, "acme", at), [])
+    await store.create_chat(new_chat("e", "globex", 2), [])
+    listed = await store.list_chats(sites=["acme"], states=["queued"])
+    assert [c.id for c in listed] == ["a", "b", "d", "c"]
+    places = [await store.count_chats(sites=["acme"], states=["queued"], up_to=c) for c in listed]
+    assert places == [1, 2, 3, 4]
+
+
 async def test_users(store: Store) -> None:
     user = model.User("ana", model.AGENT_ROLE, "hash", "Ana")
     await store.put_user(user)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from widget_server.config import Config, ConfigError, load_config
+from widget_server.web.ws_protocol import WebSocketProtocol
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -24,8 +25,9 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # How uvicorn runs the app, here and in the tests (tests/support/clients.py).
 UVICORN_OPTIONS: dict[str, Any] = {
     # Measured (docs/performance.md): the sans-I/O websockets implementation holds thousands of idle
-    # sockets at the cost of a bare websockets server; the legacy ones have long tails.
-    "ws": "websockets-sansio",
+    # sockets at the cost of a bare websockets server; the legacy ones have long tails. Ours is it, less
+    # what an idle socket need not keep.
+    "ws": WebSocketProtocol,
     # Frames over 16 KiB get an error frame from us; this is the hard stop well above that.
     "ws_max_size": 256 * 1024,
     # Chat frames are small: compression costs ~50 KiB per connection for little gain.

@@ -35,8 +35,8 @@ class QueuePlaces:
         if chat.backend != "local":  # the last place its contact center gave, if it gives places
             position = chat.backend_state.get("queue_position")
             return position if isinstance(position, int) else None
-        queued = await self.store.list_chats(sites=[chat.site], states=[QUEUED], limit=100_000)
-        return next((n for n, other in enumerate(queued, start=1) if other.id == chat.id), None)
+        # A count in the database's index, not a listing: every start asks, and the queue can be long.
+        return await self.store.count_chats(sites=[chat.site], states=[QUEUED], up_to=chat)
 
     def moved(self, site_id: str) -> None:
         """Someone left the site's queue: every waiting visitor hears their new place, soon."""

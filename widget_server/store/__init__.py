@@ -113,8 +113,15 @@ class Store(Protocol):
         ...
 
     async def count_chats(
-        self, *, sites: Sequence[str] | None = None, states: Sequence[str] | None = None
-    ) -> int: ...
+        self,
+        *,
+        sites: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        up_to: Chat | None = None,
+    ) -> int:
+        """How many chats ``list_chats`` would list (without its limit); with ``up_to``, only those
+        listed before that chat, and the chat itself."""
+        ...
 
     async def count_recent_chats(self, site: str, ip: str, since: int) -> int:
         """How many chats this address started on the site since ``since`` (epoch ms)."""

@@ -299,10 +299,17 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
         return await self._read(run)
 
     async def count_chats(
-        self, *, sites: Sequence[str] | None = None, states: Sequence[str] | None = None
+        self,
+        *,
+        sites: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        up_to: Chat | None = None,
     ) -> int:
         def run(conn: sqlite3.Connection) -> int:
             clause, values = _chat_filter(sites, states)
+            if up_to is not None:
+                clause += " AND (created_at < ? OR (created_at = ? AND id <= ?))"
+                values += [up_to.created_at, up_to.created_at, up_to.id]
             return int(conn.execute(f"SELECT COUNT(*) FROM chats {clause}", values).fetchone()[0])
 
         return await self._read(run)

@@ -87,7 +87,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         Route("/widget.js", pages.WidgetScript().respond),
         Route("/widget-files.js", pages.WidgetScript("widget-files.js").respond),
         Route("/healthz", health),
-        WebSocketRoute("/ws/{site}", visitor.visitor_socket),
+        # /ws/{site}, the visitor socket, is the gate's (widget_server/web/gate.py).
         Route("/agent", agent.console_page),
         Route("/agent/login", agent.login_page, methods=["GET", "POST"]),
         Route("/agent/logout", agent.logout, methods=["POST"]),
@@ -102,9 +102,9 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
     ]
     middleware = [
         Middleware(TrustedProxyMiddleware, trusted_proxies=config.trusted_proxy_set),
+        Middleware(VisitorGate, handler=visitor.visitor_socket),
         Middleware(GZipMiddleware, minimum_size=1024),
         Middleware(Sessions, secret_key=secret_key),
-        Middleware(VisitorGate),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.login_throttle = LoginThrottle()

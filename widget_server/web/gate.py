@@ -2,6 +2,10 @@
 must exist, the ``Origin`` must be one of its allowed origins, the client's address must not be blocked,
 and it must not hold too many sockets already.
 
+An admitted socket goes straight to the visitor handler, not through the rest of the middleware and the
+router: each layer's coroutine frame would live as long as the socket, and thousands of sockets wait idle
+(docs/performance.md has what this saves per visitor).
+
 A refused handshake gets HTTP 403 with an empty body (what the ASGI server answers to a close before
 accept): the response tells a prober nothing. The server log gets one line saying which rule refused.
 """
@@ -9,8 +13,10 @@ accept): the response tells a prober nothing. The server log gets one line sayin
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 log = logging.getLogger("widget_server.gate")
 
@@ -18,8 +24,9 @@ PREFIX = "/ws/"
 
 
 class VisitorGate:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, handler: Callable[[WebSocket], Awaitable[None]]) -> None:
         self.app = app
+        self.handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket" or not scope["path"].startswith(PREFIX):
@@ -54,7 +61,7 @@ class VisitorGate:
         scope["widget.site"] = site
         scope["widget.ip"] = ip
         scope["widget.origin"] = origin
-        await self.app(scope, receive, send)
+        await self.handler(WebSocket(scope, receive, send))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -1,0 +1,40 @@
+"""The inbox of widget_server/web/ws_protocol.py, which stands in for uvicorn's asyncio.Queue: frames come
+out in the order they came in, and a reader waiting on an empty inbox wakes for the next one. (Every
+server the suite starts runs on the protocol itself.)"""
+
+from __future__ import annotations
+
+import asyncio
+
+from widget_server.web.ws_protocol import _Inbox
+
+
+async def test_frames_come_out_in_order() -> None:
+    inbox = _Inbox()
+    assert inbox.empty()
+    for n in range(3):
+        inbox.put_nowait(n)
+    assert not inbox.empty()
+    assert [await inbox.get() for _ in range(3)] == [0, 1, 2]
+    assert inbox.empty()
+
+
+async def test_a_waiting_reader_wakes_for_the_next_frame() -> None:
+    inbox = _Inbox()
+    reader = asyncio.ensure_future(inbox.get())
+    await asyncio.sleep(0)
+    assert not reader.done()
+    inbox.put_nowait("a")
+    inbox.put_nowait("b")
+    assert await asyncio.wait_for(reader, 1) == "a"
+    assert await inbox.get() == "b"
+
+
+async def test_a_cancelled_reader_leaves_the_inbox_usable() -> None:
+    inbox = _Inbox()
+    reader = asyncio.ensure_future(inbox.get())
+    await asyncio.sleep(0)
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    inbox.put_nowait("later")
+    assert await asyncio.wait_for(inbox.get(), 1) == "later"

@@ -1,0 +1,64 @@
+"""uvicorn's sans-I/O websocket protocol (``websockets-sansio``), lighter by what an idle socket keeps.
+
+Thousands of visitor sockets wait idle most of their lives, so what each one holds is the server's size.
+uvicorn keeps the handshake's parsed request and its response for the life of the connection, though it
+reads neither after the handshake, and gives every socket an ``asyncio.Queue`` (three deques and an
+Event, about 3 KiB before anything is queued) for the frames not yet read by the app. This subclass drops
+the first two after the handshake and replaces the queue with a list and a future, which is all uvicorn
+asks of it (``put_nowait``, ``get``, ``empty``). docs/performance.md has what it saves.
+
+Written here because no library offers it. It leans on uvicorn's internals: every server the test suite
+starts runs on it, so a uvicorn release that changes them fails the tests, not a deployment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+
+class _Inbox:
+    """The frames received and not yet read by the app: ``asyncio.Queue``'s three methods that uvicorn
+    uses, for one reader."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        # Reads pause at uvicorn's high-water mark, so this list stays short and pop(0) cheap.
+        return self._items.pop(0)
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        del self.request  # never read again; its headers are in the ASGI scope
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept":
+            self.response = None  # type: ignore[assignment]  # read only until the handshake is sent
