@@ -58,7 +58,8 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         del self.request  # never read again; its headers are in the ASGI scope
 
-    async def send(self, message: Any) -> None:
-        await super().send(message)
-        if message["type"] == "websocket.accept":
-            self.response = None  # type: ignore[assignment]  # read only until the handshake is sent
+    def start_keepalive(self) -> None:
+        # Called once, right after the handshake's response is sent: the last time it is read. (A hook
+        # here rather than around ``send``, which would cost every frame a coroutine.)
+        self.response = None  # type: ignore[assignment]
+        super().start_keepalive()
