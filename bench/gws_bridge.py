@@ -204,6 +204,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "chats": args.chats,
         "agent_script": {"reply_every_s": list(reply_every), "typing_s": list(typing_for)},
+        "idle_window_s": round(idle_minutes * 60, 1),
         "requests_per_chat_per_minute": {
             "idle": round(rate(idle_from, idle_to, idle_minutes), 2),
             "active": round(rate(active_from, active_to, active_minutes), 2),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from widget_server.assets import STATIC
 from widget_server.config import Config
+from widget_server.gc_tuning import CollectorTuning
 from widget_server.runtime import Runtime
 from widget_server.secret_key import load_secret_key
 from widget_server.site_admin import SiteAdmin
@@ -72,14 +74,18 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         app.state.runtime = runtime
         app.state.site_admin = SiteAdmin(runtime.store, runtime.sites, runtime.refresh_sites)
         # Everything allocated at start-up lives as long as the process: keep it out of the collector's
-        # way, so that collections stay short while thousands of sockets are open.
+        # way, so that collections stay short while thousands of sockets are open; and so after every
+        # full collection (widget_server/gc_tuning.py).
         gc.collect()
         gc.freeze()
+        collector = CollectorTuning(asyncio.get_running_loop())
+        collector.install()
         if on_ready is not None:
             on_ready(runtime)
         try:
             yield
         finally:
+            collector.uninstall()
             await runtime.stop()
 
     routes = [
