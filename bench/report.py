@@ -59,6 +59,11 @@ def _get(data: Any, *path: Any) -> Any:
     return data
 
 
+def both(workload: str, figure: str, ours: Any, ceiling: Any, *path: Any, **options: Any) -> Row:
+    """A row of the same figure (``path``) from our results and the ceiling's."""
+    return Row(workload, figure, _get(ours, *path), _get(ceiling, *path), **options)
+
+
 def _level(levels: list[dict[str, Any]] | None, visitors: int) -> dict[str, Any] | None:
     for level in levels or []:
         if level.get("visitors") == visitors or level.get("planned") == visitors:
@@ -93,14 +98,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
             out.append(
                 Row("1 idle", f"ping p99 at {n:,} (ms)", _get(a, "pong", "p99_ms"), _get(b, "pong", "p99_ms"))
             )
-            out.append(
-                Row(
-                    "1 idle",
-                    f"connect+start per second to {n:,}",
-                    _get(a, "setup", "per_second"),
-                    _get(b, "setup", "per_second"),
-                )
-            )
+            out.append(both("1 idle", f"connect+start per second to {n:,}", a, b, "setup", "per_second"))
     if "steady" in mine or "steady" in bare:
         ours, ceiling = mine, bare
         levels = plan.get("steady_levels", [])
@@ -112,57 +110,17 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 target, ok = "<= 2x ceiling", p99a <= 2 * p99b
             label = f"{n:,} visitors x 1 msg/s"
             bound = bool(_get(a, "ack", "lower_bound"))
-            out.append(
-                Row(
-                    "2 steady",
-                    f"{label}: ack p50 (ms)",
-                    _get(a, "ack", "p50_ms"),
-                    _get(b, "ack", "p50_ms"),
-                    bound=bound,
-                )
-            )
+            out.append(both("2 steady", f"{label}: ack p50 (ms)", a, b, "ack", "p50_ms", bound=bound))
             out.append(Row("2 steady", f"{label}: ack p99 (ms)", p99a, p99b, target, ok, bound=bound))
+            out.append(both("2 steady", f"{label}: ack max (ms)", a, b, "ack", "max_ms", bound=bound))
+            out.append(both("2 steady", f"{label}: acked msg/s", a, b, "acked_in_window_per_second"))
             out.append(
-                Row(
-                    "2 steady",
-                    f"{label}: ack max (ms)",
-                    _get(a, "ack", "max_ms"),
-                    _get(b, "ack", "max_ms"),
-                    bound=bound,
-                )
+                both("2 steady", f"{label}: server CPU per msg (ms)", a, b, "server_cpu_ms_per_message")
             )
-            out.append(
-                Row(
-                    "2 steady",
-                    f"{label}: acked msg/s",
-                    _get(a, "acked_in_window_per_second"),
-                    _get(b, "acked_in_window_per_second"),
-                )
-            )
-            out.append(
-                Row(
-                    "2 steady",
-                    f"{label}: server CPU per msg (ms)",
-                    _get(a, "server_cpu_ms_per_message"),
-                    _get(b, "server_cpu_ms_per_message"),
-                )
-            )
-            out.append(
-                Row(
-                    "2 steady",
-                    f"{label}: to agent p99 (ms)",
-                    _get(a, "agent_delivery", "p99_ms"),
-                    _get(b, "agent_delivery", "p99_ms"),
-                )
-            )
+            out.append(both("2 steady", f"{label}: to agent p99 (ms)", a, b, "agent_delivery", "p99_ms"))
             out.append(Row("2 steady", f"{label}: server CPU in GC (%)", _gc_share(a), _gc_share(b)))
             out.append(
-                Row(
-                    "2 steady",
-                    f"{label}: longest server GC pause (ms)",
-                    _get(a, "server_gc", "max_ms"),
-                    _get(b, "server_gc", "max_ms"),
-                )
+                both("2 steady", f"{label}: longest server GC pause (ms)", a, b, "server_gc", "max_ms")
             )
             out.append(
                 Row(
@@ -183,12 +141,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
             Row("3 burst", f"{chats} chats: acked msg/s", rate_a, rate_b, ">= 0.5x ceiling, all stored", ok)
         )
         out.append(
-            Row(
-                "3 burst",
-                f"{chats} chats: delivered to agent msg/s",
-                _get(a, "delivered_to_agent_per_second"),
-                _get(b, "delivered_to_agent_per_second"),
-            )
+            both("3 burst", f"{chats} chats: delivered to agent msg/s", a, b, "delivered_to_agent_per_second")
         )
         out.append(
             Row(
@@ -198,22 +151,19 @@ def rows(results: dict[str, Any]) -> list[Row]:
             )
         )
         out.append(
-            Row(
+            both(
                 "3 burst",
                 f"{chats} chats: ack p99 (ms)",
-                _get(a, "ack", "p99_ms"),
-                _get(b, "ack", "p99_ms"),
+                a,
+                b,
+                "ack",
+                "p99_ms",
                 bound=bool(_get(a, "ack", "lower_bound")),
             )
         )
         out.append(Row("3 burst", f"{chats} chats: server CPU in GC (%)", _gc_share(a), _gc_share(b)))
         out.append(
-            Row(
-                "3 burst",
-                f"{chats} chats: server CPU per msg (ms)",
-                _get(a, "server_cpu_ms_per_message"),
-                _get(b, "server_cpu_ms_per_message"),
-            )
+            both("3 burst", f"{chats} chats: server CPU per msg (ms)", a, b, "server_cpu_ms_per_message")
         )
     storm = mine.get("storm")
     if storm:
@@ -231,30 +181,20 @@ def rows(results: dict[str, Any]) -> list[Row]:
         a, b = mine.get("roundtrip", {}), bare.get("roundtrip", {})
         n = _get(a, "chats")
         out.append(
-            Row(
-                "4 roundtrip",
-                f"{n} chats: visitor->agent->visitor p50 (ms)",
-                _get(a, "roundtrip", "p50_ms"),
-                _get(b, "roundtrip", "p50_ms"),
-            )
+            both("4 roundtrip", f"{n} chats: visitor->agent->visitor p50 (ms)", a, b, "roundtrip", "p50_ms")
         )
         out.append(
-            Row(
+            both(
                 "4 roundtrip",
                 f"{n} chats: visitor->agent->visitor p99 (ms)",
-                _get(a, "roundtrip", "p99_ms"),
-                _get(b, "roundtrip", "p99_ms"),
+                a,
+                b,
+                "roundtrip",
+                "p99_ms",
                 bound=bool(_get(a, "roundtrip", "lower_bound")),
             )
         )
-        out.append(
-            Row(
-                "4 roundtrip",
-                f"{n} chats: messages/s",
-                _get(a, "messages_per_second"),
-                _get(b, "messages_per_second"),
-            )
-        )
+        out.append(both("4 roundtrip", f"{n} chats: messages/s", a, b, "messages_per_second"))
     for run in results.get("gws", []):
         n = f"{run['chats']:,} chats"
         script = run.get("agent_script", {}).get("reply_every_s", [5, 30])
