@@ -1,12 +1,13 @@
-"""The inbox of widget_server/web/ws_protocol.py, which stands in for uvicorn's asyncio.Queue: frames come
-out in the order they came in, and a reader waiting on an empty inbox wakes for the next one. (Every
-server the suite starts runs on the protocol itself.)"""
+"""widget_server/web/ws_protocol.py: its inbox, which stands in for uvicorn's asyncio.Queue (frames come out
+in the order they came in; a reader waiting on an empty inbox wakes for the next one), and its flow
+control on a real socket. (Every server the suite starts runs on the protocol.)"""
 
 from __future__ import annotations
 
 import asyncio
 
-from widget_server.web.ws_protocol import _Inbox
+from tests.support.clients import Server, Visitor
+from widget_server.web.ws_protocol import HIGH_WATER, _Inbox
 
 
 async def test_frames_come_out_in_order() -> None:
@@ -38,3 +39,15 @@ async def test_a_cancelled_reader_leaves_the_inbox_usable() -> None:
     await asyncio.gather(reader, return_exceptions=True)
     inbox.put_nowait("later")
     assert await asyncio.wait_for(inbox.get(), 1) == "later"
+
+
+async def test_frames_beyond_the_high_water_mark_are_all_read_in_order(server: Server) -> None:
+    # Sent in one go, they arrive faster than the app reads them: reading stops at the mark and goes
+    # on as the app catches up, and nothing is lost or reordered.
+    count = 2 * HIGH_WATER + 3  # within the site's burst of frames
+    urls = [f"https://shop.example/p{n}" for n in range(count)]
+    async with Visitor.connected(server) as visitor:
+        await visitor.start()
+        await asyncio.gather(*(visitor.send({"type": "visit", "url": url}) for url in urls))
+        seen = [(await visitor.expect("event", kind="visit"))["url"] for _ in range(count)]
+        assert seen == urls

@@ -5,7 +5,7 @@ uvicorn keeps the handshake's parsed request and its response for the life of th
 reads neither after the handshake, and gives every socket an ``asyncio.Queue`` (three deques and an
 Event, about 3 KiB before anything is queued) for the frames not yet read by the app. This subclass drops
 the first two after the handshake and replaces the queue with a list and a future, which is all uvicorn
-asks of it (``put_nowait``, ``get``, ``empty``).
+asks of it (``put_nowait``, ``get``, ``empty``; and its length, for the flow control below).
 
 uvicorn also stops reading the socket after every frame until the app has read it (two ``epoll_ctl``
 system calls per frame: a tenth of the server's CPU in a burst of chat). Here reading stops when frames
@@ -56,7 +56,7 @@ class _Inbox:
                 await self._waiter
             finally:
                 self._waiter = None
-        # Reads pause at uvicorn's high-water mark, so this list stays short and pop(0) cheap.
+        # Reading stops at HIGH_WATER frames, so this list stays short and pop(0) cheap.
         return self._items.pop(0)
 
 
