@@ -283,3 +283,27 @@ async def test_visitors_are_told_when_their_messages_wait_for_a_long_outage(
         assert notice["code"] == "backend_unavailable" and "saved" in notice["message"]
         gws.clear_faults()
         await eventually(lambda: chat_of(gws).customer_texts == ["anyone?"])
+
+
+async def test_an_agent_who_left_before_the_next_poll_is_still_seen_leaving(
+    data_dir: Path, fake: tuple[FakeGWS, str]
+) -> None:
+    """The agent joins and leaves between two polls, and the visitor writes: GWS refuses the message
+    (the chat is Idle). A last poll still shows the visitor who was there and that they left."""
+    gws, url = fake
+    slow = {"active_interval": 30, "idle_interval": 30}
+    async with (
+        running(gws_config(data_dir, url, gws, poller=slow)) as server,
+        Visitor.connected(server, site="acme") as visitor,
+    ):
+        await visitor.start()
+        await eventually(
+            lambda: any(r.method == "GET" for r in gws.requests)
+        )  # the first poll; the next in 30 s
+        chat = chat_of(gws)
+        gws.agent_join(chat.id, "Ana")
+        gws.agent_leave(chat.id)
+        await visitor.send({"type": "say", "id": "m1", "text": "Anyone there?"})
+        left = await visitor.expect("event", kind="left")
+        assert left["name"] == "Ana"
+        await visitor.expect("event", kind="state", state="ended")

@@ -138,6 +138,7 @@ class Poller:
                 await self._poll()
         except ChatGone as gone:
             log.info("chat %s: the contact center ended it (%s)", self.chat.id, gone.detail)
+            await self._last_poll()
             await self.service.end_by_contact_center(self.chat.id, [])
             return True
         except BackendUnavailable as error:
@@ -242,6 +243,17 @@ class Poller:
         self.chat = replace(self.chat, backend_state=state)
 
     # --- polling --------------------------------------------------------------------------------------
+
+    async def _last_poll(self) -> None:
+        """A chat refused as gone may still show what ended it: a send to a GWS chat the agent has just
+        left fails before the poll that would have shown the agent leaving. Read it once more, so the
+        visitor sees who left and what they said last; if that fails too, the chat ends without it."""
+        if not self.adapter.polls:
+            return
+        try:
+            await self._poll()
+        except (BackendUnavailable, BackendRefused, ChatGone) as error:
+            log.info("chat %s: no last poll (%s)", self.chat.id, error.detail)
 
     async def _poll(self) -> None:
         self.requests += 1
