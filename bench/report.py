@@ -198,30 +198,19 @@ def rows(results: dict[str, Any]) -> list[Row]:
     for run in results.get("gws", []):
         n = f"{run['chats']:,} chats"
         script = run.get("agent_script", {}).get("reply_every_s", [5, 30])
-        if list(script) != [5.0, 30.0]:
+        realistic = list(script) == [5.0, 30.0]  # the script: a reply every 5 to 30 s
+        if not realistic:
             n = f"{n} (agent every {script[0]:g}-{script[1]:g} s)"
         delay = run["delivery_delay_s"]
         rate = run["requests_per_chat_per_minute"]
         cpu = run["server_cpu_s_per_minute"]
         p50, p99 = delay["p50"], delay["p99"]
-        out.append(
-            Row(
-                "5 gws",
-                f"{n}: delivery p50 (s)",
-                p50,
-                target="<= 1.0 s",
-                ok=_at_most(p50, 1.0),
-            )
-        )
-        out.append(
-            Row(
-                "5 gws",
-                f"{n}: delivery p99 (s)",
-                p99,
-                target="<= 2.5 s",
-                ok=_at_most(p99, 2.5),
-            )
-        )
+        if realistic:
+            out.append(Row("5 gws", f"{n}: delivery p50 (s)", p50, target="<= 1.0 s", ok=_at_most(p50, 1.0)))
+            out.append(Row("5 gws", f"{n}: delivery p99 (s)", p99, target="<= 2.5 s", ok=_at_most(p99, 2.5)))
+        else:  # the quick run's agent types for less than a poll interval: the target is not for it
+            out.append(Row("5 gws", f"{n}: delivery p50 (s)", p50))
+            out.append(Row("5 gws", f"{n}: delivery p99 (s)", p99))
         out.append(
             Row(
                 "5 gws",
