@@ -35,11 +35,15 @@ class CollectorTuning:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._scheduled = False
-        self._after_complete = gc.get_freeze_count()
+        self._after_complete = gc.get_freeze_count()  # set again by install()
         self._thresholds = gc.get_threshold()
         self.complete_collections = 0
 
     def install(self) -> None:
+        """Call once start-up is done: everything allocated so far lives as long as the process."""
+        gc.collect()
+        gc.freeze()
+        self._after_complete = gc.get_freeze_count()
         self._thresholds = gc.get_threshold()
         gc.set_threshold(YOUNG_THRESHOLD, *self._thresholds[1:])
         gc.callbacks.append(self._on_collection)

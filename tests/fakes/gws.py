@@ -39,6 +39,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.http import wait_unless_disconnected
+
 DEFAULT_CONTACT_CENTER_ID = "cfe5ad67-ba6d-4340-81f9-bb680ef5d498"  # the id in the RequestChat example
 
 # A.6 statusCode values used here.
@@ -485,7 +487,7 @@ class FakeGWS:
         return response
 
     async def _respond(self, request: Request, body: bytes) -> Response:
-        if self._delay and not await _wait_unless_disconnected(request, self._delay):
+        if self._delay and not await wait_unless_disconnected(request, self._delay):
             return Response(status_code=499)  # nobody is listening; the request had no effect
         if self._faults:
             return self._faults.popleft()
@@ -496,7 +498,7 @@ class FakeGWS:
         if self._lose_answers and request.method == "POST":
             # Done, but the answer never arrives in time: the client cannot tell whether it was done.
             self._lose_answers -= 1
-            await _wait_unless_disconnected(request, 3600)
+            await wait_unless_disconnected(request, 3600)
         return answer
 
     def _answer(self, request: Request, body: bytes) -> Response:
@@ -646,25 +648,6 @@ def _index_parameter(raw: str | None) -> int | None:
     if not re.fullmatch("[0-9]+", raw):  # not isdigit(): it accepts "²", which int() refuses
         raise GWSError(INVALID_INPUT, f"index must be a non-negative integer, not {raw!r}")
     return int(raw)
-
-
-async def _wait_unless_disconnected(request: Request, seconds: float) -> bool:
-    """Sleep, but stop early if the client goes away. True if the client is still there.
-
-    Once the body has been read, the next ASGI receive() returns only when the client disconnects; without
-    this, a test whose client timed out would wait for the whole delay at server shutdown.
-    """
-
-    async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(disconnected())
-    try:
-        done, _ = await asyncio.wait([watcher], timeout=seconds)
-    finally:
-        watcher.cancel()
-    return not done
 
 
 def _chat_summary(chat: Chat) -> dict[str, Any]:

@@ -44,6 +44,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.http import json_params, wait_unless_disconnected
+
 API_PREFIX = "/v1"  # B.1: https://api.helpcrunch.com/v1
 DEFAULT_API_KEY = "helpcrunch-test-key"
 DEFAULT_APPLICATION = 3838  # the ids in seed 002's example
@@ -922,7 +924,7 @@ class FakeHelpCrunch:
         return response
 
     async def _respond(self, request: Request, body: bytes, parsed: Any) -> Response:
-        if self._delay and not await _wait_unless_disconnected(request, self._delay):
+        if self._delay and not await wait_unless_disconnected(request, self._delay):
             return Response(status_code=499)  # nobody is listening; the request had no effect
         if self._faults:
             return self._faults.popleft()
@@ -965,7 +967,7 @@ class FakeHelpCrunch:
 
     async def _control_chat(self, request: Request) -> Response:
         chat_id, action = request.path_params["chat_id"], request.path_params["action"]
-        params = await _json_params(request)
+        params = await json_params(request)
         try:
             if action == "reply":
                 message = await self.agent_reply(
@@ -988,12 +990,12 @@ class FakeHelpCrunch:
         return JSONResponse({"error": f"unknown action {action!r}"}, status_code=404)
 
     async def _control_webhook(self, request: Request) -> Response:
-        params = await _json_params(request)
+        params = await json_params(request)
         self.set_webhook(params.get("url"), params.get("signing_key"), params.get("events", DEFAULT_EVENTS))
         return JSONResponse({"ok": True})
 
     async def _control_faults(self, request: Request) -> Response:
-        params = await _json_params(request)
+        params = await json_params(request)
         kind, n = params.get("kind"), params.get("n", 1)
         if kind == "fail":
             self.fail_next(n, params.get("status", 500))
@@ -1016,30 +1018,6 @@ class FakeHelpCrunch:
             for task in list(self._background):
                 task.cancel()
             await asyncio.gather(*list(self._background), return_exceptions=True)
-
-
-async def _json_params(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    params = json.loads(body) if body else {}
-    return params if isinstance(params, dict) else {}
-
-
-async def _wait_unless_disconnected(request: Request, seconds: float) -> bool:
-    """Sleep, but stop early if the client goes away. True if the client is still there.
-
-    (As in tests/fakes/gws.py: once the body is read, the next ASGI receive() returns only on disconnect.)
-    """
-
-    async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(disconnected())
-    try:
-        done, _ = await asyncio.wait([watcher], timeout=seconds)
-    finally:
-        watcher.cancel()
-    return not done
 
 
 def main(argv: list[str] | None = None) -> None:

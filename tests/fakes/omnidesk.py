@@ -20,12 +20,10 @@ Layers, following STYLE.md ("pure cores, thin edges"):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import binascii
 import ipaddress
 import itertools
-import json
 import re
 import time
 from collections import deque
@@ -42,6 +40,8 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.http import json_params, wait_unless_disconnected
 
 API_BASE = "/api/v2/chat/"  # D.1
 DEFAULT_API_KEY = "omnidesk-test-key"
@@ -705,7 +705,7 @@ class FakeOmnidesk:
     ) -> Response:
         if request.method == "POST":
             await self._read_form(request, form, files)  # first, so that the record has it
-        if self._delay and not await _wait_unless_disconnected(request, self._delay):
+        if self._delay and not await wait_unless_disconnected(request, self._delay):
             return Response(status_code=499)  # nobody is listening; the request had no effect
         if self._down:
             return PlainTextResponse("Service Unavailable", status_code=503)
@@ -763,7 +763,7 @@ class FakeOmnidesk:
     # --- the control API for another process ----------------------------------------------------------
 
     async def _control_reply(self, request: Request) -> Response:
-        params = await _json_params(request)
+        params = await json_params(request)
         try:
             call = await self.agent_reply(
                 request.path_params["session_id"],
@@ -779,7 +779,7 @@ class FakeOmnidesk:
         )
 
     async def _control_policy(self, request: Request) -> Response:
-        params = await _json_params(request)
+        params = await json_params(request)
         try:
             self.set_policy(params.get("domains", []), params.get("blocked_ips", []))
         except ValueError as error:
@@ -787,12 +787,12 @@ class FakeOmnidesk:
         return JSONResponse({"ok": True})
 
     async def _control_queue(self, request: Request) -> Response:
-        params = await _json_params(request)
+        params = await json_params(request)
         self.queue_position(str(params["session"]), params.get("position"))
         return JSONResponse({"ok": True})
 
     async def _control_faults(self, request: Request) -> Response:
-        params = await _json_params(request)
+        params = await json_params(request)
         kind = params.get("kind")
         if kind == "fail":
             self.fail_next(params.get("n", 1), params.get("status", 500))
@@ -806,30 +806,6 @@ class FakeOmnidesk:
 
     async def _control_state(self, request: Request) -> Response:
         return JSONResponse(self.state())
-
-
-async def _json_params(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    params = json.loads(body) if body else {}
-    return params if isinstance(params, dict) else {}
-
-
-async def _wait_unless_disconnected(request: Request, seconds: float) -> bool:
-    """Sleep, but stop early if the client goes away. True if the client is still there.
-
-    (As in tests/fakes/gws.py: once the body is read, the next ASGI receive() returns only on disconnect.)
-    """
-
-    async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(disconnected())
-    try:
-        done, _ = await asyncio.wait([watcher], timeout=seconds)
-    finally:
-        watcher.cancel()
-    return not done
 
 
 def main(argv: list[str] | None = None) -> None:

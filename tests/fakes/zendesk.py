@@ -53,7 +53,6 @@ Test controls (call them from the event loop that serves ``app``): ``created``, 
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import itertools
 import json
@@ -72,6 +71,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.http import wait_unless_disconnected
 from widget_server.history.search import QueryError, SearchDoc, parse_query
 
 DEFAULT_TOKEN = "zendesk-chat-test-token"
@@ -377,7 +377,7 @@ class FakeZendesk:
             return ZendeskError(
                 503, "ServiceUnavailable", "Zendesk Chat is down (set by the test)"
             ).response()
-        if self._delay and not await _wait_unless_disconnected(request, self._delay):
+        if self._delay and not await wait_unless_disconnected(request, self._delay):
             return Response(status_code=499)  # nobody is listening; the request had no effect
         if self._faults:
             return self._faults.popleft().response()
@@ -389,7 +389,7 @@ class FakeZendesk:
             return error.response()
         if self._lose_answers and request.method == "POST" and answer.status_code == 201:
             self._lose_answers -= 1
-            await _wait_unless_disconnected(request, 3600)
+            await wait_unless_disconnected(request, 3600)
         return answer
 
     def _answer(self, request: Request, body: bytes) -> Response:
@@ -507,22 +507,3 @@ class FakeZendesk:
 def _too_many_requests(retry_after: int, description: str) -> ZendeskError:
     # C.3: "HTTP 429 and a body that details the reason", Retry-After in seconds.
     return ZendeskError(429, "TooManyRequests", description, headers={"Retry-After": str(retry_after)})
-
-
-async def _wait_unless_disconnected(request: Request, seconds: float) -> bool:
-    """Sleep, but stop early if the client goes away. True if the client is still there.
-
-    The same helper as in tests/fakes/gws.py: once the body has been read, the next ASGI receive() returns
-    only when the client disconnects.
-    """
-
-    async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-
-    watcher = asyncio.ensure_future(disconnected())
-    try:
-        done, _ = await asyncio.wait([watcher], timeout=seconds)
-    finally:
-        watcher.cancel()
-    return not done

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -73,11 +72,8 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         runtime = await Runtime.start(config, secret_key)
         app.state.runtime = runtime
         app.state.site_admin = SiteAdmin(runtime.store, runtime.sites, runtime.refresh_sites)
-        # Everything allocated at start-up lives as long as the process: keep it out of the collector's
-        # way, so that collections stay short while thousands of sockets are open; and so after every
-        # full collection (widget_server/gc_tuning.py).
-        gc.collect()
-        gc.freeze()
+        # Keep what lives long out of the collector's way, so that collections stay short while
+        # thousands of sockets are open: what start-up made, and what survives each full collection.
         collector = CollectorTuning(asyncio.get_running_loop())
         collector.install()
         if on_ready is not None:
