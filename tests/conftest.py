@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clients import Server, make_config, running
+from tests.support.services import fresh_database, fresh_redis_prefix
 
 
 @pytest.fixture(autouse=True)
@@ -32,3 +33,17 @@ async def server(data_dir: Path) -> AsyncIterator[Server]:
 def caplog_info(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.INFO, logger="widget_server")
     return caplog
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database of this test's own (tests/support/services.py)."""
+    async with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """A Redis URL with a key and channel prefix of this test's own (tests/support/services.py)."""
+    async with fresh_redis_prefix() as url:
+        yield url
