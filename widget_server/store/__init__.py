@@ -291,7 +291,12 @@ async def open_store(url: str, data_dir: Path) -> Store:
         return await SQLiteStore.open(data_dir / path)
     if scheme in ("postgresql", "postgres"):
         # Imported here: asyncpg is needed only when PostgreSQL is chosen (the "cluster" extra).
-        from widget_server.store.postgres import PostgresStore
+        try:
+            from widget_server.store.postgres import PostgresStore
+        except ModuleNotFoundError as error:
+            raise StoreError(
+                f"the PostgreSQL store needs the cluster extra: pip install 'widget_server[cluster]' ({error})"
+            ) from None
 
         return await PostgresStore.open(url)
     raise StoreError(
