@@ -295,7 +295,8 @@ async def open_store(url: str, data_dir: Path) -> Store:
             from widget_server.store.postgres import PostgresStore
         except ModuleNotFoundError as error:
             raise StoreError(
-                f"the PostgreSQL store needs the cluster extra: pip install 'widget_server[cluster]' ({error})"
+                "the PostgreSQL store needs the cluster extra: pip install 'widget_server[cluster]'"
+                f" ({error})"
             ) from None
 
         return await PostgresStore.open(url)
