@@ -1,6 +1,6 @@
-"""The bus's users after a Redis outage: a real server on the Redis bus, a real visitor and agent, and a
-Redis of the test's own that it stops while the agent replies. Whatever the bus lost is repaired from
-the store once it resyncs: the visitor catches up by seq, the console reloads."""
+"""The bus's users after a Redis outage: a real server on the Redis bus, a real visitor and agent (or
+the fake GWS), and a Redis of the test's own that it stops meanwhile. Whatever the bus lost is repaired
+from the store once it resyncs: the visitor catches up by seq, the console reloads, a poller delivers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.clients import Agent, Frame, Server, Visitor, make_config, running
+from tests.fakes.gws import FakeGWS
+from tests.support.asgi_server import serve
+from tests.support.clients import HOST_ORIGIN, Agent, Frame, Server, Visitor, make_config, running
+from tests.support.contact_centers import FAST_POLLING, eventually
 from tests.support.redis_server import RedisServer
 
 
@@ -62,3 +65,26 @@ async def test_the_console_reloads_after_redis_was_down(server: Server, own_redi
         await own_redis.start()
         hello = await agent.expect("hello", timeout=15)
         assert visitor.chat in [chat["id"] for chat in hello["chats"]]
+
+
+async def test_a_poller_delivers_what_the_visitor_said_while_redis_was_down(
+    data_dir: Path, own_redis: RedisServer
+) -> None:
+    gws = FakeGWS()
+    async with serve(gws.app) as url:
+        site = {
+            "name": "ACME",
+            "allowed_origins": [HOST_ORIGIN],
+            "backend": "gws",
+            "gws": {"base_url": url, "contact_center_id": gws.contact_center_id},
+        }
+        config = make_config(
+            data_dir, {"bus": own_redis.url, "poller": FAST_POLLING, "sites": {"acme": site}}
+        )
+        async with running(config) as server, Visitor.connected(server, site="acme") as visitor:
+            await visitor.start()
+            [chat] = gws.chats.values()
+            await own_redis.stop()
+            await visitor.say("said while the bus was down", id="v1")  # stored; the poller hears nothing
+            await own_redis.start()
+            await eventually(lambda: chat.customer_texts == ["said while the bus was down"], timeout=15)
