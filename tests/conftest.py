@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clients import Server, make_config, running
+from tests.support.redis_server import RedisServer, redis_server
 from tests.support.services import fresh_database, fresh_redis_prefix
 
 
@@ -47,3 +48,10 @@ async def redis_url() -> AsyncIterator[str]:
     """A Redis URL with a key and channel prefix of this test's own (tests/support/services.py)."""
     async with fresh_redis_prefix() as url:
         yield url
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A redis-server of this test's own, which it may restart (tests/support/redis_server.py)."""
+    async with redis_server(tmp_path / "redis") as server:
+        yield server

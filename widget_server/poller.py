@@ -57,6 +57,7 @@ class Poller:
         self.maybe_sent: int | None = None
         self.visitor_gone_since: float | None = None if service.presence.visitor_online(chat.id) else now
         self.undelivered_pending = True  # check the log once at start: a restart may have left some
+        self.recheck_state = False  # after a bus resync: read the chat's state, it may have ended
         self.finishing = False
         self.finished = asyncio.Event()
         self._wake = asyncio.Event()
@@ -90,6 +91,12 @@ class Poller:
         await self._unsubscribe_once()
 
     def _on_bus(self, message: Message) -> None:
+        if message["t"] == "resync":
+            # Missed messages may have been a visitor's (deliver what the log holds) or the end.
+            self.undelivered_pending = True
+            self.recheck_state = True
+            self._wake.set()
+            return
         if message["t"] != "event":
             return
         event = message["e"]
@@ -121,6 +128,8 @@ class Poller:
         if now < self.retry_at:
             return False
         try:
+            if self.recheck_state:
+                await self._recheck_state()
             if self.undelivered_pending:
                 await self._deliver()
             if self.finishing:
@@ -168,7 +177,7 @@ class Poller:
         going, the chat ending). A timer handle sets the same event: no task per sleep."""
         now = self.loop.time()
         if now >= self.retry_at:
-            if self.finishing or self.undelivered_pending:
+            if self.finishing or self.undelivered_pending or self.recheck_state:
                 return  # work to do now
             deadlines = [self.next_poll] if self.adapter.polls else []
             if self.visitor_gone_since is not None:
@@ -182,6 +191,12 @@ class Poller:
             self._wake.clear()
             if timer is not None:
                 timer.cancel()
+
+    async def _recheck_state(self) -> None:
+        self.recheck_state = False
+        chat = await self.service.store.get_chat(self.chat.id)
+        if chat is None or chat.state == ENDED:
+            self.finishing = True
 
     def _visitor_gone_too_long(self, now: float) -> bool:
         return self.visitor_gone_since is not None and now - self.visitor_gone_since >= self.settings.grace
