@@ -77,7 +77,8 @@ class ChatService:
         self.bus = bus
         self._adapter_for = adapter_for
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.files = attachments.ChatFiles(files or attachments.FileStore(Path("data") / "attachments"), self)
+        default_files = attachments.DirectoryFiles(Path("data") / "attachments")
+        self.files = attachments.ChatFiles(files or default_files, self)
         self.presence = Presence(
             abandon_after=abandon_after,
             abandon=self._abandon,

@@ -332,6 +332,7 @@ class Config:
     sites: Mapping[str, Site] = field(default_factory=dict)
     store: str = "sqlite:"
     bus: str = "memory:"
+    attachments_dir: Path | None = None
     public_url: str | None = None
     resume_token_max_age: int = 7 * 24 * 3600
     poller: PollSettings = field(default_factory=PollSettings)
@@ -347,6 +348,7 @@ TOP_SPEC = {
     "trusted_proxies": Setting(list, default=[], check=string_list(_network_problem)),
     "store": Setting(str, default="sqlite:", check=lambda url: _scheme_problem(url, STORE_SCHEMES)),
     "bus": Setting(str, default="memory:", check=lambda url: _scheme_problem(url, BUS_SCHEMES)),
+    "attachments_dir": Setting(str),
     "public_url": Setting(str, check=http_url),
     "resume_token_max_age": Setting(int, default=Config.resume_token_max_age, check=positive),
     "poller": Setting(dict, default={}),
@@ -398,12 +400,20 @@ def config_from_mapping(
     for site_id, table in top["sites"].items():
         sites[site_id] = site_from_mapping(site_id, table, provisioned=True)
     data_dir = Path(os.path.expanduser(top["data_dir"]))
+    attachments_dir = Path(os.path.expanduser(top["attachments_dir"])) if top["attachments_dir"] else None
     return Config(
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         trusted_proxies=tuple(top["trusted_proxies"]),
         sites=sites,
         store=top["store"],
         bus=top["bus"],
+        attachments_dir=(
+            None
+            if attachments_dir is None
+            else attachments_dir
+            if attachments_dir.is_absolute()
+            else base / attachments_dir
+        ),
         public_url=top["public_url"],
         resume_token_max_age=top["resume_token_max_age"],
         poller=poll_settings(check_table(top["poller"], POLLER_SPEC, "poller")),

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from widget_server import model
 from widget_server.adapters import Adapter, BackendRefused, BackendUnavailable, ChatGone, Polled
+from widget_server.attachments import read_all
 from widget_server.bus import Message
 from widget_server.model import ENDED, OPEN_STATES, Chat, Event
 from widget_server.poll_policy import Backoff, PollSettings, next_interval
@@ -229,9 +230,13 @@ class Poller:
             self.requests += 1
             async with self.service.pollers.slots:
                 if event.kind == model.ATTACHMENT:
-                    found = await self.service.files.find(self.chat.id, event.data["file"]["id"])
-                    if found is not None:
-                        await self.adapter.send_attachment(self.chat, event, found[0].read_bytes())
+                    file_id = event.data["file"]["id"]
+                    found = await self.service.files.find(self.chat.id, file_id)
+                    if found is None:
+                        # Never past a file that cannot be read (a shared directory not mounted yet,
+                        # a database hiccup): retried with backoff like a contact center's failure.
+                        raise BackendUnavailable(f"cannot read attachment {file_id} from the file store")
+                    await self.adapter.send_attachment(self.chat, event, await read_all(found[0]))
                 else:
                     await self.adapter.send_message(self.chat, event, retry=retry)
         except BackendUnavailable as error:

@@ -24,6 +24,7 @@ from widget_server.model import MESSAGE, Chat, Event, NewEvent, OutboxItem, now_
 from widget_server.store import Appended, ChatNotFound, Fenced, StoreError, WrongState
 from widget_server.store.postgres_admin import AdminTables
 from widget_server.store.postgres_base import Params
+from widget_server.store.postgres_files import PostgresFiles
 from widget_server.store.postgres_history import HistoryQueries
 from widget_server.store.postgres_outbox import OutboxTables
 from widget_server.store.postgres_schema import migrate
@@ -86,6 +87,11 @@ class PostgresStore(HistoryQueries, OutboxTables, AdminTables):
 
     async def close(self) -> None:
         await self._pool.close()
+
+    @property
+    def files(self) -> PostgresFiles:
+        """Attachments' bytes in this database, shared by every process (attachments.open_files)."""
+        return PostgresFiles(self._pool)
 
     # --- chats ----------------------------------------------------------------------------------------
 

@@ -120,6 +120,19 @@ MIGRATIONS = [
     """
     ALTER TABLE chats ADD COLUMN backend_fence INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: attachments' bytes, so that every process on every host reads every file (postgres_files.py).
+    # EXTERNAL: kept out of line and uncompressed, so that a download reads it in slices cheaply.
+    """
+    CREATE TABLE files (
+        chat_id TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        size INTEGER NOT NULL,
+        data BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (chat_id, id)
+    );
+    ALTER TABLE files ALTER COLUMN data SET STORAGE EXTERNAL;
+    """,
 ]
 
 
