@@ -34,6 +34,9 @@ from widget_server.store.rows import CHAT_COLUMNS, chat_of, dumps, encode_change
 #: ``max_connections`` is 100, shared by every process of the cluster.
 POOL_MAX = 10
 CONNECT_TIMEOUT = 10.0  # seconds; an unreachable server at start is an error, not a hang
+# Seconds a statement may take: past it the caller gets an error rather than waiting on a database that
+# stopped answering (a network partition drops packets; nothing would ever say the connection is gone).
+COMMAND_TIMEOUT = 10.0
 
 _FENCE = len(CHAT_COLUMNS.split(","))  # the column after the chat's own, in _append's query
 
@@ -71,7 +74,9 @@ class PostgresStore(HistoryQueries, OutboxTables, AdminTables):
     async def open(cls, url: str) -> PostgresStore:
         dsn, pool_max = pool_settings(url)
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_max, timeout=CONNECT_TIMEOUT)
+            pool = await asyncpg.create_pool(
+                dsn, min_size=1, max_size=pool_max, timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT
+            )
         except (OSError, TimeoutError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise StoreError(
                 f"cannot connect to the PostgreSQL store at {without_password(url)}:"
