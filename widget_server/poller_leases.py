@@ -177,14 +177,21 @@ class RedisLeases:
 
     def __init__(self, url: str, *, ttl: float = DEFAULT_TTL) -> None:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         from widget_server.redis_url import split_prefix
 
         redis_url, self.prefix = split_prefix(url)
         self.owner = new_owner()
         self.ttl = ttl
+        # One immediate retry (a pooled connection found dead after a Redis restart), no more: the
+        # renewal must know within the TTL.
         self._redis: Redis = Redis.from_url(
-            redis_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+            redis_url,
+            socket_timeout=REDIS_TIMEOUT,
+            socket_connect_timeout=REDIS_TIMEOUT,
+            retry=Retry(NoBackoff(), 1),
         )
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._renew = self._redis.register_script(_RENEW)
