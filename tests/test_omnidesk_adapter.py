@@ -7,6 +7,7 @@ known in its configuration.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -29,7 +30,13 @@ from widget_server.adapters.omnidesk import OmnideskAdapter, customer_fields, me
 from widget_server.config import ConfigError
 from widget_server.model import Chat, Event
 from widget_server.model import Visitor as VisitorInfo
-from widget_server.web.hooks_omnidesk import HookCall, HookPayloadError, agent_activity, read_hook
+from widget_server.web.hooks_omnidesk import (
+    HookCall,
+    HookPayloadError,
+    agent_activity,
+    agents_present,
+    read_hook,
+)
 
 KEY_ENV = "TEST_OMNIDESK_API_KEY"
 SECRET = "hookpoint-secret-0123456789abcdef"
@@ -485,3 +492,60 @@ async def test_omnidesk_hears_the_widget_opened_and_minimised(
         await visitor.send({"type": "widget", "expanded": False})
         await visitor.send({"type": "widget", "expanded": True})
         await eventually(lambda: omnidesk.sessions[chat].events[-2:] == ["minimizedchat", "expandedchat"])
+
+
+async def test_a_new_agents_replies_landing_at_once_on_two_processes_join_them_once(
+    data_dir: Path, fake: tuple[FakeOmnidesk, str]
+) -> None:
+    """Two server processes on one database (as behind a load balancer): a new agent's first replies,
+    posted at once to both, make them join exactly once, and every reply is stored."""
+    _, url = fake
+    async with desk(data_dir, url) as one, desk(data_dir, url) as two, connected(one) as visitor:
+        await visitor.start()
+        chat = visitor.chat or ""
+        replies = [f"reply {n}" for n in range(6)]
+        answers = await asyncio.gather(
+            *(
+                post_hook(
+                    (one, two)[n % 2],
+                    {"chatSessionID": chat, "message": text, "agentName": "Kristi", "messageID": f"r{n}"},
+                )
+                for n, text in enumerate(replies)
+            )
+        )
+        assert all(answer == (200, "ok") for answer in answers), answers
+        events = await stored(one, chat)
+        assert [e.data["name"] for e in events if e.kind == model.JOINED] == ["Kristi"]
+        assert [e.data["state"] for e in events if e.kind == model.STATE] == ["queued", "active"]
+        messages = [e for e in events if e.kind == model.MESSAGE]
+        assert sorted(e.data["text"] for e in messages) == replies
+        joined = next(e.seq for e in events if e.kind == model.JOINED)
+        assert all(e.seq > joined for e in messages)  # the joining before every reply
+
+
+async def test_two_processes_that_both_saw_a_new_agent_store_their_joining_once(
+    data_dir: Path, fake: tuple[FakeOmnidesk, str]
+) -> None:
+    """The decision itself, without the timing: both processes read the log before either stored, so
+    both decide the agent is new; the database keeps one joining, and both replies after it."""
+    _, url = fake
+    async with desk(data_dir, url) as one, desk(data_dir, url) as two, connected(one) as visitor:
+        await visitor.start()
+        chat = await one.runtime.store.get_chat(visitor.chat or "")
+        assert chat is not None
+        seen = await one.runtime.store.events_after(chat.id, 0)
+        calls = [HookCall(chat.id, f"reply {n}", "Kristi", None, f"r{n}") for n in range(2)]
+        for server, call in zip((one, two, one), [*calls, calls[0]], strict=True):  # r0 delivered twice
+            activity = agent_activity(call, agents_present(seen))
+            assert [e.kind for e in activity.events] == [model.JOINED, model.STATE, model.MESSAGE]
+            await server.runtime.service.from_contact_center(
+                chat, activity, dedupe_key=call.message_id, seen=seen
+            )
+        events = await stored(two, chat.id)
+        assert [e.kind for e in events if e.kind != model.STATE] == [
+            model.JOINED,
+            model.MESSAGE,
+            model.MESSAGE,
+        ]
+        assert [e.data["state"] for e in events if e.kind == model.STATE] == ["queued", "active"]
+        assert [e.data["text"] for e in events if e.kind == model.MESSAGE] == ["reply 0", "reply 1"]

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -391,12 +392,23 @@ class ChatService:
         )
 
     async def from_contact_center(
-        self, chat: Chat, reported: Polled, *, dedupe_key: str | None = None
+        self,
+        chat: Chat,
+        reported: Polled,
+        *,
+        dedupe_key: str | None = None,
+        seen: Sequence[Event] | None = None,
     ) -> bool:
         """Agent activity a contact center pushed (a webhook): the events go into the log, typing to the
         visitor, and an end ends the chat. ``dedupe_key`` makes a webhook delivered twice count once (it
         becomes the first event's client id). Returns whether anything new was stored. A webhook moves no
-        cursor (``reported.cursor`` is ignored): the chat's ``backend_state`` belongs to its poller."""
+        cursor (``reported.cursor`` is ignored): the chat's ``backend_state`` belongs to its poller.
+
+        Webhooks of one chat may land at once on several processes, each deciding from the log it read
+        (``seen``) whether an agent is new. So an agent's arrival (the leading ``joined`` events, and
+        ``active`` with them) is stored on its own, each ``joined`` with a client id naming the agent and
+        how many times the log had seen them join: of two deliveries that both saw the agent absent, the
+        database stores one arrival, and both store their messages after it."""
         for name, active in reported.typing:
             await self.backend_typing(chat, name, active)
         events = list(reported.events)
@@ -404,18 +416,44 @@ class ChatService:
             events.append(model.state(ENDED))
         if not events:
             return False
+        arrival: list[NewEvent] = []
+        while events and (
+            events[0].kind == model.JOINED
+            or (events[0].kind == model.STATE and events[0].data["state"] == ACTIVE)
+        ):
+            arrival.append(events.pop(0))
+        arrived = False
+        if arrival:
+            if seen is None:
+                seen = await self.store.events_after(chat.id, 0)
+            joins = Counter(e.data["name"] for e in seen if e.kind == model.JOINED)
+            arrival = [
+                replace(e, client_id=f"join:{joins[e.data['name']]}:{e.data['name']}")
+                if e.kind == model.JOINED
+                else e
+                for e in arrival
+            ]
+            try:
+                arrived = await self._store_reported(chat.id, arrival)
+            except WrongState:
+                return False  # ended here already: what the contact center says now no longer matters
+        if not events:
+            return arrived
         if dedupe_key is not None:
             events[0] = replace(events[0], client_id=f"hook:{dedupe_key}")
+        try:
+            return await self._store_reported(chat.id, events) or arrived
+        except WrongState:
+            return arrived
+
+    async def _store_reported(self, chat_id: str, events: list[NewEvent]) -> bool:
         changes: dict[str, Any] = {}
         states = [e.data["state"] for e in events if e.kind == model.STATE]
         if states:
             changes["state"] = states[-1]
             if states[-1] == ENDED:
                 changes["ended_at"] = model.now_ms()
-        try:
-            appended = await self.append(chat.id, events, changes=changes, require_states=OPEN_STATES)
-        except WrongState:
-            return False  # ended here already: what the contact center says now no longer matters
+        appended = await self.append(chat_id, events, changes=changes, require_states=OPEN_STATES)
         return appended.new
 
     async def mark_read(self, chat_id: str) -> None:
