@@ -30,7 +30,13 @@ from widget_server.adapters.omnidesk import OmnideskAdapter, customer_fields, me
 from widget_server.config import ConfigError
 from widget_server.model import Chat, Event
 from widget_server.model import Visitor as VisitorInfo
-from widget_server.web.hooks_omnidesk import HookCall, HookPayloadError, agent_activity, read_hook
+from widget_server.web.hooks_omnidesk import (
+    HookCall,
+    HookPayloadError,
+    agent_activity,
+    agents_present,
+    read_hook,
+)
 
 KEY_ENV = "TEST_OMNIDESK_API_KEY"
 SECRET = "hookpoint-secret-0123456789abcdef"
@@ -525,3 +531,31 @@ async def test_delivery_never_passes_a_file_it_cannot_read(
         await eventually(lambda: _with_messages(omnidesk, chat, 2), timeout=10)
         assert [a.content for a in session.attachments] == [b"\x89PNG"]
         assert session.texts == ["first", "after the file"]
+
+
+async def test_two_processes_that_both_saw_a_new_agent_store_their_joining_once(
+    data_dir: Path, fake: tuple[FakeOmnidesk, str]
+) -> None:
+    """The decision itself, without the timing: both processes read the log before either stored, so
+    both decide the agent is new; the database keeps one joining, and both replies after it."""
+    _, url = fake
+    async with desk(data_dir, url) as one, desk(data_dir, url) as two, connected(one) as visitor:
+        await visitor.start()
+        chat = await one.runtime.store.get_chat(visitor.chat or "")
+        assert chat is not None
+        seen = await one.runtime.store.events_after(chat.id, 0)
+        calls = [HookCall(chat.id, f"reply {n}", "Kristi", None, f"r{n}") for n in range(2)]
+        for server, call in zip((one, two, one), [*calls, calls[0]], strict=True):  # r0 delivered twice
+            activity = agent_activity(call, agents_present(seen))
+            assert [e.kind for e in activity.events] == [model.JOINED, model.STATE, model.MESSAGE]
+            await server.runtime.service.from_contact_center(
+                chat, activity, dedupe_key=call.message_id, seen=seen
+            )
+        events = await stored(two, chat.id)
+        assert [e.kind for e in events if e.kind != model.STATE] == [
+            model.JOINED,
+            model.MESSAGE,
+            model.MESSAGE,
+        ]
+        assert [e.data["state"] for e in events if e.kind == model.STATE] == ["queued", "active"]
+        assert [e.data["text"] for e in events if e.kind == model.MESSAGE] == ["reply 0", "reply 1"]

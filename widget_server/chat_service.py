@@ -7,7 +7,9 @@ and adapters never touch either: they are called from here, or by the poller tha
 
 Bus channels and what they carry (all plain JSON):
 - ``chat:{id}``: ``{"t": "event", "e": event}``, ``{"t": "typing", "from", "name", "active"}``,
-  ``{"t": "queue", "position"}``, ``{"t": "close", "code", "reason"}``;
+  ``{"t": "queue", "position"}``, ``{"t": "close", "code", "reason"}``, and ``{"t": "presence",
+  "online"}`` when the visitor's first socket in a process opens or its last one closes (for the chat's
+  poller, which may run in another process);
 - ``console``: what the agent consoles show: the same events and typing with their chat, plus
   ``{"t": "chat", "chat": summary}`` when a chat is created or changes state or agent, and
   ``{"t": "presence", "chat", "online"}`` when its visitor comes or goes.
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +34,7 @@ from widget_server.config import Site
 from widget_server.model import ACTIVE, ENDED, OPEN_STATES, QUEUED, Chat, Event, NewEvent, User, Visitor
 from widget_server.poll_policy import PollSettings
 from widget_server.poller import Poller, Pollers
+from widget_server.poller_leases import LeaseError, PollerLeases
 from widget_server.presence import Presence
 from widget_server.protocol import LeaveMessage, Start
 from widget_server.queue_positions import QueuePlaces
@@ -71,6 +75,7 @@ class ChatService:
         outbox_queued: Callable[[], None] = lambda: None,
         availability_changed: Callable[[], None] = lambda: None,
         files: attachments.FileStore | None = None,
+        leases: PollerLeases | None = None,
     ) -> None:
         self.outbox_queued = outbox_queued
         self.store = store
@@ -88,7 +93,8 @@ class ChatService:
         )
         self.queue = QueuePlaces(store, bus, chat_channel, self._spawn)
         self._message_limiters: dict[str, KeyedLimiter] = {}
-        self.pollers = Pollers(self, poll_settings or PollSettings())
+        self.pollers = Pollers(self, poll_settings or PollSettings(), leases)
+        self._sweeper: asyncio.Task[None] | None = None
         self._limits_logged: dict[tuple[str, str, str], float] = {}
 
     # --- the log: store, then publish --------------------------------------------------------------------
@@ -100,8 +106,12 @@ class ChatService:
         *,
         changes: dict[str, Any] | None = None,
         require_states: Sequence[str] | None = None,
+        fence: int | None = None,
     ) -> Appended:
-        appended = await self.store.append(chat_id, events, changes=changes, require_states=require_states)
+        """Store, then publish. ``fence``: the writer is the chat's poller (Store.append)."""
+        appended = await self.store.append(
+            chat_id, events, changes=changes, require_states=require_states, fence=fence
+        )
         if appended.new:
             await self._publish(appended.chat, appended.events, summary_changed=bool(changes))
         return appended
@@ -305,19 +315,31 @@ class ChatService:
 
     async def end_by_visitor(self, chat_id: str) -> None:
         chat = await self._end(chat_id, [])
-        # A chat with a poller: it sees the end in the log, delivers what is still pending, then tells
-        # the contact center, in that order.
-        if chat is not None and self.pollers.get(chat_id) is None:
+        # A chat with a poller, in this process or another: it sees the end in the log, delivers what is
+        # still pending, then tells the contact center, in that order.
+        if chat is not None and not await self._poller_anywhere(chat_id):
             await self._call_adapter(chat, lambda adapter: adapter.end(chat))
 
-    async def end_for_absence(self, chat_id: str) -> None:
-        """The visitor has been gone for the grace period."""
-        await self._end(chat_id, [model.message(model.SYSTEM, "", "The visitor left the chat.")])
+    async def _poller_anywhere(self, chat_id: str) -> bool:
+        if self.pollers.running(chat_id):
+            return True
+        try:
+            return bool(await self.pollers.leases.held([chat_id]))
+        except LeaseError as error:
+            # Nobody can say: tell the contact center from here, rather than perhaps nobody telling it.
+            log.info("chat %s: whether a poller runs is unknown (%s)", chat_id, error)
+            return False
 
-    async def end_by_contact_center(self, chat_id: str, before: list[NewEvent]) -> None:
-        await self._end(chat_id, before)
+    async def end_for_absence(self, chat_id: str, *, fence: int | None = None) -> None:
+        """The visitor has been gone for the grace period (the chat's poller says, with its fence)."""
+        await self._end(chat_id, [model.message(model.SYSTEM, "", "The visitor left the chat.")], fence)
 
-    async def _end(self, chat_id: str, before: list[NewEvent]) -> Chat | None:
+    async def end_by_contact_center(
+        self, chat_id: str, before: list[NewEvent], *, fence: int | None = None
+    ) -> None:
+        await self._end(chat_id, before, fence)
+
+    async def _end(self, chat_id: str, before: list[NewEvent], fence: int | None = None) -> Chat | None:
         """End the chat if it is open; return it as it was, or None if it had ended already."""
         try:
             appended = await self.append(
@@ -325,6 +347,7 @@ class ChatService:
                 [*before, model.state(ENDED)],
                 changes={"state": ENDED, "ended_at": model.now_ms()},
                 require_states=OPEN_STATES,
+                fence=fence,
             )
         except WrongState:
             return None
@@ -370,12 +393,23 @@ class ChatService:
         )
 
     async def from_contact_center(
-        self, chat: Chat, reported: Polled, *, dedupe_key: str | None = None
+        self,
+        chat: Chat,
+        reported: Polled,
+        *,
+        dedupe_key: str | None = None,
+        seen: Sequence[Event] | None = None,
     ) -> bool:
         """Agent activity a contact center pushed (a webhook): the events go into the log, typing to the
         visitor, and an end ends the chat. ``dedupe_key`` makes a webhook delivered twice count once (it
         becomes the first event's client id). Returns whether anything new was stored. A webhook moves no
-        cursor (``reported.cursor`` is ignored): the chat's ``backend_state`` belongs to its poller."""
+        cursor (``reported.cursor`` is ignored): the chat's ``backend_state`` belongs to its poller.
+
+        Webhooks of one chat may land at once on several processes, each deciding from the log it read
+        (``seen``) whether an agent is new. So an agent's arrival (the leading ``joined`` events, and
+        ``active`` with them) is stored on its own, each ``joined`` with a client id naming the agent and
+        how many times the log had seen them join: of two deliveries that both saw the agent absent, the
+        database stores one arrival, and both store their messages after it."""
         for name, active in reported.typing:
             await self.backend_typing(chat, name, active)
         events = list(reported.events)
@@ -383,18 +417,44 @@ class ChatService:
             events.append(model.state(ENDED))
         if not events:
             return False
+        arrival: list[NewEvent] = []
+        while events and (
+            events[0].kind == model.JOINED
+            or (events[0].kind == model.STATE and events[0].data["state"] == ACTIVE)
+        ):
+            arrival.append(events.pop(0))
+        arrived = False
+        if arrival:
+            if seen is None:
+                seen = await self.store.events_after(chat.id, 0)
+            joins = Counter(e.data["name"] for e in seen if e.kind == model.JOINED)
+            arrival = [
+                replace(e, client_id=f"join:{joins[e.data['name']]}:{e.data['name']}")
+                if e.kind == model.JOINED
+                else e
+                for e in arrival
+            ]
+            try:
+                arrived = await self._store_reported(chat.id, arrival)
+            except WrongState:
+                return False  # ended here already: what the contact center says now no longer matters
+        if not events:
+            return arrived
         if dedupe_key is not None:
             events[0] = replace(events[0], client_id=f"hook:{dedupe_key}")
+        try:
+            return await self._store_reported(chat.id, events) or arrived
+        except WrongState:
+            return arrived
+
+    async def _store_reported(self, chat_id: str, events: list[NewEvent]) -> bool:
         changes: dict[str, Any] = {}
         states = [e.data["state"] for e in events if e.kind == model.STATE]
         if states:
             changes["state"] = states[-1]
             if states[-1] == ENDED:
                 changes["ended_at"] = model.now_ms()
-        try:
-            appended = await self.append(chat.id, events, changes=changes, require_states=OPEN_STATES)
-        except WrongState:
-            return False  # ended here already: what the contact center says now no longer matters
+        appended = await self.append(chat_id, events, changes=changes, require_states=OPEN_STATES)
         return appended.new
 
     async def mark_read(self, chat_id: str) -> None:
@@ -407,15 +467,15 @@ class ChatService:
 
     async def deleted(self, chat_ids: Sequence[str]) -> None:
         """Chats an operator deleted: their visitors' sockets are closed (a resume is then refused), and a
-        poller bridging one stops."""
+        poller bridging one stops (in another process, on the same ``close`` message)."""
         for chat_id in chat_ids:
             await self.bus.publish(chat_channel(chat_id), {"t": "close", "code": 1000, "reason": "deleted"})
             poller = self.pollers.get(chat_id)
             if poller is not None:
                 await poller.stop()
 
-    def poller_finished(self, poller: Poller) -> None:
-        self.pollers.finished(poller)
+    async def poller_finished(self, poller: Poller) -> None:
+        await self.pollers.finished(poller)
 
     # --- the agent's side (built-in contact center) ----------------------------------------------------
 
@@ -474,17 +534,16 @@ class ChatService:
 
     async def visitor_attached(self, chat: Chat) -> None:
         if self.presence.visitor_came(chat.id):
-            poller = self.pollers.get(chat.id)
-            if poller is not None:
-                poller.visitor_back()
+            # The chat's poller hears it wherever it runs (Poller._on_bus: visitor_back).
+            await self.bus.publish(chat_channel(chat.id), {"t": "presence", "online": True})
             await self.bus.publish(CONSOLE, {"t": "presence", "chat": chat.id, "online": True})
 
     async def visitor_detached(self, chat_id: str) -> None:
         if not self.presence.visitor_went(chat_id):
             return
-        poller = self.pollers.get(chat_id)
-        if poller is not None:
-            poller.visitor_left()  # the poller keeps going for the grace period, then ends the chat
+        # The poller, wherever it runs, keeps going for the grace period, then ends the chat.
+        await self.bus.publish(chat_channel(chat_id), {"t": "presence", "online": False})
+        if self.pollers.get(chat_id) is not None:
             return
         await self.bus.publish(CONSOLE, {"t": "presence", "chat": chat_id, "online": False})
         self.presence.abandon_later(chat_id)
@@ -500,20 +559,45 @@ class ChatService:
         )
 
     async def recover(self) -> None:
-        """After a restart: chats on polling contact centers get their pollers back (which resume at the
-        stored cursor and deliver what was not delivered); queued chats of the built-in contact center
-        whose visitors do not come back are abandoned as usual."""
-        for chat in await self.store.list_chats(states=list(OPEN_STATES), limit=1_000_000):
+        """On start: queued chats of the built-in contact center whose visitors do not come back are
+        abandoned as usual; chats on polling contact centers get their pollers back (which resume at the
+        stored cursor and deliver what was not delivered) in the first sweep, and the sweeper starts."""
+        for chat in await self.store.list_chats(states=[QUEUED], limit=1_000_000):
             if chat.backend == "local":
-                if chat.state == QUEUED:
-                    self.presence.abandon_later(chat.id)
+                self.presence.abandon_later(chat.id)
+        await self.sweep(first=True)
+        if self._sweeper is None:
+            self._sweeper = asyncio.ensure_future(self._sweep_every(self.pollers.settings.sweep_interval))
+
+    async def sweep(self, *, first: bool = False) -> None:
+        """Adopt the open chats on polling contact centers that no process polls (their process died, or
+        stopped): each gets a poller here if this process wins its lease."""
+        chats = [
+            chat
+            for chat in await self.store.list_chats(states=list(OPEN_STATES), limit=1_000_000)
+            if chat.backend != "local" and not self.pollers.running(chat.id)
+        ]
+        if not chats:
+            return
+        held = await self.pollers.leases.held([chat.id for chat in chats])  # one question for all
+        for chat in chats:
+            if chat.id in held:
                 continue
             try:
                 adapter = self._adapter_for(chat.site)
             except KeyError:
-                log.warning("chat %s: its site %s is gone; leaving it", chat.id, chat.site)
+                if first:  # once a start, not every sweep
+                    log.warning("chat %s: its site %s is gone; leaving it", chat.id, chat.site)
                 continue
             await self.pollers.ensure(chat, adapter)
+
+    async def _sweep_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception as error:  # the store or Redis away: the next sweep tries again
+                log.warning("could not look for chats without a poller: %s", error)
 
     # --- housekeeping ---------------------------------------------------------------------------------
 
@@ -529,6 +613,10 @@ class ChatService:
             log.error("background task failed", exc_info=task.exception())
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         await self.pollers.close()
         self.presence.close()
         for task in list(self._tasks):

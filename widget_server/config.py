@@ -314,6 +314,8 @@ POLLER_SPEC = {
             "grace",
             "backoff_base",
             "backoff_max",
+            "lease_ttl",
+            "sweep_interval",
         )
     },
     "max_in_flight": Setting(int, default=PollSettings.max_in_flight, check=positive),

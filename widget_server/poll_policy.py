@@ -31,6 +31,11 @@ class PollSettings:
     #: (bench/http_clients.py): without a bound, a stall piles requests up inside the HTTP client's pool,
     #: where they time out waiting; with one, they wait their turn and nothing times out.
     max_in_flight: int = 100
+    #: Several processes: a chat's poller holds a lease this long, renewed every quarter of it; a dead
+    #: process's chats are adopted by another within ``lease_ttl`` + ``sweep_interval``.
+    lease_ttl: float = 6.0
+    #: How often each process looks for open chats whose poller's process died (and adopts them).
+    sweep_interval: float = 2.0
 
 
 def next_interval(

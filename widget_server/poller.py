@@ -12,6 +12,15 @@ that everything about that chat there happens in order:
 3. it ends the chat when the contact center ended it, or when the visitor has been gone for the grace
    period, and then tells the contact center (after delivering what was still pending).
 
+One poller per chat among all the processes sharing the store: ``Pollers.ensure`` starts one only for
+the holder of the chat's lease (widget_server/poller_leases.py), keeps the leases renewed, and stops a
+poller at once when its lease is lost. Every write of the chat's ``backend_state`` (and every end the
+poller decides) carries the lease's fencing number, so a stale owner that has not noticed yet writes
+nothing (``Fenced``) and stops: it never ends the chat, the new owner carries on from the stored cursor.
+What reaches the owner from other processes comes on the chat's bus channel: the chat's events (a
+visitor message to deliver, the end), ``presence`` (the visitor came or went), ``close`` (the chat was
+deleted) and ``resync`` (the bus may have lost some of those: re-read the store).
+
 Adapters only make the requests. The loop, the interval, the backoff and the retries are here.
 """
 
@@ -30,7 +39,8 @@ from widget_server.attachments import read_all
 from widget_server.bus import Message
 from widget_server.model import ENDED, OPEN_STATES, Chat, Event
 from widget_server.poll_policy import Backoff, PollSettings, next_interval
-from widget_server.store import WrongState
+from widget_server.poller_leases import LeaseError, MemoryLeases, PollerLeases
+from widget_server.store import Fenced, WrongState
 
 if TYPE_CHECKING:
     from widget_server.chat_service import ChatService
@@ -42,8 +52,18 @@ UNAVAILABLE_NOTICE_AFTER = 3
 
 
 class Poller:
-    def __init__(self, chat: Chat, service: ChatService, adapter: Adapter, settings: PollSettings) -> None:
+    def __init__(
+        self,
+        chat: Chat,
+        service: ChatService,
+        adapter: Adapter,
+        settings: PollSettings,
+        *,
+        fence: int | None = None,
+    ) -> None:
         self.chat = chat
+        #: The lease's fencing number: every write of the chat's backend state carries it.
+        self.fence = fence
         self.service = service
         self.adapter = adapter
         self.settings = settings
@@ -60,6 +80,9 @@ class Poller:
         self.undelivered_pending = True  # check the log once at start: a restart may have left some
         self.recheck_state = False  # after a bus resync: read the chat's state, it may have ended
         self.finishing = False
+        self.closed = False  # deleted, or another process owns the chat now: stop, end nothing
+        #: Until when (loop time) the lease is known to be ours; Pollers renews it.
+        self.lease_until = now + service.pollers.leases.ttl
         self.finished = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -92,6 +115,16 @@ class Poller:
         await self._unsubscribe_once()
 
     def _on_bus(self, message: Message) -> None:
+        if message["t"] == "presence":  # published by whichever process the visitor's socket is on
+            if message["online"]:
+                self.visitor_back()
+            elif not self.service.presence.visitor_online(self.chat.id):
+                self.visitor_left()
+            return
+        if message["t"] == "close":  # deleted: nothing more to do for it, here or at the contact center
+            self.closed = True
+            self._wake.set()
+            return
         if message["t"] == "resync":
             # Missed messages may have been a visitor's (deliver what the log holds) or the end.
             self.undelivered_pending = True
@@ -116,15 +149,19 @@ class Poller:
                 await self._sleep()
         except asyncio.CancelledError:
             raise
+        except Fenced as fenced:
+            log.info("chat %s: another process polls it now (%s); this poller stops", self.chat.id, fenced)
         except Exception:
             log.exception("chat %s: the poller stopped on an unexpected error", self.chat.id)
         finally:
             self.finished.set()
             await self._unsubscribe_once()
-            self.service.poller_finished(self)
+            await self.service.poller_finished(self)
 
     async def _step(self) -> bool:
         """One round: deliver, poll if due, end if it is time. True when the poller is done."""
+        if self.closed:
+            return True
         now = self.loop.time()
         if now < self.retry_at:
             return False
@@ -141,7 +178,7 @@ class Poller:
                 return True
             if self._visitor_gone_too_long(now):
                 log.info("chat %s: the visitor has been gone for the grace period", self.chat.id)
-                await self.service.end_for_absence(self.chat.id)
+                await self.service.end_for_absence(self.chat.id, fence=self.fence)
                 self.finishing = True
                 return False
             if self.adapter.polls and now >= self.next_poll:
@@ -149,7 +186,7 @@ class Poller:
         except ChatGone as gone:
             log.info("chat %s: the contact center ended it (%s)", self.chat.id, gone.detail)
             await self._last_poll()
-            await self.service.end_by_contact_center(self.chat.id, [])
+            await self.service.end_by_contact_center(self.chat.id, [], fence=self.fence)
             return True
         except BackendUnavailable as error:
             delay = self.backoff.failure(error.retry_after)
@@ -178,7 +215,7 @@ class Poller:
         going, the chat ending). A timer handle sets the same event: no task per sleep."""
         now = self.loop.time()
         if now >= self.retry_at:
-            if self.finishing or self.undelivered_pending or self.recheck_state:
+            if self.finishing or self.undelivered_pending or self.recheck_state or self.closed:
                 return  # work to do now
             deadlines = [self.next_poll] if self.adapter.polls else []
             if self.visitor_gone_since is not None:
@@ -196,7 +233,9 @@ class Poller:
     async def _recheck_state(self) -> None:
         self.recheck_state = False
         chat = await self.service.store.get_chat(self.chat.id)
-        if chat is None or chat.state == ENDED:
+        if chat is None or chat.deleted_at is not None:
+            self.closed = True
+        elif chat.state == ENDED:
             self.finishing = True
 
     def _visitor_gone_too_long(self, now: float) -> bool:
@@ -259,7 +298,7 @@ class Poller:
 
     async def _save_state(self, **changes: Any) -> None:
         state = {**self.state, **changes}
-        await self.service.store.update_chat(self.chat.id, {"backend_state": state})
+        await self.service.store.update_chat(self.chat.id, {"backend_state": state}, fence=self.fence)
         self.chat = replace(self.chat, backend_state=state)
 
     # --- polling --------------------------------------------------------------------------------------
@@ -317,7 +356,9 @@ class Poller:
             if states[-1] == ENDED:
                 changes["ended_at"] = model.now_ms()
         try:
-            await self.service.append(self.chat.id, events, changes=changes, require_states=OPEN_STATES)
+            await self.service.append(
+                self.chat.id, events, changes=changes, require_states=OPEN_STATES, fence=self.fence
+            )
         except WrongState:
             self.finishing = True  # ended here meanwhile: what came back no longer matters
             return
@@ -342,12 +383,18 @@ class Poller:
 
 
 class Pollers:
-    """The pollers of this process, one per chat, and how well they keep up."""
+    """The pollers of this process, one per chat whose lease this process holds, and how well they keep
+    up."""
 
-    def __init__(self, service: ChatService, settings: PollSettings) -> None:
+    def __init__(
+        self, service: ChatService, settings: PollSettings, leases: PollerLeases | None = None
+    ) -> None:
         self.service = service
         self.settings = settings
+        self.leases: PollerLeases = leases or MemoryLeases(ttl=settings.lease_ttl)
         self._pollers: dict[str, Poller] = {}
+        self._starting: set[str] = set()  # acquiring a lease: a second ensure of the chat meanwhile waits not
+        self._keeper: asyncio.Task[None] | None = None
         # The last polls: how late each started, how long its request took, how long storing took.
         self._timings: deque[tuple[float, float, float]] = deque(maxlen=20_000)
         #: Requests in flight to contact centers, from all the process's chats (PollSettings).
@@ -381,15 +428,105 @@ class Pollers:
     def get(self, chat_id: str) -> Poller | None:
         return self._pollers.get(chat_id)
 
+    def running(self, chat_id: str) -> bool:
+        """Whether this process polls the chat, or is about to."""
+        return chat_id in self._pollers or chat_id in self._starting
+
     async def ensure(self, chat: Chat, adapter: Adapter) -> None:
-        if chat.id in self._pollers or chat.state == ENDED or not (adapter.polls or adapter.delivers):
+        """Start the chat's poller here if no process polls it (this one included). Failing to (Redis or
+        the database away) is logged and left to the next sweep: the chat itself is fine."""
+        if self.running(chat.id) or chat.state == ENDED or not (adapter.polls or adapter.delivers):
             return
-        poller = self._pollers[chat.id] = Poller(chat, self.service, adapter, self.settings)
+        self._starting.add(chat.id)
+        try:
+            await self._start(chat, adapter)
+        except Exception as error:
+            log.warning(
+                "chat %s: its poller could not start here (%s); the next sweep retries", chat.id, error
+            )
+        finally:
+            self._starting.discard(chat.id)
+
+    async def _start(self, chat: Chat, adapter: Adapter) -> None:
+        acquired_at = asyncio.get_running_loop().time()
+        fence = await self.leases.acquire(chat.id)
+        if fence is None:
+            return  # another process polls it
+        try:
+            fence = await self._claim(chat.id, fence)
+            # Read after the claim: whatever an earlier owner wrote before it is in, nothing after it can be.
+            fresh = await self.service.store.get_chat(chat.id) if fence is not None else None
+        except BaseException:
+            await self._release(chat.id)
+            raise
+        if fresh is None or fresh.state == ENDED or fresh.deleted_at is not None:
+            await self._release(chat.id)
+            return
+        poller = self._pollers[chat.id] = Poller(fresh, self.service, adapter, self.settings, fence=fence)
+        poller.lease_until = acquired_at + self.leases.ttl
+        if self._keeper is None:
+            self._keeper = asyncio.ensure_future(self._keep_leases())
         await poller.start()
 
-    def finished(self, poller: Poller) -> None:
+    async def _claim(self, chat_id: str, fence: int) -> int | None:
+        """Make the fence the chat's in the store before reading its state; the fence to use, or None."""
+        try:
+            await self.service.store.update_chat(chat_id, {}, fence=fence)
+        except Fenced as stale:
+            # We hold the lease, yet the store saw a newer number: the numbers restarted (a Redis that lost
+            # its keys, an in-process table after a restart). Continue above the store's.
+            log.info("chat %s: fencing numbers restarted below the store's %s", chat_id, stale.current)
+            higher = await self.leases.acquire(chat_id, above=stale.current)
+            if higher is None:
+                return None
+            await self.service.store.update_chat(chat_id, {}, fence=higher)
+            return higher
+        return fence
+
+    async def _release(self, chat_id: str) -> None:
+        try:
+            await self.leases.release(chat_id)
+        except LeaseError as error:  # it expires by itself
+            log.info("chat %s: its lease could not be released: %s", chat_id, error)
+
+    async def _keep_leases(self) -> None:
+        """Renew this process's leases every quarter of their TTL, in one request for all of them. A poller
+        whose lease was lost stops at once; one whose lease could not be confirmed stops a period before
+        it may expire (Redis unreachable), so that it is gone before another process can adopt the chat."""
+        loop = asyncio.get_running_loop()
+        period = self.leases.ttl / 4
+        while True:
+            await asyncio.sleep(period)
+            pollers = list(self._pollers.values())
+            if not pollers:
+                continue
+            sent = loop.time()
+            deadline = min(poller.lease_until for poller in pollers) - period
+            ours: set[str] | None = None
+            try:
+                async with asyncio.timeout_at(max(deadline, sent + 0.01)):
+                    ours = await self.leases.renew([poller.chat.id for poller in pollers])
+            except (LeaseError, TimeoutError) as error:
+                log.warning("the pollers' leases could not be renewed: %s", error or "no answer in time")
+            stopping = []
+            for poller in pollers:
+                if ours is not None and poller.chat.id in ours:
+                    poller.lease_until = sent + self.leases.ttl
+                elif ours is not None:
+                    log.info("chat %s: the lease went to another process; this poller stops", poller.chat.id)
+                    stopping.append(poller)
+                elif poller.lease_until - period <= loop.time():
+                    log.warning(
+                        "chat %s: the lease could not be confirmed; this poller stops", poller.chat.id
+                    )
+                    stopping.append(poller)
+            await asyncio.gather(*(poller.stop() for poller in stopping))
+
+    async def finished(self, poller: Poller) -> None:
         if self._pollers.get(poller.chat.id) is poller:
             del self._pollers[poller.chat.id]
+            # Owner-checked: a lease already lost stays the new owner's.
+            await self._release(poller.chat.id)
 
     def each(self, fn: Callable[[Poller], None]) -> None:
         for poller in list(self._pollers.values()):
@@ -399,5 +536,10 @@ class Pollers:
         return len(self._pollers)
 
     async def close(self) -> None:
+        """Stop every poller, giving its lease back: another process adopts the chat at its next sweep."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            await asyncio.gather(self._keeper, return_exceptions=True)
+            self._keeper = None
         await asyncio.gather(*(poller.stop() for poller in list(self._pollers.values())))
         self._pollers.clear()

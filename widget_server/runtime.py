@@ -21,6 +21,7 @@ from widget_server.chat_service import ChatService
 from widget_server.config import DEMO_SITE, Config, demo_site
 from widget_server.omnidesk_policy import OmnideskPolicies
 from widget_server.passwords import hash_password, verify_password
+from widget_server.poller_leases import PollerLeases, open_leases
 from widget_server.secret_key import read_or_create_private_file
 from widget_server.sites import SiteDirectory
 from widget_server.store import Store, open_store
@@ -49,6 +50,7 @@ class Runtime:
     config: Config
     store: Store
     bus: Bus
+    leases: PollerLeases
     sites: SiteDirectory
     service: ChatService
     tokens: ResumeTokens
@@ -68,6 +70,8 @@ class Runtime:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(config.store, config.data_dir)
         bus = await open_bus(config.bus)
+        # Where the bus is shared, so are the pollers' leases: one poller per chat across the processes.
+        leases = open_leases(config.bus, ttl=config.poller.lease_ttl)
         sites = SiteDirectory(config.sites or {DEMO_SITE: demo_site()}, store)
         await sites.refresh()
         runtime: Runtime
@@ -83,11 +87,13 @@ class Runtime:
             outbox_queued=forwarder.wake,
             availability_changed=lambda: runtime.availability_changed(),
             files=open_files(store, config.data_dir, config.attachments_dir),
+            leases=leases,
         )
         runtime = cls(
             config=config,
             store=store,
             bus=bus,
+            leases=leases,
             sites=sites,
             service=service,
             tokens=ResumeTokens(secret_key, config.resume_token_max_age),
@@ -153,6 +159,7 @@ class Runtime:
         for adapter in self.adapters.values():
             await adapter.close()
         await self.adapter_context.close()
+        await self.leases.close()
         await self.bus.close()
         await self.store.close()
 

@@ -27,6 +27,7 @@ import aiohttp
 
 ADMIN_PASSWORD = "cluster admin password"
 STARTUP_TIMEOUT = 30.0
+CHECKOUT = str(Path(__file__).resolve().parents[2])
 
 
 def free_port() -> int:
@@ -150,6 +151,9 @@ async def running_cluster(
         "WIDGET_SERVER_SECRET_KEY": secrets.token_urlsafe(48),
         "WIDGET_SERVER_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "PYTHONUNBUFFERED": "1",
+        # The nodes run this checkout's code, not whichever one is installed (an editable install of
+        # another worktree, say), like the test process itself.
+        "PYTHONPATH": os.pathsep.join(filter(None, [CHECKOUT, os.environ.get("PYTHONPATH")])),
     }
     env.pop("WIDGET_SERVER_CONFIG", None)
     cluster = Cluster()

@@ -11,17 +11,15 @@ answered 200 all the same, so that HelpCrunch stops retrying them.
 
 Which agents are in the chat comes from the chat log, not from ``backend_state``: the chat's poller keeps
 ``backend_state`` in memory and writes all of it back after each delivery, so a cursor written from here
-would be lost (or would turn its ``delivered_seq`` back). Events of one chat are handled one at a time, so
-that two agents' events arriving together do not both count as the first agent.
+would be lost (or would turn its ``delivered_seq`` back). Events of one chat may be handled at once, here
+or in another process: whether an agent is new is decided by the database (``from_contact_center``
+stores an agent's arrival once, however many deliveries saw them absent).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -59,34 +57,6 @@ async def _read_body(request: Request) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-class ChatLocks:
-    """One lock per chat while someone holds or waits for it; none kept afterwards."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, chat_id: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(chat_id, (asyncio.Lock(), 0))
-        self._locks[chat_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[chat_id]
-            if users == 1:
-                del self._locks[chat_id]
-            else:
-                self._locks[chat_id] = (lock, users - 1)
-
-
-def _locks(request: Request) -> ChatLocks:
-    locks: ChatLocks | None = getattr(request.app.state, "helpcrunch_chat_locks", None)
-    if locks is None:
-        locks = request.app.state.helpcrunch_chat_locks = ChatLocks()
-    return locks
 
 
 async def _our_chat(runtime: Runtime, site_id: str, hook: Hook) -> Chat | None:
@@ -131,9 +101,10 @@ async def receive(request: Request) -> Response:
     if chat is None or chat.state == ENDED:
         log.debug("site %s: HelpCrunch event %s (%s) is for no open chat here", site_id, hook.id, hook.event)
         return JSONResponse({"ok": True, "stored": False})
-    async with _locks(request).hold(chat.id):
-        agents = agents_in_log(await runtime.store.events_after(chat.id, 0))
-        stored = await runtime.service.from_contact_center(chat, map_hook(hook, agents), dedupe_key=hook.id)
+    seen = await runtime.store.events_after(chat.id, 0)
+    stored = await runtime.service.from_contact_center(
+        chat, map_hook(hook, agents_in_log(seen)), dedupe_key=hook.id, seen=seen
+    )
     return JSONResponse({"ok": True, "stored": stored})
 
 

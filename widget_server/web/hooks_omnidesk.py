@@ -15,11 +15,9 @@ closing the chat) and a message id (a repeated delivery then counts once). ``rea
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import logging
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -149,10 +147,6 @@ def agent_activity(call: HookCall, present: set[str]) -> Polled:
 
 # --- the route (thin) -----------------------------------------------------------------------------------
 
-# One hookpoint call at a time per chat: who is already in the chat is read from its log, and two replies
-# of a new agent arriving together must not both announce them.
-_chat_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
 
 class _TooLarge(HookPayloadError):
     pass
@@ -183,20 +177,18 @@ async def message_for_customer(request: Request) -> Response:
             "site %s: omnidesk hookpoint: unknown chatSessionID %r", site.id, call.chat_session_id[:100]
         )
         return PlainTextResponse("unknown chatSessionID", status_code=404)
-    lock = _chat_locks.get(chat.id)
-    if lock is None:
-        lock = _chat_locks[chat.id] = asyncio.Lock()
-    async with lock:
-        present = agents_present(await runtime.store.events_after(chat.id, 0))
-        activity = agent_activity(call, present)
-        if activity.events:
-            adapter = runtime.adapter(site.id)
-            if isinstance(adapter, OmnideskAdapter):
-                adapter.agent_answered(chat.id)  # out of the queue: stop asking for its place
-        if chat.state == model.ENDED and activity.events:
-            # The visitor is gone: say so, rather than "ok" for a reply nobody will read.
-            return PlainTextResponse("chat ended", status_code=410)
-        await runtime.service.from_contact_center(chat, activity, dedupe_key=call.message_id)
+    # Calls of one chat may run at once, here or in other processes: two replies of a new agent arriving
+    # together both see them absent, and the database stores their joining once (from_contact_center).
+    seen = await runtime.store.events_after(chat.id, 0)
+    activity = agent_activity(call, agents_present(seen))
+    if activity.events:
+        adapter = runtime.adapter(site.id)
+        if isinstance(adapter, OmnideskAdapter):
+            adapter.agent_answered(chat.id)  # out of the queue: stop asking for its place
+    if chat.state == model.ENDED and activity.events:
+        # The visitor is gone: say so, rather than "ok" for a reply nobody will read.
+        return PlainTextResponse("chat ended", status_code=410)
+    await runtime.service.from_contact_center(chat, activity, dedupe_key=call.message_id, seen=seen)
     return PlainTextResponse("ok")
 
 
