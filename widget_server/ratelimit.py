@@ -72,8 +72,12 @@ class KeyedLimiter:
 
     def would_allow(self, key: str, cost: float = 1.0) -> bool:
         """Whether ``allow`` would succeed now, without spending anything."""
+        return self.retry_after(key, cost) == 0.0
+
+    def retry_after(self, key: str, cost: float = 1.0) -> float:
+        """Seconds until ``allow(key, cost)`` would succeed."""
         bucket = self._buckets.get(key)
-        return bucket is None or bucket.retry_after(cost) == 0.0
+        return 0.0 if bucket is None else bucket.retry_after(cost)
 
     def _sweep(self, now: float) -> None:
         self._next_sweep = now + self._full_after
