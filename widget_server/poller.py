@@ -41,7 +41,15 @@ UNAVAILABLE_NOTICE_AFTER = 3
 
 
 class Poller:
-    def __init__(self, chat: Chat, service: ChatService, adapter: Adapter, settings: PollSettings) -> None:
+    def __init__(
+        self,
+        chat: Chat,
+        service: ChatService,
+        adapter: Adapter,
+        settings: PollSettings,
+        *,
+        visitor_online: bool = True,
+    ) -> None:
         self.chat = chat
         self.service = service
         self.adapter = adapter
@@ -55,7 +63,7 @@ class Poller:
         self.retry_at = 0.0
         # Ambiguous attempt: the request for this seq may have reached the contact center (a timeout).
         self.maybe_sent: int | None = None
-        self.visitor_gone_since: float | None = None if service.presence.visitor_online(chat.id) else now
+        self.visitor_gone_since: float | None = None if visitor_online else now
         self.undelivered_pending = True  # check the log once at start: a restart may have left some
         self.finishing = False
         self.finished = asyncio.Event()
@@ -129,7 +137,7 @@ class Poller:
                     await self._deliver()
                 await self._tell_contact_center_it_ended()
                 return True
-            if self._visitor_gone_too_long(now):
+            if self._visitor_gone_too_long(now) and not await self._visitor_elsewhere(now):
                 log.info("chat %s: the visitor has been gone for the grace period", self.chat.id)
                 await self.service.end_for_absence(self.chat.id)
                 self.finishing = True
@@ -182,6 +190,14 @@ class Poller:
             self._wake.clear()
             if timer is not None:
                 timer.cancel()
+
+    async def _visitor_elsewhere(self, now: float) -> bool:
+        """Whether the visitor is online in another process after all (they came back there, and only
+        this process's sockets tell this poller): if so, look again after another grace period."""
+        if not await self.service.presence.visitor_online(self.chat.id):
+            return False
+        self.visitor_gone_since = now
+        return True
 
     def _visitor_gone_too_long(self, now: float) -> bool:
         return self.visitor_gone_since is not None and now - self.visitor_gone_since >= self.settings.grace
@@ -364,7 +380,12 @@ class Pollers:
     async def ensure(self, chat: Chat, adapter: Adapter) -> None:
         if chat.id in self._pollers or chat.state == ENDED or not (adapter.polls or adapter.delivers):
             return
-        poller = self._pollers[chat.id] = Poller(chat, self.service, adapter, self.settings)
+        online = await self.service.presence.visitor_online(chat.id)
+        if chat.id in self._pollers:  # started while we asked
+            return
+        poller = self._pollers[chat.id] = Poller(
+            chat, self.service, adapter, self.settings, visitor_online=online
+        )
         await poller.start()
 
     def finished(self, poller: Poller) -> None:

@@ -22,6 +22,7 @@ from widget_server.config import DEMO_SITE, Config, demo_site
 from widget_server.omnidesk_policy import OmnideskPolicies
 from widget_server.passwords import hash_password, verify_password
 from widget_server.secret_key import read_or_create_private_file
+from widget_server.shared_state import SharedState, open_shared_state
 from widget_server.sites import SiteDirectory
 from widget_server.store import Store, open_store
 from widget_server.tokens import ResumeTokens
@@ -49,6 +50,8 @@ class Runtime:
     config: Config
     store: Store
     bus: Bus
+    #: Who is there and the limits, for every process of the deployment: in Redis when the bus is.
+    state: SharedState
     sites: SiteDirectory
     service: ChatService
     tokens: ResumeTokens
@@ -56,7 +59,7 @@ class Runtime:
     default_login: DefaultLogin | None = None
     adapters: dict[str, Adapter] = field(default_factory=dict)
     adapter_context: AdapterContext = field(default_factory=AdapterContext)
-    live: LiveConnections = field(default_factory=LiveConnections)
+    live: LiveConnections = field(init=False)
     forwarder: Forwarder | None = None
     _watcher: asyncio.Task[None] | None = None
     #: Omnidesk sites: their configuration check, and the access policy of those with policy_source = true
@@ -68,10 +71,11 @@ class Runtime:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(config.store, config.data_dir)
         bus = await open_bus(config.bus)
+        state = await open_shared_state(config.bus)
         sites = SiteDirectory(config.sites or {DEMO_SITE: demo_site()}, store)
         await sites.refresh()
         runtime: Runtime
-        adapter_context = AdapterContext()
+        adapter_context = AdapterContext(state)
         forwarder = Forwarder(
             store, lambda site_id: getattr(sites.get(site_id), "zendesk", None), adapter_context
         )
@@ -83,11 +87,13 @@ class Runtime:
             outbox_queued=forwarder.wake,
             availability_changed=lambda: runtime.availability_changed(),
             files=FileStore(config.data_dir / "attachments"),
+            state=state,
         )
         runtime = cls(
             config=config,
             store=store,
             bus=bus,
+            state=state,
             sites=sites,
             service=service,
             tokens=ResumeTokens(secret_key, config.resume_token_max_age),
@@ -95,9 +101,11 @@ class Runtime:
             adapter_context=adapter_context,
             forwarder=forwarder,
         )
+        runtime.live = LiveConnections(state)
         runtime.omnidesk = OmnideskPolicies(sites, runtime.adapter, runtime.live.enforce, config.data_dir)
         runtime.omnidesk.sites_changed(site.id for site in sites.all())
         runtime.default_login = await ensure_default_login(store, config.data_dir)
+        await service.presence.start()
         await service.recover()
         forwarder.start()
         runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
@@ -153,6 +161,7 @@ class Runtime:
         for adapter in self.adapters.values():
             await adapter.close()
         await self.adapter_context.close()
+        await self.state.close()  # a clean stop: this process's share is removed, not left to expire
         await self.bus.close()
         await self.store.close()
 
