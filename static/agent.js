@@ -536,7 +536,8 @@
     if (first) loadReadMarks();
     setConnection("connected");
 
-    // hello replaces the lists; transcripts we hold stay and catch up from their last seq.
+    // hello replaces the lists; transcripts we hold stay and catch up from their last seq. It comes on
+    // every (re)connect, and on an open socket when the server's bus may have lost messages (a resync).
     var seen = new Set();
     (frame.chats || []).forEach(function (summary) {
       if (!summary || !summary.id) return;

@@ -117,3 +117,28 @@ def test_help_works() -> None:
         [sys.executable, "-m", "widget_server", "--help"], capture_output=True, text=True, timeout=20
     )
     assert result.returncode == 0 and "serve" in result.stdout
+
+
+def test_several_workers_need_a_shared_bus(tmp_path: Path) -> None:
+    result = run_cli("serve", "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "--workers 2 needs a shared bus" in result.stderr and "redis://" in result.stderr
+
+
+def test_an_unknown_store_scheme_in_the_environment_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("serve", cwd=tmp_path, env={"WIDGET_SERVER_STORE": "mysql://db/widget"})
+    assert result.returncode == 2
+    assert result.stderr == (
+        "widget-server: $WIDGET_SERVER_STORE: unknown URL scheme 'mysql'"
+        " (use sqlite:, postgresql:, postgres:)\n"
+    )
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    url = f"postgresql://widget:secret-password@127.0.0.1:{port}/widget"
+    result = run_cli("serve", cwd=tmp_path, env={"WIDGET_SERVER_STORE": url})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("widget-server: cannot start: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr and "secret-password" not in result.stderr

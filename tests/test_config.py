@@ -88,3 +88,32 @@ def test_bad_configuration_is_one_clear_message(tmp_path: Path, text: str, messa
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_the_store_and_bus_urls_may_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "widget.toml").write_text('store = "sqlite:///chats.db"\nbus = "memory:"\n')
+    assert load_config(tmp_path / "widget.toml").store == "sqlite:///chats.db"
+    monkeypatch.setenv("WIDGET_SERVER_STORE", "postgresql://widget:pw@db.internal/widget")
+    monkeypatch.setenv("WIDGET_SERVER_BUS", "redis://redis.internal:6379/0?prefix=acme:")
+    config = load_config(tmp_path / "widget.toml")
+    assert config.store == "postgresql://widget:pw@db.internal/widget"
+    assert config.bus == "redis://redis.internal:6379/0?prefix=acme:"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'store = "mysql://db/widget"',
+            "store: unknown URL scheme 'mysql' (use sqlite:, postgresql:, postgres:)",
+        ),
+        ('bus = "kafka://k:9092"', "bus: unknown URL scheme 'kafka' (use memory:, redis:, rediss:)"),
+    ],
+)
+def test_unknown_store_and_bus_schemes_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "widget.toml").write_text(text + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(tmp_path / "widget.toml")
+    assert str(error.value) == f"{tmp_path / 'widget.toml'}: {message}"

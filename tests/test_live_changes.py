@@ -81,9 +81,10 @@ async def test_removing_an_origin_closes_the_sockets_it_admitted(server: Server)
     assert await refused(server)
 
 
-def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(data_dir: Path, *args: str, store: str = "sqlite:") -> subprocess.CompletedProcess[str]:
+    """The administration command, on the server's store."""
     config = data_dir.parent / "cli.toml"
-    config.write_text(f'data_dir = "{data_dir}"\n')
+    config.write_text(f'data_dir = "{data_dir}"\nstore = "{store}"\n')
     return subprocess.run(
         [sys.executable, "-m", "widget_server", *args, "--config", str(config)],
         capture_output=True,
@@ -99,7 +100,9 @@ async def test_a_change_from_the_cli_applies_to_the_next_connect_and_to_open_soc
     async with Visitor.connected(
         server, site="acme", origin="https://acme.example", local_addr=("127.0.0.9", 0)
     ) as v:
-        result = await asyncio.to_thread(cli, data_dir, "sites", "block-ip", "acme", "127.0.0.9")
+        result = await asyncio.to_thread(
+            cli, data_dir, "sites", "block-ip", "acme", "127.0.0.9", store=server.runtime.config.store
+        )
         assert result.returncode == 0, result.stderr
         # The next handshake, at once, with no wait.
         assert await refused(server, local_addr=("127.0.0.9", 0))

@@ -16,8 +16,9 @@ from tests.fakes.zendesk import FakeZendesk
 from tests.support.asgi_server import serve
 from tests.support.clients import HOST_ORIGIN, Server, Visitor, make_config, running
 from tests.support.contact_centers import eventually
+from widget_server import model
 from widget_server.config import Config
-from widget_server.zendesk import Forwarder
+from widget_server.zendesk import TARGET, Forwarder
 
 TOKEN = "zendesk-oauth-token-for-tests"
 UA = (
@@ -198,3 +199,35 @@ async def test_two_processes_sharing_the_outbox_send_each_item_once(
         for chat in chats:
             assert await _state(server, chat, "sent")
     assert sorted(c["message"] for c in fake.created) == sorted(f"message {n}" for n in range(10))
+
+
+async def test_a_forwarder_whose_claim_was_taken_over_leaves_the_item_to_the_new_owner(
+    data_dir: Path, zendesk: tuple[FakeZendesk, str]
+) -> None:
+    fake, url = zendesk
+    async with running(config(data_dir, url)) as server:
+        await fast(server).close()  # hold the server's own forwarder
+        runtime = server.runtime
+        settings = lambda site_id: runtime.sites.get(site_id).zendesk  # type: ignore[union-attr]  # noqa: E731
+        chat = (await leave(server))["chat"]
+        slow = Forwarder(runtime.store, settings, runtime.adapter_context, lease_ms=1)
+        fake.delay(0.3)
+        sending = asyncio.ensure_future(slow.send_due())
+        await eventually(lambda: _posted(fake))
+        fake.delay(0)
+        # Meanwhile its lease ran out and another process claimed the item (that one stalls in turn).
+        await asyncio.sleep(0.01)
+        assert len(await runtime.store.claim_outbox(TARGET, model.now_ms(), 1, "another")) == 1
+        assert await sending == 1
+        (item,) = await runtime.store.list_outbox(chat)
+        assert item.state == "sending" and item.remote_id is None  # the slow one's outcome was dropped
+        # The next owner finds the message that did arrive, and does not send it again.
+        await asyncio.sleep(0.01)
+        assert await Forwarder(runtime.store, settings, runtime.adapter_context).send_due() == 1
+        (item,) = await runtime.store.list_outbox(chat)
+        assert item.state == "sent" and item.remote_id is not None
+    assert len(fake.created) == 1
+
+
+async def _posted(fake: FakeZendesk) -> bool:
+    return any(r.method == "POST" for r in fake.requests)

@@ -7,6 +7,7 @@ known in its configuration.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -485,3 +486,42 @@ async def test_omnidesk_hears_the_widget_opened_and_minimised(
         await visitor.send({"type": "widget", "expanded": False})
         await visitor.send({"type": "widget", "expanded": True})
         await eventually(lambda: omnidesk.sessions[chat].events[-2:] == ["minimizedchat", "expandedchat"])
+
+
+async def test_delivery_never_passes_a_file_it_cannot_read(
+    data_dir: Path, fake: tuple[FakeOmnidesk, str]
+) -> None:
+    """A file whose bytes this process cannot read yet (a shared directory not mounted, a database
+    hiccup) holds back what follows it, until it can be read: nothing is skipped, nothing reordered."""
+    omnidesk, url = fake
+    async with desk(data_dir, url) as server, connected(server) as visitor:
+        await visitor.start()
+        chat = visitor.chat or ""
+        await visitor.say("first", id="m1")
+        await eventually(lambda: _with_messages(omnidesk, chat, 1))
+        # An attachment event naming bytes the file store does not have (yet), then a message.
+        file_id = "not-there-yet"
+        await server.runtime.service.append(
+            chat,
+            [
+                model.NewEvent(
+                    model.ATTACHMENT,
+                    {
+                        "from": "visitor",
+                        "name": "Chris",
+                        "file": {"id": file_id, "name": "a.png", "type": "image/png", "size": 4},
+                    },
+                )
+            ],
+        )
+        await visitor.say("after the file", id="m2")
+        await asyncio.sleep(1.0)  # several delivery attempts at the fast test intervals
+        session = omnidesk.sessions[chat]
+        assert session.texts == ["first"] and session.attachments == []
+        # The bytes appear where the file store looks: the file goes first, then the message.
+        root = data_dir / "attachments" / chat
+        root.mkdir(parents=True, exist_ok=True)
+        (root / file_id).write_bytes(b"\x89PNG")
+        await eventually(lambda: _with_messages(omnidesk, chat, 2), timeout=10)
+        assert [a.content for a in session.attachments] == [b"\x89PNG"]
+        assert session.texts == ["first", "after the file"]

@@ -12,18 +12,36 @@ import pytest
 
 from widget_server import model
 from widget_server.model import Chat, Visitor
-from widget_server.store import ChatNotFound, SiteExists, SiteNotFound, Store, WrongState, open_store
+from widget_server.store import (
+    ChatNotFound,
+    Fenced,
+    SiteExists,
+    SiteNotFound,
+    Store,
+    WrongState,
+    open_store,
+)
 
 Reopen = Callable[[], Awaitable[Store]]
 
 
-@pytest.fixture(params=["sqlite"])
-async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Reopen]:
-    """Opens the store; calling it again after closing reopens the same database."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """The URL of a new, empty database of each implementation."""
+    if request.param == "postgresql":
+        # A small pool: the tests' PostgreSQL is shared, and two instances must not need more.
+        return f"{request.getfixturevalue('postgres_url')}?pool_max=4"
+    return "sqlite:"
+
+
+@pytest.fixture
+async def store_factory(store_url: str, tmp_path: Path) -> AsyncIterator[Reopen]:
+    """Opens the store; calling it again opens another instance on the same database, as another server
+    process would (after closing the first: reopening it)."""
     opened: list[Store] = []
 
     async def open_() -> Store:
-        store = await open_store("sqlite:", tmp_path)
+        store = await open_store(store_url, tmp_path)
         opened.append(store)
         return store
 
@@ -260,3 +278,132 @@ async def test_sites_and_their_version(store: Store) -> None:
         await store.change_site("acme", {"name": "C"}, audit)
     assert await store.list_sites() == [] and await store.sites_version() == start + 3
     assert len(await store.list_audit(target="acme")) == 3
+
+
+# --- several writers: two store instances on one database, as two server processes ----------------------
+
+
+@pytest.fixture
+async def two_stores(store_factory: Reopen) -> tuple[Store, Store]:
+    return await store_factory(), await store_factory()
+
+
+async def test_two_instances_appending_to_one_chat_keep_seq_gapless(two_stores: tuple[Store, Store]) -> None:
+    one, two = two_stores
+    await one.create_chat(new_chat(), [])
+    await asyncio.gather(
+        *(
+            (one if n % 2 else two).append(
+                "c1", [model.message("visitor", "C", str(n)), model.visit(f"/{n}")]
+            )
+            for n in range(60)
+        )
+    )
+    events = await two.events_after("c1", 0)
+    assert [e.seq for e in events] == list(range(1, 121))
+    assert sorted(int(e.data["text"]) for e in events if e.kind == model.MESSAGE) == list(range(60))
+    # Each append's two events are adjacent: one transaction, not interleaved with another's.
+    assert all(events[i + 1].data["url"] == f"/{events[i].data['text']}" for i in range(0, 120, 2))
+    chat = await one.get_chat("c1")
+    assert chat is not None and chat.last_seq == 120
+
+
+async def test_one_client_id_through_two_instances_is_stored_once(two_stores: tuple[Store, Store]) -> None:
+    one, two = two_stores
+    await one.create_chat(new_chat(), [])
+    for n in range(20):
+        results = await asyncio.gather(
+            one.append("c1", [model.message("visitor", "C", f"hi {n}", f"m{n}")]),
+            two.append("c1", [model.message("visitor", "C", f"hi {n}", f"m{n}")]),
+        )
+        assert sorted(r.new for r in results) == [False, True]
+        assert results[0].events[0].seq == results[1].events[0].seq
+    events = await one.events_after("c1", 0)
+    assert [e.data["text"] for e in events] == [f"hi {n}" for n in range(20)]
+    assert [e.seq for e in events] == list(range(1, 21))
+
+
+async def test_one_start_id_through_two_instances_creates_one_chat(two_stores: tuple[Store, Store]) -> None:
+    one, two = two_stores
+    results = await asyncio.gather(
+        one.create_chat(replace(new_chat("a"), start_id="s1"), [model.state(model.QUEUED)]),
+        two.create_chat(replace(new_chat("b"), start_id="s1"), [model.state(model.QUEUED)]),
+    )
+    assert sorted(r.new for r in results) == [False, True]
+    assert results[0].chat.id == results[1].chat.id
+    assert len(await one.list_chats()) == 1
+
+
+async def test_two_outbox_claimers_each_item_to_exactly_one(two_stores: tuple[Store, Store]) -> None:
+    one, two = two_stores
+    items = [
+        model.OutboxItem(0, "zendesk", "acme", None, {"n": n}, created_at=1000, due_at=1000 + n)
+        for n in range(40)
+    ]
+    await one.create_chat(new_chat(), [], items)
+    claims = await asyncio.gather(
+        *(
+            (one if n % 2 else two).claim_outbox("zendesk", 5000, 60_000, f"owner{n}", limit=3)
+            for n in range(20)
+        )
+    )
+    claimed = [item.payload["n"] for claim in claims for item in claim]
+    assert sorted(claimed) == list(range(40))  # every item, and none twice
+
+
+async def test_an_outbox_update_by_a_stale_owner_is_refused(store: Store) -> None:
+    item = model.OutboxItem(0, "zendesk", "acme", None, {"x": 1}, created_at=1000, due_at=1000)
+    await store.create_chat(new_chat(), [], [item])
+    (first,) = await store.claim_outbox("zendesk", 2000, 60_000, "one")
+    (again,) = await store.claim_outbox("zendesk", 70_000, 60_000, "two")  # one's lease ran out
+    assert not await store.update_outbox(first.id, {"state": "sent", "remote_id": "z1"}, owner="one")
+    (stored,) = await store.list_outbox("c1")
+    assert stored.state == "sending" and stored.remote_id is None  # nothing written
+    assert await store.update_outbox(again.id, {"state": "sent", "remote_id": "z2"}, owner="two")
+    # Done: no longer claimed, so even its owner cannot change it again.
+    assert not await store.update_outbox(again.id, {"state": "pending"}, owner="two")
+    (stored,) = await store.list_outbox("c1")
+    assert stored.state == "sent" and stored.remote_id == "z2"
+
+
+async def test_a_stale_fence_writes_nothing(two_stores: tuple[Store, Store]) -> None:
+    one, two = two_stores
+    await one.create_chat(new_chat(), [model.state(model.QUEUED)])
+    await one.append("c1", [model.joined("Ana")], changes={"backend_state": {"cursor": 5}}, fence=2)
+    with pytest.raises(Fenced):
+        await two.append("c1", [model.joined("Bo")], changes={"backend_state": {"cursor": 1}}, fence=1)
+    with pytest.raises(Fenced):
+        await two.update_chat("c1", {"backend_state": {"cursor": 1}}, fence=1)
+    chat = await two.get_chat("c1")
+    assert chat is not None and chat.backend_state == {"cursor": 5} and chat.last_seq == 2
+    assert [e.kind for e in await two.events_after("c1", 0)] == ["state", "joined"]
+    # The same fence, or a newer one, is accepted (and a newer one becomes the chat's).
+    await two.update_chat("c1", {"backend_state": {"cursor": 6}}, fence=2)
+    await two.append("c1", [model.left("Ana")], changes={"backend_state": {"cursor": 7}}, fence=3)
+    with pytest.raises(Fenced):
+        await one.update_chat("c1", {"backend_state": {"cursor": 0}}, fence=2)
+    chat = await one.get_chat("c1")
+    assert chat is not None and chat.backend_state == {"cursor": 7} and chat.last_seq == 3
+    # Without a fence, as before: nothing checked, the fence kept.
+    await one.update_chat("c1", {"meta": {"unread": True}})
+    with pytest.raises(Fenced):
+        await one.append("c1", [model.joined("Cy")], fence=2)
+    with pytest.raises(ChatNotFound):
+        await one.update_chat("missing", {"state": "ended"}, fence=9)
+
+
+async def test_owners_fencing_at_once_leave_the_newest_cursor(
+    two_stores: tuple[Store, Store],
+) -> None:
+    one, two = two_stores
+    await one.create_chat(new_chat(), [])
+    outcomes = await asyncio.gather(
+        *(
+            (one if n % 2 else two).update_chat("c1", {"backend_state": {"cursor": n}}, fence=n)
+            for n in range(1, 31)
+        ),
+        return_exceptions=True,
+    )
+    assert all(outcome is None or isinstance(outcome, Fenced) for outcome in outcomes)
+    chat = await one.get_chat("c1")
+    assert chat is not None and chat.backend_state == {"cursor": 30}  # never moved back by a stale owner

@@ -3,7 +3,8 @@
 A file's type is decided by its content (magic bytes, via the ``filetype`` library), never by its name
 or the browser's claim; a site accepts the types its ``[sites.ID.attachments]`` table lists (a few
 images, PDF and plain text by default), up to ``max_bytes`` each and ``max_files`` per chat. The bytes
-live in the data dir under ``attachments/CHAT/FILE``; the chat log holds an ``attachment`` event naming
+live in a ``FileStore`` (the data dir's ``attachments/CHAT/FILE``, a directory every host shares, or
+the PostgreSQL store's database); the chat log holds an ``attachment`` event naming
 the file, so everything else (order, resume, fan-out, delivery to a contact center) works as for
 messages. Files are served only to the chat's visitor (through a short-lived signed link) and to agents,
 always as downloads (``Content-Disposition: attachment``), so an uploaded HTML or SVG never runs in our
@@ -12,13 +13,16 @@ origin.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import secrets
 import tempfile
 import unicodedata
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import filetype
 
@@ -96,42 +100,106 @@ def safe_name(name: str | None, content_type: str) -> str:
     return f"{stem}.{extension}"
 
 
-class FileStore:
-    """The bytes of attachments, in the data dir. Written to a temporary file and renamed into place, so
-    a file is either whole or absent."""
+FILE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CHAT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
+CHUNK = 64 * 1024  # what a download sends at a time
+
+
+class StoredFile(Protocol):
+    """A file as kept: its size, and its bytes in chunks (a download streams them)."""
+
+    size: int
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+class FileStore(Protocol):
+    """Where the bytes of attachments live: a directory (the data dir's, or one every host mounts), or
+    the PostgreSQL store's database. A file is either whole or absent. Every implementation passes
+    tests/test_file_store_contract.py."""
+
+    async def save(self, chat_id: str, data: bytes) -> str:
+        """Keep the bytes; return the new file's id."""
+        ...
+
+    async def open(self, chat_id: str, file_id: str) -> StoredFile | None:
+        """The file, or None if it is not there (or the ids are not ids)."""
+        ...
+
+    async def remove(self, chat_id: str, file_id: str) -> None: ...
+
+
+def valid_ids(chat_id: str, file_id: str) -> bool:
+    """Ids as we make them: nothing else ever names a file (no paths, no dots)."""
+    return bool(CHAT_ID.fullmatch(chat_id) and FILE_ID.fullmatch(file_id))
+
+
+async def read_all(file: StoredFile) -> bytes:
+    return b"".join([chunk async for chunk in file.chunks()])
+
+
+class _DirectoryFile:
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        with self.path.open("rb") as file:
+            while chunk := await asyncio.to_thread(file.read, CHUNK):
+                yield chunk
+
+
+class DirectoryFiles:
+    """The bytes of attachments in a directory, ``ROOT/CHAT/FILE``: the data dir's by default, or
+    ``attachments_dir``, a directory every host mounts. Written to a temporary file and renamed into
+    place, so a file is either whole or absent."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def _path(self, chat_id: str, file_id: str) -> Path:
-        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", chat_id) or not re.fullmatch(
-            r"[A-Za-z0-9_-]{1,64}", file_id
-        ):
+        if not valid_ids(chat_id, file_id):
             raise FileNotFoundError(file_id)
         return self.root / chat_id / file_id
 
-    def save(self, chat_id: str, data: bytes) -> str:
+    async def save(self, chat_id: str, data: bytes) -> str:
         file_id = secrets.token_urlsafe(16)
         path = self._path(chat_id, file_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    file.write(data)
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+
+        await asyncio.to_thread(write)
         return file_id
 
-    def path(self, chat_id: str, file_id: str) -> Path:
-        path = self._path(chat_id, file_id)
-        if not path.is_file():
-            raise FileNotFoundError(file_id)
-        return path
+    async def open(self, chat_id: str, file_id: str) -> StoredFile | None:
+        try:
+            path = self._path(chat_id, file_id)
+            size = (await asyncio.to_thread(path.stat)).st_size
+        except OSError:  # not there, or not ids, or the shared directory is not mounted
+            return None
+        return _DirectoryFile(path, size)
 
-    def remove(self, chat_id: str, file_id: str) -> None:
-        self._path(chat_id, file_id).unlink(missing_ok=True)
+    async def remove(self, chat_id: str, file_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(chat_id, file_id).unlink(missing_ok=True)
+
+
+def open_files(store: object, data_dir: Path, shared_dir: Path | None) -> FileStore:
+    """Where attachments live: ``attachments_dir`` if the operator named one; else the store's database
+    if it keeps files (PostgreSQL: every host reads them); else the data dir."""
+    if shared_dir is not None:
+        return DirectoryFiles(shared_dir)
+    kept: FileStore | None = getattr(store, "files", None)
+    return kept if kept is not None else DirectoryFiles(data_dir / "attachments")
 
 
 class ChatFiles:
@@ -156,7 +224,7 @@ class ChatFiles:
         """Store a file (already ``check``ed against the site's rules) and its event; the file is written
         first, and removed again if the event cannot be stored (``WrongState``: the chat has ended).
         Idempotent by ``client_id``."""
-        file_id = self.files.save(chat_id, data)
+        file_id = await self.files.save(chat_id, data)
         file = {
             "id": file_id,
             "name": safe_name(filename, content_type),
@@ -171,10 +239,10 @@ class ChatFiles:
         try:
             appended = await self.service.append(chat_id, [event], require_states=model.OPEN_STATES)
         except BaseException:  # WrongState (the chat ended) included: the caller says so
-            self.files.remove(chat_id, file_id)
+            await self.files.remove(chat_id, file_id)
             raise
         if not appended.new:
-            self.files.remove(chat_id, file_id)  # the same upload again: keep the first
+            await self.files.remove(chat_id, file_id)  # the same upload again: keep the first
         stored = appended.events[0]
         return {**stored.data["file"], "seq": stored.seq}
 
@@ -182,12 +250,10 @@ class ChatFiles:
         events = await self.service.store.events_after(chat_id, 0)
         return sum(1 for event in events if event.kind == model.ATTACHMENT)
 
-    async def find(self, chat_id: str, file_id: str) -> tuple[Path, dict[str, Any]] | None:
-        """The file's path and its description from the log, if the chat has it."""
+    async def find(self, chat_id: str, file_id: str) -> tuple[StoredFile, dict[str, Any]] | None:
+        """The file and its description from the log, if the chat has it and its bytes are there."""
         for event in await self.service.store.events_after(chat_id, 0):
             if event.kind == model.ATTACHMENT and event.data["file"]["id"] == file_id:
-                try:
-                    return self.files.path(chat_id, file_id), event.data["file"]
-                except FileNotFoundError:
-                    return None
+                stored = await self.files.open(chat_id, file_id)
+                return None if stored is None else (stored, event.data["file"])
         return None

@@ -79,7 +79,8 @@ class ChatService:
         self.bus = bus
         self._adapter_for = adapter_for
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.files = attachments.ChatFiles(files or attachments.FileStore(Path("data") / "attachments"), self)
+        default_files = attachments.DirectoryFiles(Path("data") / "attachments")
+        self.files = attachments.ChatFiles(files or default_files, self)
         #: What the processes share: who is there, and the limits (widget_server/shared_state).
         self.state: SharedState = state or MemoryState()
         self.presence = Presence(

@@ -8,17 +8,24 @@ configuration, a taken port) are one line on stderr and exit status 2, never a t
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from widget_server.config import Config, ConfigError, load_config
+from widget_server.config import Config, ConfigError, config_from_mapping, load_config
 from widget_server.web.ws_protocol import WebSocketProtocol
+
+if TYPE_CHECKING:
+    from widget_server.runtime import DefaultLogin
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+# The configuration file when --config is not given; also how `--workers` hands it to its processes.
+CONFIG_ENV = "WIDGET_SERVER_CONFIG"
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -75,9 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="the TOML configuration file (default: none, the demo)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None,
+        help=f"the TOML configuration file (default: ${CONFIG_ENV}, else none: the demo)",
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (default 1); more than one needs a shared bus (Redis)",
+    )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
     )
@@ -85,7 +103,7 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 
 def read_config(path: Path | None) -> Config:
     if path is None:
-        return Config(data_dir=Path("data"))
+        return config_from_mapping({"data_dir": "data"})
     return load_config(path)
 
 
@@ -95,6 +113,23 @@ def serve(args: argparse.Namespace) -> int:
     from widget_server.web.app import create_app
 
     config = read_config(args.config)
+    if args.workers < 1:
+        print("widget-server: --workers must be 1 or more", file=sys.stderr)
+        return 2
+    if args.workers > 1 and config.bus.startswith("memory:"):
+        print(
+            f'widget-server: --workers {args.workers} needs a shared bus: set bus = "redis://..." in the'
+            " configuration (or WIDGET_SERVER_BUS); with the in-process bus, a visitor and an agent on"
+            " different workers would never hear each other",
+            file=sys.stderr,
+        )
+        return 2
+    problem, login = asyncio.run(_preflight(config))
+    if problem is not None:
+        print(f"widget-server: cannot start: {problem}", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return _serve_workers(args, config, login)
     try:
         app = create_app(config, on_ready=lambda runtime: None)
     except (OSError, ValueError) as error:
@@ -117,6 +152,70 @@ def serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
+async def _preflight(config: Config) -> tuple[str | None, DefaultLogin | None]:
+    """Open the store (running its migrations, creating the first login) and the bus once before
+    serving, so that an unreachable database or Redis is one line for the operator rather than a
+    traceback from every worker. Returns the problem, if any, and the first login to print."""
+    from widget_server.bus import open_bus
+    from widget_server.runtime import ensure_default_login
+    from widget_server.store import open_store
+
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await open_store(config.store, config.data_dir)
+        try:
+            login = await ensure_default_login(store, config.data_dir)
+        finally:
+            await store.close()
+        bus = await open_bus(config.bus)
+        await bus.close()
+    except Exception as error:  # whatever the driver raised, the operator gets its sentence
+        return str(error) or type(error).__name__, None
+    return None, login
+
+
+def _serve_workers(args: argparse.Namespace, config: Config, login: DefaultLogin | None) -> int:
+    """Several processes on one port: uvicorn's supervisor starts them (and replaces one that dies); each
+    builds its app from the configuration file named in the environment."""
+    import uvicorn
+
+    if args.config is not None:
+        os.environ[CONFIG_ENV] = str(args.config.resolve())
+    else:
+        os.environ.pop(CONFIG_ENV, None)
+    base = f"http://{_url_host(args.host)}:{args.port}"
+    lines = [
+        "",
+        f"widget_server is starting {args.workers} processes on {base}"
+        f" (store {_redacted(config.store)}, bus {_redacted(config.bus)}).",
+        f"  Agent console:    {base}/agent",
+    ]
+    if login is not None:
+        lines.append(_login_line(login))
+    print("\n".join([*lines, ""]), flush=True)
+    uvicorn.run(
+        "widget_server.web.app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=log_config(args.log_level),
+        **UVICORN_OPTIONS,
+    )
+    return 0
+
+
+def _redacted(url: str) -> str:
+    """A URL fit to print: without its password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _url_host(host: str) -> str:
     if host in ("0.0.0.0", "::"):  # noqa: S104 - only for the printed URL
         return "127.0.0.1"
@@ -133,14 +232,16 @@ def banner(base: str, runtime: Any) -> str:
     for site in sites:
         lines.append(f"  Visitor socket:   {ws_base}/ws/{site.id}   ({site.name}, {site.backend})")
     lines.append(f"  Agent console:    {base}/agent")
-    login = runtime.default_login
-    if login is not None:
-        if login.password is not None:
-            lines.append(f"  Agent login:      {login.name} / {login.password}   (kept in {login.source})")
-        else:
-            lines.append(f"  Agent login:      {login.name} with {login.source}")
+    if runtime.default_login is not None:
+        lines.append(_login_line(runtime.default_login))
     lines.append("")
     return "\n".join(lines)
+
+
+def _login_line(login: DefaultLogin) -> str:
+    if login.password is not None:
+        return f"  Agent login:      {login.name} / {login.password}   (kept in {login.source})"
+    return f"  Agent login:      {login.name} with {login.source}"
 
 
 def log_config(level: str) -> dict[str, Any]:

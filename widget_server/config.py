@@ -25,6 +25,13 @@ from widget_server.poll_policy import PollSettings
 SITE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEMO_SITE = "demo"
 
+# The whole store and bus URLs may come from the environment instead of the file, so that a password in
+# them never has to be written into the configuration; the environment wins over the file.
+STORE_ENV = "WIDGET_SERVER_STORE"
+BUS_ENV = "WIDGET_SERVER_BUS"
+STORE_SCHEMES = ("sqlite", "postgresql", "postgres")
+BUS_SCHEMES = ("memory", "redis", "rediss")
+
 
 class ConfigError(Exception):
     """A configuration problem, worded for the operator: where, and what is wrong."""
@@ -325,6 +332,7 @@ class Config:
     sites: Mapping[str, Site] = field(default_factory=dict)
     store: str = "sqlite:"
     bus: str = "memory:"
+    attachments_dir: Path | None = None
     public_url: str | None = None
     resume_token_max_age: int = 7 * 24 * 3600
     poller: PollSettings = field(default_factory=PollSettings)
@@ -338,13 +346,32 @@ class Config:
 TOP_SPEC = {
     "data_dir": Setting(str, default="./data"),
     "trusted_proxies": Setting(list, default=[], check=string_list(_network_problem)),
-    "store": Setting(str, default="sqlite:"),
-    "bus": Setting(str, default="memory:"),
+    "store": Setting(str, default="sqlite:", check=lambda url: _scheme_problem(url, STORE_SCHEMES)),
+    "bus": Setting(str, default="memory:", check=lambda url: _scheme_problem(url, BUS_SCHEMES)),
+    "attachments_dir": Setting(str),
     "public_url": Setting(str, check=http_url),
     "resume_token_max_age": Setting(int, default=Config.resume_token_max_age, check=positive),
     "poller": Setting(dict, default={}),
     "sites": Setting(dict, default={}),
 }
+
+
+def _scheme_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    scheme = url.partition(":")[0]
+    if scheme in schemes:
+        return None
+    return f"unknown URL scheme {scheme!r} (use {', '.join(f'{s}:' for s in schemes)})"
+
+
+def _from_environment(top: dict[str, Any]) -> None:
+    """``WIDGET_SERVER_STORE`` and ``WIDGET_SERVER_BUS`` replace the file's ``store`` and ``bus``."""
+    for key, name, schemes in (("store", STORE_ENV, STORE_SCHEMES), ("bus", BUS_ENV, BUS_SCHEMES)):
+        value = os.environ.get(name)
+        if value:
+            problem = _scheme_problem(value, schemes)
+            if problem:
+                raise ConfigError(f"${name}", problem)
+            top[key] = value
 
 
 def load_config(path: Path) -> Config:
@@ -368,16 +395,25 @@ def config_from_mapping(
     raw: Mapping[str, Any], *, base: Path = Path("."), source: str | None = None
 ) -> Config:
     top = check_table(dict(raw), TOP_SPEC, "")
+    _from_environment(top)
     sites = {}
     for site_id, table in top["sites"].items():
         sites[site_id] = site_from_mapping(site_id, table, provisioned=True)
     data_dir = Path(os.path.expanduser(top["data_dir"]))
+    attachments_dir = Path(os.path.expanduser(top["attachments_dir"])) if top["attachments_dir"] else None
     return Config(
         data_dir=data_dir if data_dir.is_absolute() else base / data_dir,
         trusted_proxies=tuple(top["trusted_proxies"]),
         sites=sites,
         store=top["store"],
         bus=top["bus"],
+        attachments_dir=(
+            None
+            if attachments_dir is None
+            else attachments_dir
+            if attachments_dir.is_absolute()
+            else base / attachments_dir
+        ),
         public_url=top["public_url"],
         resume_token_max_age=top["resume_token_max_age"],
         poller=poll_settings(check_table(top["poller"], POLLER_SPEC, "poller")),

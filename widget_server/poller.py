@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from widget_server import model
 from widget_server.adapters import Adapter, BackendRefused, BackendUnavailable, ChatGone, Polled
+from widget_server.attachments import read_all
 from widget_server.bus import Message
 from widget_server.model import ENDED, OPEN_STATES, Chat, Event
 from widget_server.poll_policy import Backoff, PollSettings, next_interval
@@ -65,6 +66,7 @@ class Poller:
         self.maybe_sent: int | None = None
         self.visitor_gone_since: float | None = None if visitor_online else now
         self.undelivered_pending = True  # check the log once at start: a restart may have left some
+        self.recheck_state = False  # after a bus resync: read the chat's state, it may have ended
         self.finishing = False
         self.finished = asyncio.Event()
         self._wake = asyncio.Event()
@@ -98,6 +100,12 @@ class Poller:
         await self._unsubscribe_once()
 
     def _on_bus(self, message: Message) -> None:
+        if message["t"] == "resync":
+            # Missed messages may have been a visitor's (deliver what the log holds) or the end.
+            self.undelivered_pending = True
+            self.recheck_state = True
+            self._wake.set()
+            return
         if message["t"] != "event":
             return
         event = message["e"]
@@ -129,6 +137,8 @@ class Poller:
         if now < self.retry_at:
             return False
         try:
+            if self.recheck_state:
+                await self._recheck_state()
             if self.undelivered_pending:
                 await self._deliver()
             if self.finishing:
@@ -176,7 +186,7 @@ class Poller:
         going, the chat ending). A timer handle sets the same event: no task per sleep."""
         now = self.loop.time()
         if now >= self.retry_at:
-            if self.finishing or self.undelivered_pending:
+            if self.finishing or self.undelivered_pending or self.recheck_state:
                 return  # work to do now
             deadlines = [self.next_poll] if self.adapter.polls else []
             if self.visitor_gone_since is not None:
@@ -198,6 +208,12 @@ class Poller:
             return False
         self.visitor_gone_since = now
         return True
+
+    async def _recheck_state(self) -> None:
+        self.recheck_state = False
+        chat = await self.service.store.get_chat(self.chat.id)
+        if chat is None or chat.state == ENDED:
+            self.finishing = True
 
     def _visitor_gone_too_long(self, now: float) -> bool:
         return self.visitor_gone_since is not None and now - self.visitor_gone_since >= self.settings.grace
@@ -230,9 +246,13 @@ class Poller:
             self.requests += 1
             async with self.service.pollers.slots:
                 if event.kind == model.ATTACHMENT:
-                    found = await self.service.files.find(self.chat.id, event.data["file"]["id"])
-                    if found is not None:
-                        await self.adapter.send_attachment(self.chat, event, found[0].read_bytes())
+                    file_id = event.data["file"]["id"]
+                    found = await self.service.files.find(self.chat.id, file_id)
+                    if found is None:
+                        # Never past a file that cannot be read (a shared directory not mounted yet,
+                        # a database hiccup): retried with backoff like a contact center's failure.
+                        raise BackendUnavailable(f"cannot read attachment {file_id} from the file store")
+                    await self.adapter.send_attachment(self.chat, event, await read_all(found[0]))
                 else:
                     await self.adapter.send_message(self.chat, event, retry=retry)
         except BackendUnavailable as error:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from widget_server import model
 from widget_server.adapters import Adapter, AdapterContext, create_adapter
-from widget_server.attachments import FileStore
+from widget_server.attachments import open_files
 from widget_server.bus import Bus, open_bus
 from widget_server.chat_service import ChatService
 from widget_server.config import DEMO_SITE, Config, demo_site
@@ -86,7 +86,7 @@ class Runtime:
             poll_settings=config.poller,
             outbox_queued=forwarder.wake,
             availability_changed=lambda: runtime.availability_changed(),
-            files=FileStore(config.data_dir / "attachments"),
+            files=open_files(store, config.data_dir, config.attachments_dir),
             state=state,
         )
         runtime = cls(

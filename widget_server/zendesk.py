@@ -217,8 +217,8 @@ class Forwarder:
             await self._backoff(item, f"HTTP {status}: {text[:200]}")
         else:
             log.error("Zendesk refused offline message %s for good: HTTP %s %s", item.id, status, text[:300])
-            await self.store.update_outbox(
-                item.id,
+            await self._finish(
+                item,
                 {"state": "failed", "last_error": f"HTTP {status}: {text[:500]}", "done_at": model.now_ms()},
             )
 
@@ -256,14 +256,24 @@ class Forwarder:
         return None
 
     async def _done(self, item: OutboxItem, remote_id: str | None, how: str) -> None:
-        log.info("offline message %s forwarded to Zendesk (%s): %s", item.chat_id, how, remote_id)
-        await self.store.update_outbox(
-            item.id, {"state": "sent", "done_at": model.now_ms(), "remote_id": remote_id, "ambiguous": 0}
+        changes = {"state": "sent", "done_at": model.now_ms(), "remote_id": remote_id, "ambiguous": 0}
+        if await self._finish(item, changes):
+            log.info("offline message %s forwarded to Zendesk (%s): %s", item.chat_id, how, remote_id)
+
+    async def _finish(self, item: OutboxItem, changes: dict[str, Any]) -> bool:
+        """Record the outcome of a claimed item, unless our lease ran out and another process claimed it
+        meanwhile: that one now owns the item (and checks Zendesk before sending it again), so ours is
+        dropped."""
+        if await self.store.update_outbox(item.id, changes, owner=self.owner):
+            return True
+        log.info(
+            "offline message %s was claimed by another process meanwhile; leaving it to it", item.chat_id
         )
+        return False
 
     async def _retry(self, item: OutboxItem, delay_ms: int, reason: str) -> None:
-        await self.store.update_outbox(
-            item.id,
+        await self._finish(
+            item,
             {
                 "state": "pending",
                 "due_at": model.now_ms() + delay_ms,
@@ -286,7 +296,7 @@ class Forwarder:
         }
         if ambiguous:
             changes["ambiguous"] = 1
-        await self.store.update_outbox(item.id, changes)
+        await self._finish(item, changes)
 
 
 def _id_of(text: str) -> str | None:

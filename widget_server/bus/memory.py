@@ -1,44 +1,33 @@
-"""The in-process bus: the default when one server process serves everything."""
+"""The in-process bus: the default when one server process serves everything.
+
+Delivery is synchronous, inside ``publish``, and nothing is ever lost, so it never sends ``RESYNC``.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from widget_server.bus import Callback, Message
-
-log = logging.getLogger(__name__)
+from widget_server.bus.fanout import Fanout
 
 
 class MemoryBus:
     def __init__(self) -> None:
-        self._subscribers: dict[str, list[Callback]] = {}
+        self._fanout = Fanout()
 
     async def publish(self, channel: str, message: Message) -> None:
-        self.deliver(channel, message)
-
-    def deliver(self, channel: str, message: Message) -> None:
-        # A copy of the list: a callback may unsubscribe (or subscribe) while we iterate.
-        for callback in tuple(self._subscribers.get(channel, ())):
-            try:
-                callback(message)
-            except Exception:  # one broken receiver must not starve the others
-                log.exception("bus subscriber of %s failed", channel)
+        self._fanout.deliver(channel, message)
 
     async def subscribe(self, channel: str, callback: Callback) -> Callable[[], Awaitable[None]]:
-        self._subscribers.setdefault(channel, []).append(callback)
+        self._fanout.add(channel, callback)
 
         async def unsubscribe() -> None:
-            callbacks = self._subscribers.get(channel)
-            if callbacks and callback in callbacks:
-                callbacks.remove(callback)
-                if not callbacks:
-                    del self._subscribers[channel]
+            self._fanout.remove(channel, callback)
 
         return unsubscribe
 
     def subscriber_count(self, channel: str) -> int:
-        return len(self._subscribers.get(channel, ()))
+        return self._fanout.count(channel)
 
     async def close(self) -> None:
-        self._subscribers.clear()
+        self._fanout.clear()

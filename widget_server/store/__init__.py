@@ -31,6 +31,17 @@ class WrongState(StoreError):
         self.chat = chat
 
 
+class Fenced(StoreError):
+    """A write carried a fencing token older than the chat's: a newer owner of its poller exists; nothing
+    was written."""
+
+    def __init__(self, chat_id: str, fence: int, current: int) -> None:
+        super().__init__(f"chat {chat_id} is fenced at {current}; a write with fence {fence} is stale")
+        self.chat_id = chat_id
+        self.fence = fence
+        self.current = current
+
+
 class SiteExists(StoreError):
     pass
 
@@ -80,19 +91,26 @@ class Store(Protocol):
         *,
         changes: dict[str, Any] | None = None,
         require_states: Sequence[str] | None = None,
+        fence: int | None = None,
     ) -> Appended:
-        """Append events to a chat's log and apply ``changes`` to the chat, all or nothing.
+        """Append events to a chat's log and apply ``changes`` to the chat, all or nothing, durable when
+        it returns.
 
-        Sequence numbers continue the chat's log without gaps. With ``require_states`` the append happens
-        only when the chat is in one of them, else ``WrongState``. Unknown chat: ``ChatNotFound``.
-        ``changes`` may set ``state``, ``agent``, ``agent_name``, ``ended_at``, ``backend_ref`` and
-        ``backend_state``. The chat's ``preview`` follows its last message.
+        Sequence numbers continue the chat's log without gaps, however many processes append at once. With
+        ``require_states`` the append happens only when the chat is in one of them, else ``WrongState``.
+        Unknown chat: ``ChatNotFound``. ``changes`` may set ``state``, ``agent``, ``agent_name``,
+        ``ended_at``, ``backend_ref`` and ``backend_state``. The chat's ``preview`` follows its last
+        message.
+
+        ``fence``: the fencing token of the writer that owns the chat's poller. The append happens only
+        when it is at least the chat's (and then becomes the chat's), else ``Fenced``; checked before
+        anything else, so a stale owner learns it even when its event is already in the log.
         """
         ...
 
-    async def update_chat(self, chat_id: str, changes: dict[str, Any]) -> None:
+    async def update_chat(self, chat_id: str, changes: dict[str, Any], *, fence: int | None = None) -> None:
         """Change a chat's fields without an event (an adapter's cursor, the visitor's details, ``meta``,
-        ``deleted_at``)."""
+        ``deleted_at``). ``fence`` as in ``append``: a stale one raises ``Fenced`` and writes nothing."""
         ...
 
     async def get_chat(self, chat_id: str) -> Chat | None: ...
@@ -146,7 +164,12 @@ class Store(Protocol):
 
     async def list_outbox(self, chat_id: str | None = None, limit: int = 100) -> list[OutboxItem]: ...
 
-    async def update_outbox(self, item_id: int, changes: dict[str, Any]) -> None: ...
+    async def update_outbox(self, item_id: int, changes: dict[str, Any], *, owner: str | None = None) -> bool:
+        """Change an outbox item's ``due_at``, ``attempts``, ``state``, ``last_error``, ``done_at``,
+        ``remote_id`` or ``ambiguous``; True when it was changed. With ``owner`` (the claimer's name given
+        to ``claim_outbox``), only while the item is still claimed by that owner (state ``sending``): after
+        another process reclaimed it, False and nothing written."""
+        ...
 
     # --- sites, the audit log, API tokens -------------------------------------------------------------
 
@@ -257,11 +280,27 @@ class Store(Protocol):
 
 async def open_store(url: str, data_dir: Path) -> Store:
     """``sqlite:///path/to/file.db`` (relative to the data dir when not absolute), or ``sqlite:`` for the
-    default file ``widget.db`` in the data dir."""
+    default file ``widget.db`` in the data dir; ``postgresql://user:password@host:port/database`` (or
+    ``postgres://``) for a PostgreSQL database shared by several processes (docs/configuration.md).
+    The schema is migrated to the current version before the store is returned."""
     scheme, _, rest = url.partition(":")
     if scheme == "sqlite":
         from widget_server.store.sqlite import SQLiteStore
 
         path = rest.removeprefix("///") or "widget.db"
         return await SQLiteStore.open(data_dir / path)
-    raise StoreError(f"unknown store URL scheme {scheme!r}: use sqlite:")
+    if scheme in ("postgresql", "postgres"):
+        # Imported here: asyncpg is needed only when PostgreSQL is chosen (the "cluster" extra).
+        try:
+            from widget_server.store.postgres import PostgresStore
+        except ModuleNotFoundError as error:
+            raise StoreError(
+                "the PostgreSQL store needs the cluster extra: pip install 'widget_server[cluster]'"
+                f" ({error})"
+            ) from None
+
+        return await PostgresStore.open(url)
+    raise StoreError(
+        f"unknown store URL scheme {scheme!r}: use sqlite: (a file in the data dir) or"
+        " postgresql://user@host/database"
+    )

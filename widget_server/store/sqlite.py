@@ -23,136 +23,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widget_server.model import MESSAGE, Chat, Event, NewEvent, OutboxItem, Visitor, now_ms, preview_of
-from widget_server.store import Appended, ChatNotFound, WrongState
+from widget_server.model import MESSAGE, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
+from widget_server.store import Appended, ChatNotFound, Fenced, WrongState
+from widget_server.store.rows import CHAT_COLUMNS, chat_of, dumps, encode_changes, event_of
 from widget_server.store.sqlite_admin import AdminTables
-from widget_server.store.sqlite_base import (
-    CHANGEABLE,
-    CHAT_COLUMNS,
-    JSON_COLUMNS,
-    Doors,
-    chat_of,
-    dumps,
-    event_of,
-)
+from widget_server.store.sqlite_base import Doors
 from widget_server.store.sqlite_history import HistoryQueries
 from widget_server.store.sqlite_outbox import OutboxTables
-
-SCHEMA = [
-    # version 1
-    """
-    CREATE TABLE chats (
-        id TEXT PRIMARY KEY,
-        site TEXT NOT NULL,
-        backend TEXT NOT NULL,
-        state TEXT NOT NULL,
-        visitor TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        last_seq INTEGER NOT NULL DEFAULT 0,
-        ended_at INTEGER,
-        agent TEXT,
-        agent_name TEXT,
-        backend_ref TEXT,
-        backend_state TEXT NOT NULL DEFAULT '{}',
-        preview TEXT,
-        start_id TEXT,
-        ip TEXT,
-        type TEXT NOT NULL DEFAULT 'chat',
-        meta TEXT NOT NULL DEFAULT '{}',
-        deleted_at INTEGER
-    );
-    CREATE INDEX chats_by_state ON chats (state, site, created_at);
-    CREATE INDEX chats_by_ip ON chats (site, ip, created_at);
-    CREATE INDEX chats_by_time ON chats (created_at, id);
-    CREATE INDEX chats_by_backend_ref ON chats (site, backend_ref);
-    CREATE UNIQUE INDEX chats_by_start_id ON chats (site, start_id) WHERE start_id IS NOT NULL;
-    CREATE TABLE events (
-        chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL,
-        at INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        data TEXT NOT NULL,
-        client_id TEXT,
-        PRIMARY KEY (chat_id, seq)
-    ) WITHOUT ROWID;
-    CREATE UNIQUE INDEX events_by_client_id ON events (chat_id, client_id) WHERE client_id IS NOT NULL;
-    CREATE TABLE users (
-        name TEXT PRIMARY KEY,
-        role TEXT NOT NULL,
-        password_hash TEXT NOT NULL,
-        display_name TEXT NOT NULL,
-        session_version INTEGER NOT NULL DEFAULT 1
-    );
-    CREATE TABLE sites (
-        id TEXT PRIMARY KEY,
-        settings TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-    );
-    CREATE TABLE counters (
-        name TEXT PRIMARY KEY,
-        value INTEGER NOT NULL
-    );
-    INSERT INTO counters (name, value) VALUES ('sites_version', 0);
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at INTEGER NOT NULL,
-        actor TEXT NOT NULL,
-        via TEXT NOT NULL,
-        address TEXT,
-        action TEXT NOT NULL,
-        target TEXT NOT NULL,
-        detail TEXT NOT NULL
-    );
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        target TEXT NOT NULL,
-        site TEXT NOT NULL,
-        chat_id TEXT,
-        payload TEXT NOT NULL,
-        created_at INTEGER NOT NULL,
-        due_at INTEGER NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        state TEXT NOT NULL DEFAULT 'pending',
-        last_error TEXT,
-        done_at INTEGER,
-        remote_id TEXT,
-        ambiguous INTEGER NOT NULL DEFAULT 0,
-        claimed_by TEXT,
-        claimed_until INTEGER
-    );
-    CREATE INDEX outbox_due ON outbox (state, due_at);
-    CREATE TABLE api_tokens (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        token_hash TEXT NOT NULL UNIQUE,
-        created_at INTEGER NOT NULL,
-        created_by TEXT NOT NULL,
-        revoked_at INTEGER,
-        last_used_at INTEGER
-    );
-    """,
-]
+from widget_server.store.sqlite_schema import migrate
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # First: switching a new file to WAL takes a lock that several processes starting at once contend for.
+    conn.execute("PRAGMA busy_timeout = 10000")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 10000")
     return conn
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    for number, script in enumerate(SCHEMA[version:], start=version + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in script.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {number}")
-        conn.execute("COMMIT")
 
 
 class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
@@ -165,7 +53,7 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
 
         def setup() -> tuple[sqlite3.Connection, sqlite3.Connection]:
             writer = _connect(path)
-            _migrate(writer)
+            migrate(writer)
             return writer, _connect(path)
 
         writer, reader = await asyncio.to_thread(setup)
@@ -230,8 +118,9 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
         *,
         changes: dict[str, Any] | None = None,
         require_states: Sequence[str] | None = None,
+        fence: int | None = None,
     ) -> Appended:
-        return await self._write(lambda conn: _append(conn, chat_id, events, changes, require_states))
+        return await self._write(lambda conn: _append(conn, chat_id, events, changes, require_states, fence))
 
     async def find_by_backend_ref(self, site: str, backend_ref: str) -> Chat | None:
         def run(conn: sqlite3.Connection) -> Chat | None:
@@ -253,9 +142,12 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
 
         return await self._read(run)
 
-    async def update_chat(self, chat_id: str, changes: dict[str, Any]) -> None:
+    async def update_chat(self, chat_id: str, changes: dict[str, Any], *, fence: int | None = None) -> None:
         def run(conn: sqlite3.Connection) -> None:
             sets, values = _changes_sql(changes)
+            if fence is not None:
+                _check_fence(conn, chat_id, fence)
+                sets, values = f"{sets + ', ' if sets else ''}backend_fence = ?", [*values, fence]
             cursor = conn.execute(f"UPDATE chats SET {sets} WHERE id = ?", (*values, chat_id))
             if cursor.rowcount == 0:
                 raise ChatNotFound(chat_id)
@@ -337,14 +229,17 @@ def _chat_filter(sites: Sequence[str] | None, states: Sequence[str] | None) -> t
 
 
 def _changes_sql(changes: dict[str, Any]) -> tuple[str, list[Any]]:
-    unknown = set(changes) - CHANGEABLE
-    if unknown:
-        raise ValueError(f"cannot change {sorted(unknown)}")
-    values = [
-        dumps(v.to_json()) if isinstance(v, Visitor) else dumps(v) if k in JSON_COLUMNS else v
-        for k, v in changes.items()
-    ]
-    return ", ".join(f"{k} = ?" for k in changes), values
+    encoded = encode_changes(changes)
+    return ", ".join(f"{k} = ?" for k in encoded), list(encoded.values())
+
+
+def _check_fence(conn: sqlite3.Connection, chat_id: str, fence: int) -> None:
+    # Inside the write transaction, which holds SQLite's one write lock: nobody moves the fence meanwhile.
+    row = conn.execute("SELECT backend_fence FROM chats WHERE id = ?", (chat_id,)).fetchone()
+    if row is None:
+        raise ChatNotFound(chat_id)
+    if fence < row[0]:
+        raise Fenced(chat_id, fence, row[0])
 
 
 def _append(
@@ -353,11 +248,14 @@ def _append(
     events: Sequence[NewEvent],
     changes: dict[str, Any] | None,
     require_states: Sequence[str] | None,
+    fence: int | None = None,
 ) -> Appended:
     row = conn.execute(f"SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
     if row is None:
         raise ChatNotFound(chat_id)
     chat = chat_of(row)
+    if fence is not None:
+        _check_fence(conn, chat_id, fence)
     for new in events:
         if new.client_id is None:
             continue
@@ -382,6 +280,9 @@ def _append(
     changes = dict(changes or {})
     messages = [event for event in stored if event.kind == MESSAGE]
     sets, values = _changes_sql(changes) if changes else ("", [])
+    if fence is not None:
+        sets = f"{sets + ', ' if sets else ''}backend_fence = ?"
+        values.append(fence)
     if messages:
         changes["preview"] = preview_of(messages[-1])
         sets = f"{sets + ', ' if sets else ''}preview = ?"

@@ -8,7 +8,8 @@ from typing import Any
 
 from widget_server.model import ApiToken, AuditEntry, StoredSite, User
 from widget_server.store import SiteExists, SiteNotFound
-from widget_server.store.sqlite_base import Doors, dumps, insert_audit
+from widget_server.store.rows import dumps
+from widget_server.store.sqlite_base import Doors, insert_audit
 
 _TOKEN_COLUMNS = "id, name, token_hash, created_at, created_by, revoked_at, last_used_at"  # noqa: S105
 

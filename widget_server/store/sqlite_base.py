@@ -1,70 +1,21 @@
-"""What every part of the SQLite store shares: its two connections, the two doors through which all
-work goes (reads on one thread; writes batched into group commits on another, see sqlite.py), and the
-decoding of rows.
+"""What every part of the SQLite store shares: its two connections and the two doors through which all
+work goes (reads on one thread; writes batched into group commits on another, see sqlite.py). Rows are
+decoded in rows.py, which the PostgreSQL store shares.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from widget_server.model import AuditEntry, Chat, Event, Visitor
+from widget_server.model import AuditEntry
+from widget_server.store.rows import dumps
 
 T = TypeVar("T")
-
-
-CHAT_COLUMNS = (
-    "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
-    " backend_state, preview, start_id, ip, type, meta, deleted_at"
-)
-CHANGEABLE = {
-    "state",
-    "agent",
-    "agent_name",
-    "ended_at",
-    "backend_ref",
-    "backend_state",
-    "visitor",
-    "meta",
-    "deleted_at",
-}
-JSON_COLUMNS = {"backend_state", "preview", "meta"}
-
-
-def chat_of(row: Sequence[Any]) -> Chat:
-    return Chat(
-        id=row[0],
-        site=row[1],
-        backend=row[2],
-        state=row[3],
-        visitor=Visitor.from_json(json.loads(row[4])),
-        created_at=row[5],
-        last_seq=row[6],
-        ended_at=row[7],
-        agent=row[8],
-        agent_name=row[9],
-        backend_ref=row[10],
-        backend_state=json.loads(row[11]),
-        preview=json.loads(row[12]) if row[12] else None,
-        start_id=row[13],
-        # row[14], the visitor's address, is also in ``visitor``: a column of its own for the per-IP limit
-        type=row[15],
-        meta=json.loads(row[16]),
-        deleted_at=row[17],
-    )
-
-
-def event_of(chat_id: str, row: Sequence[Any]) -> Event:
-    return Event(chat_id, row[0], row[1], row[2], json.loads(row[3]))
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def insert_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from widget_server.model import AuditEntry, Chat, Event, Visitor
 from widget_server.store import ChatNotFound
-from widget_server.store.sqlite_base import CHAT_COLUMNS, Doors, chat_of, dumps, event_of, insert_audit
+from widget_server.store.rows import CHAT_COLUMNS, chat_of, dumps, event_of
+from widget_server.store.sqlite_base import Doors, insert_audit
 
 
 class HistoryQueries(Doors):

@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from widget_server.model import OutboxItem
+from widget_server.store.rows import check_outbox_changes
 from widget_server.store.sqlite_base import Doors
 
 _OUTBOX_COLUMNS = (
@@ -92,13 +93,15 @@ class OutboxTables(Doors):
 
         return await self._read(run)
 
-    async def update_outbox(self, item_id: int, changes: dict[str, Any]) -> None:
-        allowed = {"due_at", "attempts", "state", "last_error", "done_at", "remote_id", "ambiguous"}
-        if set(changes) - allowed:
-            raise ValueError(f"cannot change {sorted(set(changes) - allowed)}")
+    async def update_outbox(self, item_id: int, changes: dict[str, Any], *, owner: str | None = None) -> bool:
+        check_outbox_changes(changes)
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> bool:
             sets = ", ".join(f"{k} = ?" for k in changes)
-            conn.execute(f"UPDATE outbox SET {sets} WHERE id = ?", (*changes.values(), item_id))
+            where, values = "id = ?", [*changes.values(), item_id]
+            if owner is not None:
+                where += " AND state = 'sending' AND claimed_by = ?"
+                values.append(owner)
+            return conn.execute(f"UPDATE outbox SET {sets} WHERE {where}", values).rowcount > 0
 
-        await self._write(run)
+        return await self._write(run)

@@ -7,7 +7,9 @@ console -> server: ``accept {chat}``, ``say {chat, id, text}``, ``typing {chat, 
 them may carry an ``id``, which errors repeat.
 
 server -> console: ``hello {me, sites, chats}`` first (open and recent chats of the built-in contact
-center, and the recent offline messages of every site); then ``chat {chat}`` when a chat appears or
+center, and the recent offline messages of every site), and again whenever the bus may have lost
+messages (a Redis reconnect): the console takes every ``hello`` as a reload of its lists and asks for the
+``history`` of the transcripts it holds; then ``chat {chat}`` when a chat appears or
 changes, ``event {chat, seq, at, kind, ...}`` for every stored event of a built-in-contact-center chat,
 ``typing {chat, name, active}`` for the visitor, ``presence {chat, online}``,
 ``history {chat, summary, events}`` answering ``history``, ``ack {id, chat, seq}``,
@@ -130,6 +132,7 @@ class AgentConnection:
         self._outbox: deque[str] = deque()
         self._drainer: asyncio.Task[None] | None = None
         self._frames = TokenBucket(rate=50, burst=200)
+        self._reload: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         await self.ws.accept()
@@ -165,9 +168,19 @@ class AgentConnection:
         sites = {site.id: site.name for site in self.runtime.sites.all()}
         self.send({"type": "hello", "me": me, "sites": sites, "chats": chats})
 
+    async def _hello_again(self) -> None:
+        """After a bus resync: a new ``hello``, as after a reconnect, and the console reloads from it."""
+        try:
+            await self._hello()
+        except Exception:
+            log.exception("could not reload the console of %s after a bus resync", self.user.name)
+
     def _on_bus(self, message: Message) -> None:
         kind = message["t"]
-        if kind == "event":
+        if kind == "resync":
+            if self._reload is None or self._reload.done():
+                self._reload = asyncio.ensure_future(self._hello_again())
+        elif kind == "event":
             event = model.Event.from_json(message["e"])
             self.send({**_console_frame(event), "type": "event", "chat": event.chat_id})
         elif kind == "chat":  # with "online", read once by the process that published it

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -62,6 +64,15 @@ async def health(request: Any) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     unhealthy = any(not h.healthy for h in runtime.adapter_context.health.values())
     return JSONResponse({"status": "degraded" if unhealthy else "ok"})
+
+
+def app_from_environment() -> Starlette:
+    """The app of one of several worker processes (``widget-server serve --workers N``): its configuration
+    file is named by WIDGET_SERVER_CONFIG (none: the demo)."""
+    from widget_server.cli import CONFIG_ENV, read_config
+
+    path = os.environ.get(CONFIG_ENV)
+    return create_app(read_config(Path(path) if path else None))
 
 
 def create_app(config: Config, *, on_ready: Any = None) -> Starlette:

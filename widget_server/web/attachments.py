@@ -13,11 +13,12 @@ from __future__ import annotations
 import hmac
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from widget_server import attachments, model
@@ -190,13 +191,21 @@ async def _send_file(runtime: Runtime, chat_id: str, file_id: str) -> Response:
     found = await runtime.service.files.find(chat_id, file_id)
     if found is None:
         return Response(status_code=404)
-    path, info = found
-    return FileResponse(
-        path,
+    stored, info = found
+    # Streamed from wherever the file store keeps it (a directory or the database). The name is ours
+    # (attachments.safe_name: no quotes, no control characters); non-ASCII goes as RFC 6266 filename*.
+    quoted = quote(info["name"])
+    disposition = (
+        f'attachment; filename="{info["name"]}"'
+        if quoted == info["name"]
+        else f"attachment; filename*=utf-8''{quoted}"
+    )
+    return StreamingResponse(
+        stored.chunks(),
         media_type=info["type"],
-        filename=info["name"],
-        content_disposition_type="attachment",
         headers={
+            "Content-Length": str(stored.size),
+            "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox",
             "Cache-Control": "private, max-age=3600",

@@ -302,6 +302,8 @@ class VisitorConnection:
         kind = message["t"]
         if kind == "event":
             self._push(Event.from_json(message["e"]))
+        elif kind == "resync":  # the bus may have lost events: the store has them all
+            self._push(CATCH_UP)
         elif kind == "typing":
             if message["from"] != "visitor":
                 self.send(protocol.typing_frame(message["name"], message["active"]))

@@ -1,0 +1,217 @@
+"""What the Redis bus adds to pub/sub, beyond the contract (tests/test_bus_contract.py): one Redis
+subscription per channel per process, a resync after every reconnect, and a prefix that keeps
+deployments apart. Against a real Redis: the shared test one, or one of the test's own where the test
+breaks it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import redis.asyncio as redis
+
+from tests.support.redis_server import RedisServer, free_port
+from widget_server.bus import RESYNC, BusError, Message
+from widget_server.bus.redis import RedisBus
+from widget_server.redis_url import split_prefix
+
+
+async def until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def opened(url: str, **options: float) -> AsyncIterator[RedisBus]:
+    bus = await RedisBus.open(url, **options)
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+@contextlib.asynccontextmanager
+async def client_of(url: str) -> AsyncIterator[redis.Redis]:
+    client = redis.Redis.from_url(split_prefix(url)[0])
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def numsub(client: redis.Redis, channel: str) -> int:
+    [(_, count)] = await client.pubsub_numsub(channel)
+    return int(count)
+
+
+async def test_one_redis_subscription_per_channel_per_process(redis_url: str) -> None:
+    prefix = split_prefix(redis_url)[1]
+    async with opened(redis_url) as bus, opened(redis_url) as other, client_of(redis_url) as client:
+        callbacks: list[list[Message]] = [[], [], []]
+        unsubscribes = await asyncio.gather(*(bus.subscribe("chat:X", got.append) for got in callbacks))
+        assert await numsub(client, f"{prefix}chat:X") == 1
+        unsubscribe_other = await other.subscribe("chat:X", lambda message: None)
+        assert await numsub(client, f"{prefix}chat:X") == 2  # a second process: a second subscription
+
+        await unsubscribes[0]()
+        await unsubscribes[1]()
+        assert await numsub(client, f"{prefix}chat:X") == 2
+        await other.publish("chat:X", {"n": 1})
+        await until(lambda: callbacks[2])
+        assert callbacks == [[], [], [{"n": 1}]]
+
+        await unsubscribes[2]()  # the last one of this process: returns once Redis confirmed
+        assert await numsub(client, f"{prefix}chat:X") == 1
+        await unsubscribe_other()
+        assert await numsub(client, f"{prefix}chat:X") == 0
+
+        # Subscribed again after all that: a new SUBSCRIBE, confirmed before subscribe returns.
+        await bus.subscribe("chat:X", callbacks[0].append)
+        assert await numsub(client, f"{prefix}chat:X") == 1
+
+
+async def test_no_message_of_another_prefix_leaks_in(redis_url: str) -> None:
+    prefix = split_prefix(redis_url)[1]
+    got: list[Message] = []
+    async with opened(redis_url) as bus, client_of(redis_url) as client:
+        await bus.subscribe("chat:1", got.append)
+        # One client publishing in order: by the time the last one arrives, a leak would have too.
+        await client.publish(f"other-{prefix}chat:1", '{"leak": 1}')
+        await client.publish("chat:1", '{"leak": 2}')
+        await client.publish(f"{prefix}chat:1x", '{"leak": 3}')
+        await client.publish(f"{prefix}chat:1", '"not an object"')
+        await client.publish(f"{prefix}chat:1", "not JSON")
+        await client.publish(f"{prefix}chat:1", '{"mine": 1}')
+        await until(lambda: {"mine": 1} in got)
+    assert got == [{"mine": 1}]  # nor what is not a JSON object
+
+
+async def test_resync_after_the_subscription_connection_is_killed(own_redis: RedisServer) -> None:
+    async with (
+        opened(own_redis.url) as bus,
+        opened(own_redis.url) as other,
+        client_of(own_redis.url) as client,
+    ):
+        first: list[Message] = []
+        second: list[Message] = []
+        await bus.subscribe("chat:1", first.append)
+        await bus.subscribe("chat:2", second.append)
+        await other.subscribe("chat:3", lambda message: None)
+
+        await client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+
+        await until(lambda: RESYNC in first and RESYNC in second)
+        assert first == [RESYNC] and second == [RESYNC]
+        # Resynced means subscribed again: what is published now arrives.
+        await other.publish("chat:1", {"n": 1})
+        await other.publish("chat:2", {"n": 2})
+        await until(lambda: len(first) == 2 and len(second) == 2)
+        assert first == [RESYNC, {"n": 1}] and second == [RESYNC, {"n": 2}]
+        assert await numsub(client, "widget:chat:1") == 1
+
+
+async def test_resync_after_redis_restarts(own_redis: RedisServer) -> None:
+    async with opened(own_redis.url) as bus, opened(own_redis.url) as other:
+        got: list[Message] = []
+        await bus.subscribe("chat:1", got.append)
+        await own_redis.stop()
+
+        # Redis is down: a publish is dropped (the store holds what matters), never raised;
+        # a subscribe returns, and its subscriber is resynced with the others once Redis is back.
+        await other.publish("chat:1", {"lost": True})
+        late: list[Message] = []
+        await bus.subscribe("chat:2", late.append)
+
+        await own_redis.start()
+        await until(lambda: RESYNC in got and RESYNC in late)
+        await other.publish("chat:1", {"n": 1})
+        await other.publish("chat:2", {"n": 2})
+        await until(lambda: len(got) == 2 and len(late) == 2)
+        assert got == [RESYNC, {"n": 1}] and late == [RESYNC, {"n": 2}]
+
+
+class Link:
+    """A TCP proxy in front of Redis: a slow network (every chunk held for ``delay`` seconds, in order),
+    or one whose open connections go deaf without closing, dropping packets the way no socket notices by
+    itself (connections opened afterwards work)."""
+
+    def __init__(self, target_port: int, delay: float = 0.0) -> None:
+        self.target_port = target_port
+        self.delay = delay
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._connections: list[dict[str, bool]] = []
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> Link:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+    def deafen(self) -> None:
+        for connection in self._connections:
+            connection["deaf"] = True
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers += [writer, upstream_writer]
+        connection = {"deaf": False}
+        self._connections.append(connection)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    if self.delay:
+                        await asyncio.sleep(self.delay)
+                    if not connection["deaf"]:
+                        sink.write(data)
+                        await sink.drain()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+
+async def test_a_silent_connection_is_noticed_by_the_heartbeat(own_redis: RedisServer) -> None:
+    async with Link(own_redis.port) as hole:
+        url = f"redis://127.0.0.1:{hole.port}/0"
+        async with opened(url, heartbeat=0.2) as bus:
+            got: list[Message] = []
+            await bus.subscribe("chat:1", got.append)
+            hole.deafen()
+            await until(lambda: RESYNC in got)
+            async with opened(own_redis.url) as other:
+                await other.publish("chat:1", {"n": 1})
+                await until(lambda: {"n": 1} in got)
+
+
+async def test_opening_without_a_redis_says_where_it_looked() -> None:
+    port = free_port()
+    with pytest.raises(BusError, match=f"127.0.0.1:{port}"):
+        await RedisBus.open(f"redis://127.0.0.1:{port}/0")
+
+
+async def test_subscribe_and_unsubscribe_return_once_redis_confirmed_even_on_a_slow_link(
+    own_redis: RedisServer,
+) -> None:
+    async with (
+        Link(own_redis.port, delay=0.1) as slow,
+        opened(f"redis://127.0.0.1:{slow.port}/0") as bus,
+        opened(own_redis.url) as other,
+        client_of(own_redis.url) as client,
+    ):
+        got: list[Message] = []
+        unsubscribe = await bus.subscribe("chat:1", got.append)
+        await other.publish("chat:1", {"n": 1})  # on a fast link: ahead of a SUBSCRIBE still on its way
+        await until(lambda: got)
+        assert got == [{"n": 1}]
+        await unsubscribe()
+        assert await numsub(client, "widget:chat:1") == 0

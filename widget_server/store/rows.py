@@ -1,0 +1,82 @@
+"""What both stores share about a chat's row: its columns, which of them may change, and how a row
+(a tuple from sqlite3 or a record from asyncpg, JSON kept as text in both) becomes a ``Chat`` or an
+``Event``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from widget_server.model import Chat, Event, Visitor
+
+CHAT_COLUMNS = (
+    "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
+    " backend_state, preview, start_id, ip, type, meta, deleted_at"
+)
+CHANGEABLE = {
+    "state",
+    "agent",
+    "agent_name",
+    "ended_at",
+    "backend_ref",
+    "backend_state",
+    "visitor",
+    "meta",
+    "deleted_at",
+}
+JSON_COLUMNS = {"backend_state", "preview", "meta"}
+
+
+def chat_of(row: Sequence[Any]) -> Chat:
+    return Chat(
+        id=row[0],
+        site=row[1],
+        backend=row[2],
+        state=row[3],
+        visitor=Visitor.from_json(json.loads(row[4])),
+        created_at=row[5],
+        last_seq=row[6],
+        ended_at=row[7],
+        agent=row[8],
+        agent_name=row[9],
+        backend_ref=row[10],
+        backend_state=json.loads(row[11]),
+        preview=json.loads(row[12]) if row[12] else None,
+        start_id=row[13],
+        # row[14], the visitor's address, is also in ``visitor``: a column of its own for the per-IP limit
+        type=row[15],
+        meta=json.loads(row[16]),
+        deleted_at=row[17],
+    )
+
+
+def event_of(chat_id: str, row: Sequence[Any]) -> Event:
+    return Event(chat_id, row[0], row[1], row[2], json.loads(row[3]))
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes`` of a chat (``Store.append``, ``Store.update_chat``) as column values; a column that may
+    not change is refused before anything is written."""
+    unknown = set(changes) - CHANGEABLE
+    if unknown:
+        raise ValueError(f"cannot change {sorted(unknown)}")
+    return {
+        k: dumps(v.to_json()) if isinstance(v, Visitor) else dumps(v) if k in JSON_COLUMNS else v
+        for k, v in changes.items()
+    }
+
+
+OUTBOX_CHANGEABLE = {"due_at", "attempts", "state", "last_error", "done_at", "remote_id", "ambiguous"}
+
+
+def check_outbox_changes(changes: dict[str, Any]) -> None:
+    unknown = set(changes) - OUTBOX_CHANGEABLE
+    if unknown:
+        raise ValueError(f"cannot change {sorted(unknown)}")
+    if not changes:
+        raise ValueError("no change given")
