@@ -151,7 +151,10 @@ class RedisState:
     @classmethod
     async def open(cls, url: str, *, ttl: float) -> RedisState:
         redis_url, prefix = split_prefix(url)
-        state = cls(redis.Redis.from_url(redis_url), prefix, ttl)
+        # Short timeouts: a Redis out of reach must not hold up a handshake or a message; past them, the
+        # process answers from its own share and buckets (see above).
+        client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        state = cls(client, prefix, ttl)
         await state.beat()  # registered before the first socket counts; a failure here is the operator's
         state._heartbeat = asyncio.ensure_future(state._beat_forever())
         return state
