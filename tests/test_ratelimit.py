@@ -4,6 +4,7 @@ import asyncio
 import time
 
 from widget_server.ratelimit import KeyedLimiter, RequestBudget, TokenBucket
+from widget_server.shared_state import open_shared_state
 
 
 class Clock:
@@ -48,7 +49,28 @@ async def test_a_request_budget_is_shared_in_order_and_can_be_paused() -> None:
     await asyncio.gather(*(request(n) for n in range(5)))
     assert served == [0, 1, 2, 3, 4]  # first come, first served
     assert time.monotonic() - started >= 0.25  # two at once, then one every 0.1 s
-    budget.pause(0.3)  # a 429: everyone waits
+    await budget.pause(0.3)  # a 429: everyone waits
     paused = time.monotonic()
     await request(5)
     assert time.monotonic() - paused >= 0.3
+
+
+async def test_an_account_budget_and_its_pause_hold_in_every_process(redis_url: str) -> None:
+    """Two processes calling one account: they share its budget, and a 429 seen by one pauses both."""
+    one, two = await open_shared_state(redis_url), await open_shared_state(redis_url)
+    try:
+        first = RequestBudget(per_minute=120, burst=2, state=one, account="helpcrunch:abc")
+        second = RequestBudget(per_minute=120, burst=2, state=two, account="helpcrunch:abc")
+        await first.acquire()
+        await second.acquire()  # the burst of two is spent between them
+        # A third request waits for the refill (one every half second), whichever process makes it.
+        wait = await two.rate_limit("budget", "helpcrunch:abc", first.rate, first.burst, peek=True)
+        assert 0.25 < wait <= 0.5
+        await asyncio.sleep(wait)  # refilled: now only a pause can hold the next request back
+        await first.pause(0.3)
+        paused = time.monotonic()
+        await second.acquire()
+        assert time.monotonic() - paused >= 0.25
+    finally:
+        await one.close()
+        await two.close()

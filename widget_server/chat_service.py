@@ -29,7 +29,7 @@ from typing import Any
 
 from widget_server import attachments, model, zendesk
 from widget_server.adapters import Adapter, BackendError, Polled
-from widget_server.bus import Bus, Callback
+from widget_server.bus import Bus, Callback, Message
 from widget_server.config import Site
 from widget_server.model import ACTIVE, ENDED, OPEN_STATES, QUEUED, Chat, Event, NewEvent, User, Visitor
 from widget_server.poll_policy import PollSettings
@@ -38,7 +38,8 @@ from widget_server.poller_leases import LeaseError, PollerLeases
 from widget_server.presence import Presence
 from widget_server.protocol import LeaveMessage, Start
 from widget_server.queue_positions import QueuePlaces
-from widget_server.ratelimit import KeyedLimiter
+from widget_server.shared_state import SharedState
+from widget_server.shared_state.memory import MemoryState
 from widget_server.store import Appended, ChatNotFound, Store, WrongState
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class ChatService:
         availability_changed: Callable[[], None] = lambda: None,
         files: attachments.FileStore | None = None,
         leases: PollerLeases | None = None,
+        state: SharedState | None = None,
     ) -> None:
         self.outbox_queued = outbox_queued
         self.store = store
@@ -84,7 +86,11 @@ class ChatService:
         self._tasks: set[asyncio.Task[Any]] = set()
         default_files = attachments.DirectoryFiles(Path("data") / "attachments")
         self.files = attachments.ChatFiles(files or default_files, self)
+        #: What the processes share: who is there, and the limits (widget_server/shared_state).
+        self.state: SharedState = state or MemoryState()
         self.presence = Presence(
+            state=self.state,
+            bus=bus,
             abandon_after=abandon_after,
             abandon=self._abandon,
             # When the first agent comes or the last one goes: open widgets hear it (runtime.py).
@@ -92,7 +98,6 @@ class ChatService:
             spawn=self._spawn,
         )
         self.queue = QueuePlaces(store, bus, chat_channel, self._spawn)
-        self._message_limiters: dict[str, KeyedLimiter] = {}
         self.pollers = Pollers(self, poll_settings or PollSettings(), leases)
         self._sweeper: asyncio.Task[None] | None = None
         self._limits_logged: dict[tuple[str, str, str], float] = {}
@@ -125,7 +130,13 @@ class ChatService:
             if console:
                 await self.bus.publish(CONSOLE, message)
         if summary_changed and console:
-            await self.bus.publish(CONSOLE, {"t": "chat", "chat": chat.summary()})
+            await self.bus.publish(CONSOLE, await self._console_chat(chat))
+
+    async def _console_chat(self, chat: Chat) -> Message:
+        """A chat's summary for the consoles, with whether its visitor is online: read here, once, rather
+        than by every console that receives it."""
+        online = await self.presence.visitor_online(chat.id)
+        return {"t": "chat", "chat": {**chat.summary(), "online": online}}
 
     async def subscribe(self, chat_id: str, callback: Callback) -> Callable[[], Awaitable[None]]:
         return await self.bus.subscribe(chat_channel(chat_id), callback)
@@ -263,7 +274,9 @@ class ChatService:
         if appended.new:
             log.info("site %s: offline message %s left by %s", site.id, chat.id, ip)
             # Agents see offline messages of every site in the console, whatever its backend.
-            await self.bus.publish(CONSOLE, {"t": "chat", "chat": appended.chat.summary()})
+            await self.bus.publish(
+                CONSOLE, {"t": "chat", "chat": {**appended.chat.summary(), "online": False}}
+            )
             if outbox:
                 self.outbox_queued()
         return appended.chat
@@ -279,15 +292,13 @@ class ChatService:
         meta = {**chat.meta, "rating": rating, "comment": comment}
         await self.append(chat_id, [model.rating(rating, comment, client_id)], changes={"meta": meta})
 
-    def allow_message(self, chat_id: str, site: Site) -> bool:
-        """The site's messages-per-minute limit, per chat (all of the visitor's tabs together)."""
+    async def allow_message(self, chat_id: str, site: Site) -> bool:
+        """The site's messages-per-minute limit, per chat (all of the visitor's tabs together, in any
+        process)."""
         per_minute = site.limits.messages_per_minute
         # A third of the minute's allowance at once: a visitor pasting a few lines quickly is fine.
         rate, burst = per_minute / 60, max(1, per_minute // 3)
-        limiter = self._message_limiters.get(site.id)
-        if limiter is None or (limiter.rate, limiter.burst) != (rate, burst):
-            limiter = self._message_limiters[site.id] = KeyedLimiter(rate, burst)
-        return limiter.allow(chat_id)
+        return await self.state.rate_limit("messages", chat_id, rate, burst) == 0.0
 
     def _log_limit_once(self, site_id: str, ip: str, limit: str) -> None:
         """Once per address and limit an hour, however many times it is hit."""
@@ -463,7 +474,7 @@ class ChatService:
         if chat.meta.get("unread"):
             await self.store.update_chat(chat_id, {"meta": {**chat.meta, "unread": False}})
             changed = replace(chat, meta={**chat.meta, "unread": False})
-            await self.bus.publish(CONSOLE, {"t": "chat", "chat": changed.summary()})
+            await self.bus.publish(CONSOLE, await self._console_chat(changed))
 
     async def deleted(self, chat_ids: Sequence[str]) -> None:
         """Chats an operator deleted: their visitors' sockets are closed (a resume is then refused), and a
@@ -533,13 +544,13 @@ class ChatService:
             await self._call_adapter(chat, lambda _: tell(chat, expanded))
 
     async def visitor_attached(self, chat: Chat) -> None:
-        if self.presence.visitor_came(chat.id):
+        if await self.presence.visitor_came(chat.id):
             # The chat's poller hears it wherever it runs (Poller._on_bus: visitor_back).
             await self.bus.publish(chat_channel(chat.id), {"t": "presence", "online": True})
             await self.bus.publish(CONSOLE, {"t": "presence", "chat": chat.id, "online": True})
 
     async def visitor_detached(self, chat_id: str) -> None:
-        if not self.presence.visitor_went(chat_id):
+        if not await self.presence.visitor_went(chat_id):
             return
         # The poller, wherever it runs, keeps going for the grace period, then ends the chat.
         await self.bus.publish(chat_channel(chat_id), {"t": "presence", "online": False})
@@ -618,7 +629,7 @@ class ChatService:
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
         await self.pollers.close()
-        self.presence.close()
+        await self.presence.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

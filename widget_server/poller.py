@@ -60,6 +60,7 @@ class Poller:
         settings: PollSettings,
         *,
         fence: int | None = None,
+        visitor_online: bool = True,
     ) -> None:
         self.chat = chat
         #: The lease's fencing number: every write of the chat's backend state carries it.
@@ -76,7 +77,7 @@ class Poller:
         self.retry_at = 0.0
         # Ambiguous attempt: the request for this seq may have reached the contact center (a timeout).
         self.maybe_sent: int | None = None
-        self.visitor_gone_since: float | None = None if service.presence.visitor_online(chat.id) else now
+        self.visitor_gone_since: float | None = None if visitor_online else now
         self.undelivered_pending = True  # check the log once at start: a restart may have left some
         self.recheck_state = False  # after a bus resync: read the chat's state, it may have ended
         self.finishing = False
@@ -118,7 +119,9 @@ class Poller:
         if message["t"] == "presence":  # published by whichever process the visitor's socket is on
             if message["online"]:
                 self.visitor_back()
-            elif not self.service.presence.visitor_online(self.chat.id):
+            else:
+                # Gone from that process; whether they are still on another is asked when the grace
+                # period is over (_visitor_elsewhere), not here on the event loop's callback.
                 self.visitor_left()
             return
         if message["t"] == "close":  # deleted: nothing more to do for it, here or at the contact center
@@ -176,7 +179,7 @@ class Poller:
                     await self._deliver()
                 await self._tell_contact_center_it_ended()
                 return True
-            if self._visitor_gone_too_long(now):
+            if self._visitor_gone_too_long(now) and not await self._visitor_elsewhere(now):
                 log.info("chat %s: the visitor has been gone for the grace period", self.chat.id)
                 await self.service.end_for_absence(self.chat.id, fence=self.fence)
                 self.finishing = True
@@ -229,6 +232,14 @@ class Poller:
             self._wake.clear()
             if timer is not None:
                 timer.cancel()
+
+    async def _visitor_elsewhere(self, now: float) -> bool:
+        """Whether the visitor is online in another process after all (they came back there, and only
+        this process's sockets tell this poller): if so, look again after another grace period."""
+        if not await self.service.presence.visitor_online(self.chat.id):
+            return False
+        self.visitor_gone_since = now
+        return True
 
     async def _recheck_state(self) -> None:
         self.recheck_state = False
@@ -462,7 +473,10 @@ class Pollers:
         if fresh is None or fresh.state == ENDED or fresh.deleted_at is not None:
             await self._release(chat.id)
             return
-        poller = self._pollers[chat.id] = Poller(fresh, self.service, adapter, self.settings, fence=fence)
+        online = await self.service.presence.visitor_online(chat.id)
+        poller = self._pollers[chat.id] = Poller(
+            fresh, self.service, adapter, self.settings, fence=fence, visitor_online=online
+        )
         poller.lease_until = acquired_at + self.leases.ttl
         if self._keeper is None:
             self._keeper = asyncio.ensure_future(self._keep_leases())
@@ -507,7 +521,7 @@ class Pollers:
                 async with asyncio.timeout_at(max(deadline, sent + 0.01)):
                     ours = await self.leases.renew([poller.chat.id for poller in pollers])
             except (LeaseError, TimeoutError) as error:
-                log.warning("the pollers' leases could not be renewed: %s", error or "no answer in time")
+                log.warning("the pollers' leases could not be renewed: %s", str(error) or "no answer in time")
             stopping = []
             for poller in pollers:
                 if ours is not None and poller.chat.id in ours:

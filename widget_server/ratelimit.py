@@ -1,8 +1,9 @@
 """Rate limits as token buckets: pure, with the clock passed in, so tests need no sleeping.
 
-Written by hand: a token bucket is a few lines, and the limits here are per process and in memory (a
-frame flood on one socket, a message flood in one chat, a contact center's request budget). Limits that
-must hold across processes live in the store.
+Written by hand: a token bucket is a few lines. The buckets here are in memory, for what one process
+limits alone (a frame flood on one socket) and for the embedded shared state. Limits that must hold
+across processes (a message flood in one chat, failed logins, a contact center's request budget) are
+spent through widget_server/shared_state, which keeps them in Redis on a cluster.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from widget_server.shared_state import SharedState
 
 
 class TokenBucket:
@@ -72,8 +77,12 @@ class KeyedLimiter:
 
     def would_allow(self, key: str, cost: float = 1.0) -> bool:
         """Whether ``allow`` would succeed now, without spending anything."""
+        return self.retry_after(key, cost) == 0.0
+
+    def retry_after(self, key: str, cost: float = 1.0) -> float:
+        """Seconds until ``allow(key, cost)`` would succeed."""
         bucket = self._buckets.get(key)
-        return bucket is None or bucket.retry_after(cost) == 0.0
+        return 0.0 if bucket is None else bucket.retry_after(cost)
 
     def _sweep(self, now: float) -> None:
         self._next_sweep = now + self._full_after
@@ -86,18 +95,27 @@ class KeyedLimiter:
 
 
 class RequestBudget:
-    """An awaitable token bucket shared by everything that calls one contact-center account: HelpCrunch
-    allows 120 requests a minute for the whole account, however many chats poll it. ``acquire`` waits
-    (in FIFO order) until a request may go; ``pause`` holds everyone back after a 429."""
+    """An awaitable rate limit shared by everything that calls one contact-center account, in every
+    process: HelpCrunch allows 120 requests a minute for the whole account, however many chats and
+    processes poll it. ``acquire`` waits (in FIFO order within the process) until a request may go;
+    ``pause`` holds everyone back after a 429, in every process."""
 
     def __init__(
-        self, per_minute: float, burst: float | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        per_minute: float,
+        burst: float | None = None,
+        *,
+        state: SharedState | None = None,
+        account: str = "",
     ) -> None:
-        self._bucket = TokenBucket(
-            per_minute / 60, burst if burst is not None else max(1.0, per_minute / 6), clock
-        )
-        self._clock = clock
-        self._paused_until = 0.0
+        if state is None:
+            from widget_server.shared_state.memory import MemoryState  # it uses this module's buckets
+
+            state = MemoryState()
+        self.rate = per_minute / 60
+        self.burst = burst if burst is not None else max(1.0, per_minute / 6)
+        self.account = account
+        self._state = state
         self._lock: asyncio.Lock | None = None
 
     async def acquire(self) -> None:
@@ -105,13 +123,10 @@ class RequestBudget:
             self._lock = asyncio.Lock()  # created in the running loop
         async with self._lock:  # one waiter at a time: the others queue behind it, in order
             while True:
-                pause = self._paused_until - self._clock()
-                if pause > 0:
-                    await asyncio.sleep(pause)
-                    continue
-                if self._bucket.allow():
+                wait = await self._state.rate_limit("budget", self.account, self.rate, self.burst)
+                if wait == 0.0:
                     return
-                await asyncio.sleep(self._bucket.retry_after())
+                await asyncio.sleep(wait)
 
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self._clock() + seconds)
+    async def pause(self, seconds: float) -> None:
+        await self._state.pause("budget", self.account, seconds)

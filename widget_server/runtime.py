@@ -23,6 +23,7 @@ from widget_server.omnidesk_policy import OmnideskPolicies
 from widget_server.passwords import hash_password, verify_password
 from widget_server.poller_leases import PollerLeases, open_leases
 from widget_server.secret_key import read_or_create_private_file
+from widget_server.shared_state import SharedState, open_shared_state
 from widget_server.sites import SiteDirectory
 from widget_server.store import Store, open_store
 from widget_server.tokens import ResumeTokens
@@ -51,6 +52,8 @@ class Runtime:
     store: Store
     bus: Bus
     leases: PollerLeases
+    #: Who is there and the limits, for every process of the deployment: in Redis when the bus is.
+    state: SharedState
     sites: SiteDirectory
     service: ChatService
     tokens: ResumeTokens
@@ -58,7 +61,7 @@ class Runtime:
     default_login: DefaultLogin | None = None
     adapters: dict[str, Adapter] = field(default_factory=dict)
     adapter_context: AdapterContext = field(default_factory=AdapterContext)
-    live: LiveConnections = field(default_factory=LiveConnections)
+    live: LiveConnections = field(init=False)
     forwarder: Forwarder | None = None
     _watcher: asyncio.Task[None] | None = None
     #: Omnidesk sites: their configuration check, and the access policy of those with policy_source = true
@@ -72,10 +75,11 @@ class Runtime:
         bus = await open_bus(config.bus)
         # Where the bus is shared, so are the pollers' leases: one poller per chat across the processes.
         leases = open_leases(config.bus, ttl=config.poller.lease_ttl)
+        state = await open_shared_state(config.bus)
         sites = SiteDirectory(config.sites or {DEMO_SITE: demo_site()}, store)
         await sites.refresh()
         runtime: Runtime
-        adapter_context = AdapterContext()
+        adapter_context = AdapterContext(state)
         forwarder = Forwarder(
             store, lambda site_id: getattr(sites.get(site_id), "zendesk", None), adapter_context
         )
@@ -88,12 +92,14 @@ class Runtime:
             availability_changed=lambda: runtime.availability_changed(),
             files=open_files(store, config.data_dir, config.attachments_dir),
             leases=leases,
+            state=state,
         )
         runtime = cls(
             config=config,
             store=store,
             bus=bus,
             leases=leases,
+            state=state,
             sites=sites,
             service=service,
             tokens=ResumeTokens(secret_key, config.resume_token_max_age),
@@ -101,9 +107,11 @@ class Runtime:
             adapter_context=adapter_context,
             forwarder=forwarder,
         )
+        runtime.live = LiveConnections(state)
         runtime.omnidesk = OmnideskPolicies(sites, runtime.adapter, runtime.live.enforce, config.data_dir)
         runtime.omnidesk.sites_changed(site.id for site in sites.all())
         runtime.default_login = await ensure_default_login(store, config.data_dir)
+        await service.presence.start()
         await service.recover()
         forwarder.start()
         runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
@@ -160,6 +168,7 @@ class Runtime:
             await adapter.close()
         await self.adapter_context.close()
         await self.leases.close()
+        await self.state.close()  # a clean stop: this process's share is removed, not left to expire
         await self.bus.close()
         await self.store.close()
 

@@ -21,6 +21,7 @@ from widget_server.model import Chat, Event, NewEvent
 if TYPE_CHECKING:
     from widget_server.config import Setting
     from widget_server.ratelimit import RequestBudget
+    from widget_server.shared_state import SharedState
 
 
 class BackendError(Exception):
@@ -180,17 +181,19 @@ class AdapterContext:
     once a second it costs a fraction of the CPU per request that httpx does here.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, state: SharedState | None = None) -> None:
         self._session: aiohttp.ClientSession | None = None
+        self._state = state  # where budgets are kept: None for each one's own, in memory
         self._budgets: dict[str, RequestBudget] = {}
         self.health: dict[str, Health] = {}
 
     def budget(self, account: str, per_minute: float) -> RequestBudget:
-        """The request budget of one contact-center account, shared by every site that uses it."""
+        """The request budget of one contact-center account, shared by every site and process that uses
+        it."""
         from widget_server.ratelimit import RequestBudget
 
         if account not in self._budgets:
-            self._budgets[account] = RequestBudget(per_minute)
+            self._budgets[account] = RequestBudget(per_minute, state=self._state, account=account)
         return self._budgets[account]
 
     def report(self, site_id: str, healthy: bool, detail: str = "") -> None:

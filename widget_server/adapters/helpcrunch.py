@@ -86,7 +86,7 @@ SETTINGS: dict[str, Setting] = {
     # and 100 a minute plus a burst of 17 stays within 120 in any minute; the rest is left to whatever else
     # uses the account's key.
     "requests_per_minute": Setting(
-        (int, float), default=100, check=positive, doc="this server's share of the account's 120/min"
+        (int, float), default=100, check=positive, doc="this deployment's share of the account's 120/min"
     ),
     "rate_limit_pause": Setting(
         (int, float), default=15, check=positive, doc="seconds every chat of the account waits after a 429"
@@ -624,7 +624,7 @@ class HelpCrunchAdapter:
         errors = errors_of(answer)
         refusal = classify(status, errors, method=method, about_chat=about_chat, retry_after=retry_after)
         if status == 429:
-            self._budget.pause(retry_after)  # the limit is the account's: every chat of it waits
+            await self._budget.pause(retry_after)  # the limit is the account's: every chat of it waits
         if status == 401:
             self._key_refused_at = time.monotonic()
             self._report("key", f"HelpCrunch refused the API key in ${self.key_env}: {refusal.detail}")

@@ -19,10 +19,11 @@ from starlette.routing import Route
 
 from widget_server import model
 from widget_server.model import Actor
-from widget_server.ratelimit import KeyedLimiter
 from widget_server.runtime import Runtime
+from widget_server.shared_state import SharedState
 from widget_server.site_admin import AdminError, SiteAdmin, describe
 from widget_server.web.admin_openapi import OPENAPI
+from widget_server.web.security import FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,9 @@ MAX_BODY = 64 * 1024
 Handler = Callable[[Request, SiteAdmin, Actor], Awaitable[Response]]
 
 
-def failure_limiter() -> KeyedLimiter:
+def failure_throttle(state: SharedState) -> FailureThrottle:
     """Wrong tokens cost a try per client address: ten, then one every six seconds."""
-    return KeyedLimiter(rate=10 / 60, burst=10)
+    return FailureThrottle(state, "api_token", tries=10, per_seconds=60)
 
 
 def error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
@@ -43,14 +44,14 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         admin: SiteAdmin = request.app.state.site_admin
-        failures: KeyedLimiter = request.app.state.api_failures
+        failures: FailureThrottle = request.app.state.api_failures
         ip = request.client.host if request.client else "?"
-        if not failures.would_allow(ip):
+        if await failures.blocked(ip):
             return error("rate_limited", "Too many failed authentications; wait a minute.", 429)
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         token = await admin.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
         if token is None:
-            failures.allow(ip)
+            await failures.failed(ip)
             log.info("admin API: refused a request without a valid token from %s", ip)
             return JSONResponse(
                 {
@@ -81,9 +82,12 @@ async def body(request: Request) -> Any:
         raise AdminError("invalid_json", "The body is not valid JSON.") from None
 
 
-def site_json(request: Request, site: Any) -> dict[str, Any]:
+async def site_json(request: Request, site: Any, live: int | None = None) -> dict[str, Any]:
+    """``live``: the site's sockets, if read already (a list reads them all at once)."""
     runtime: Runtime = request.app.state.runtime
-    described = describe(site, live=runtime.live.count_site(site.id))
+    if live is None:
+        live = await runtime.live.count_site(site.id)
+    described = describe(site, live=live)
     external = runtime.omnidesk.describe(site.id)
     if external is not None:
         described["external_policy"] = external  # the lists in force come from Omnidesk
@@ -92,7 +96,9 @@ def site_json(request: Request, site: Any) -> dict[str, Any]:
 
 async def list_sites(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
     runtime: Runtime = request.app.state.runtime
-    return JSONResponse({"sites": [site_json(request, site) for site in runtime.sites.all()]})
+    live = await runtime.live.counts()
+    sites = [await site_json(request, site, live.get(site.id, 0)) for site in runtime.sites.all()]
+    return JSONResponse({"sites": sites})
 
 
 async def create_site(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
@@ -101,11 +107,11 @@ async def create_site(request: Request, admin: SiteAdmin, actor: Actor) -> Respo
         raise AdminError("invalid", "A site is an object with an 'id' and its settings.")
     table = dict(data)
     site = await admin.create(actor, table.pop("id", None), table)
-    return JSONResponse(site_json(request, site), status_code=201)
+    return JSONResponse(await site_json(request, site), status_code=201)
 
 
 async def show_site(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
-    return JSONResponse(site_json(request, admin.get(request.path_params["site"])))
+    return JSONResponse(await site_json(request, admin.get(request.path_params["site"])))
 
 
 async def change_site(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
@@ -119,7 +125,7 @@ async def change_site(request: Request, admin: SiteAdmin, actor: Actor) -> Respo
         site = await admin.replace(actor, site_id, data)
     else:
         site = await admin.update(actor, site_id, data)
-    return JSONResponse(site_json(request, site))
+    return JSONResponse(await site_json(request, site))
 
 
 async def delete_site(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
@@ -136,14 +142,14 @@ async def add_entry(request: Request, admin: SiteAdmin, actor: Actor) -> Respons
     data = await body(request)
     value = data.get(_member(field)) if isinstance(data, dict) else None
     add = admin.allow_origin if field == "allowed_origins" else admin.block_ip
-    return JSONResponse(site_json(request, await add(actor, site_id, value)))
+    return JSONResponse(await site_json(request, await add(actor, site_id, value)))
 
 
 async def remove_entry(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
     site_id, field = request.path_params["site"], request.path_params["field"]
     value = request.query_params.get(_member(field))
     remove = admin.disallow_origin if field == "allowed_origins" else admin.unblock_ip
-    return JSONResponse(site_json(request, await remove(actor, site_id, value)))
+    return JSONResponse(await site_json(request, await remove(actor, site_id, value)))
 
 
 async def audit(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
@@ -158,16 +164,15 @@ async def audit(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
 
 async def connections(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
     runtime: Runtime = request.app.state.runtime
-    return JSONResponse(
-        {"sites": {site.id: runtime.live.count_site(site.id) for site in runtime.sites.all()}}
-    )
+    live = await runtime.live.counts()
+    return JSONResponse({"sites": {site.id: live.get(site.id, 0) for site in runtime.sites.all()}})
 
 
 async def stats(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
     runtime: Runtime = request.app.state.runtime
     return JSONResponse(
         {
-            "visitor_sockets": sum(runtime.live.counts().values()),
+            "visitor_sockets": sum((await runtime.live.counts()).values()),
             "pollers": runtime.service.pollers.stats(),
             "backends": {
                 site_id: {"healthy": h.healthy, "detail": h.detail, "since": h.since}

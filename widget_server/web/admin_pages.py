@@ -341,9 +341,9 @@ def audit_rows(entries: list[AuditEntry], sites: set[str]) -> list[dict[str, Any
 
 async def sites_page(page: Page) -> Response:
     runtime = page.runtime
+    live = await runtime.live.counts()
     sites = [
-        {"site": site, "source": _source(site), "live": runtime.live.count_site(site.id)}
-        for site in runtime.sites.all()
+        {"site": site, "source": _source(site), "live": live.get(site.id, 0)} for site in runtime.sites.all()
     ]
     broken = sorted(runtime.sites.broken.items())
     return page.render("admin_sites.html", {"sites": sites, "broken": broken, "title": "Sites"})
@@ -433,7 +433,7 @@ async def _show_site(
         "source": _source(site),
         "config_file": runtime.config.source,
         "snippet": snippet,
-        "live": runtime.live.count_site(site.id),
+        "live": await runtime.live.count_site(site.id),
         "external_policy": _external_policy(runtime, site.id),
         "settings": [(spec, site.backend_settings.get(spec.key)) for spec in backend_fields()[site.backend]]
         if site.backend in backend_fields()

@@ -72,7 +72,7 @@ async def login_page(request: Request) -> Response:
     if not csrf_ok(request, form):
         return render(request, "login.html", {**context, "error": "The form expired; please try again."}, 400)
     throttle: LoginThrottle = request.app.state.login_throttle
-    if throttle.blocked(ip, name):
+    if await throttle.blocked(ip, name):
         log.warning("login throttled: name=%r ip=%s", name, ip)
         return render(
             request, "login.html", {**context, "error": "Too many attempts. Wait a few minutes."}, 429
@@ -80,7 +80,7 @@ async def login_page(request: Request) -> Response:
     user = await runtime.store.get_user(name)
     password = str(form.get("password", ""))
     if user is None or not verify_password(user.password_hash, password):
-        throttle.failed(ip, name)
+        await throttle.failed(ip, name)
         log.info("login failed: name=%r ip=%s", name, ip)
         return render(request, "login.html", {**context, "error": "Wrong name or password."}, 401)
     log_in(request, user)
@@ -137,7 +137,7 @@ class AgentConnection:
     async def run(self) -> None:
         await self.ws.accept()
         unsubscribe = await self.runtime.bus.subscribe(CONSOLE, self._on_bus)
-        self.service.presence.agent_came()
+        await self.service.presence.agent_came()
         try:
             await self._hello()
             while True:
@@ -146,7 +146,7 @@ class AgentConnection:
                     break
                 await self._receive(message.get("text"))
         finally:
-            self.service.presence.agent_went()
+            await self.service.presence.agent_went()
             await unsubscribe()
 
     async def _hello(self) -> None:
@@ -161,7 +161,9 @@ class AgentConnection:
         keys = await self.runtime.store.find_chat_keys(types=[model.OFFLINE_MESSAGE], limit=RECENT_MESSAGES)
         found = await self.runtime.store.get_chats([chat_id for _, chat_id in keys])
         messages = [found[chat_id] for _, chat_id in reversed(keys) if chat_id in found]
-        chats = [self._summary(chat) for chat in [*open_chats, *reversed(ended), *messages]]
+        listed = [*open_chats, *reversed(ended), *messages]
+        online = await self.service.presence.online_among(chat.id for chat in listed)
+        chats = [{**chat.summary(), "online": chat.id in online} for chat in listed]
         me = {"name": self.user.name, "displayName": self.user.display_name, "role": self.user.role}
         sites = {site.id: site.name for site in self.runtime.sites.all()}
         self.send({"type": "hello", "me": me, "sites": sites, "chats": chats})
@@ -173,9 +175,6 @@ class AgentConnection:
         except Exception:
             log.exception("could not reload the console of %s after a bus resync", self.user.name)
 
-    def _summary(self, chat: model.Chat) -> dict[str, Any]:
-        return {**chat.summary(), "online": self.service.presence.visitor_online(chat.id)}
-
     def _on_bus(self, message: Message) -> None:
         kind = message["t"]
         if kind == "resync":
@@ -184,11 +183,8 @@ class AgentConnection:
         elif kind == "event":
             event = model.Event.from_json(message["e"])
             self.send({**_console_frame(event), "type": "event", "chat": event.chat_id})
-        elif kind == "chat":
-            chat = message["chat"]
-            self.send(
-                {"type": "chat", "chat": {**chat, "online": self.service.presence.visitor_online(chat["id"])}}
-            )
+        elif kind == "chat":  # with "online", read once by the process that published it
+            self.send({"type": "chat", "chat": message["chat"]})
         elif kind == "typing" and message["from"] == model.VISITOR:
             self.send(
                 {
@@ -254,12 +250,13 @@ class AgentConnection:
                     "invalid_field", "The field 'after' must be a whole number.", field="after"
                 )
             chat = await self.service.get_chat(chat_id)
+            online = await self.service.presence.visitor_online(chat_id)
             events = await self.runtime.store.events_after(chat_id, after)
             self.send(
                 {
                     "type": "history",
                     "chat": chat_id,
-                    "summary": self._summary(chat),
+                    "summary": {**chat.summary(), "online": online},
                     "events": [_console_frame(event) for event in events],
                 }
             )

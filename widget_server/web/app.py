@@ -83,6 +83,9 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         runtime = await Runtime.start(config, secret_key)
         app.state.runtime = runtime
         app.state.site_admin = SiteAdmin(runtime.store, runtime.sites, runtime.refresh_sites)
+        # Throttles of failed logins and wrong API tokens, for the whole deployment.
+        app.state.login_throttle = LoginThrottle(runtime.state)
+        app.state.api_failures = admin_api.failure_throttle(runtime.state)
         # Keep what lives long out of the collector's way, so that collections stay short while
         # thousands of sockets are open: what start-up made, and what survives each full collection.
         collector = CollectorTuning(asyncio.get_running_loop())
@@ -120,6 +123,4 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         Middleware(Sessions, secret_key=secret_key),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
-    app.state.login_throttle = LoginThrottle()
-    app.state.api_failures = admin_api.failure_limiter()
     return app

@@ -46,7 +46,12 @@ class VisitorGate:
                 rule = await runtime.omnidesk.refusal(site, origin, ip)
             else:
                 rule = site.policy.refusal(origin, ip)
-            if rule is None and ip is not None and runtime.live.count_ip(ip) >= site.limits.sockets_per_ip:
+            # Counted in every process: reaching several of them does not get a visitor past the limit.
+            if (
+                rule is None
+                and ip is not None
+                and await runtime.live.count_ip(ip) >= site.limits.sockets_per_ip
+            ):
                 rule = "sockets_per_ip"
         if rule is not None:
             log.warning(

@@ -66,10 +66,10 @@ from widget_server.history.errors import RequestError, invalid, not_found, recor
 from widget_server.history.search import MAX_PAGE, PAGE_SIZE, QueryError, page_number, parse_query
 from widget_server.model import Actor, AuditEntry, Chat
 from widget_server.protocol import LeaveMessage
-from widget_server.ratelimit import KeyedLimiter
 from widget_server.runtime import Runtime
 from widget_server.site_admin import SiteAdmin
 from widget_server.store import ChatNotFound, Store
+from widget_server.web.security import FailureThrottle
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +91,14 @@ def _endpoint(handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Res
     async def endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         admin: SiteAdmin = request.app.state.site_admin
-        failures: KeyedLimiter = request.app.state.api_failures
+        failures: FailureThrottle = request.app.state.api_failures
         ip = request.client.host if request.client else "?"
-        if not failures.would_allow(ip):
+        if await failures.blocked(ip):
             return _error(429, "TooManyRequests", "Too many failed authentications; wait a minute.")
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         token = await admin.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
         if token is None:
-            failures.allow(ip)
+            await failures.failed(ip)
             log.info("history API: refused a request without a valid token from %s", ip)
             return _error(
                 401,

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import HTTPConnection, Request
 
 from widget_server.model import User
-from widget_server.ratelimit import KeyedLimiter
+from widget_server.shared_state import SharedState
 from widget_server.store import Store
 
 # Our pages load only our own scripts and styles and may not be framed (clickjacking).
@@ -83,17 +83,35 @@ def log_in(connection: HTTPConnection, user: User) -> None:
     csrf_token(connection)
 
 
+class FailureThrottle:
+    """Failures cost a token per key (a client address, a user name): ``tries`` of them, then one more
+    every ``per_seconds / tries``. Counted for the whole deployment (widget_server/shared_state), so that
+    spreading attempts over the processes behind a load balancer gains nothing."""
+
+    def __init__(self, state: SharedState, name: str, tries: int, per_seconds: float) -> None:
+        self._state = state
+        self._name = name
+        self._rate = tries / per_seconds
+        self._burst = tries
+
+    async def blocked(self, key: str) -> bool:
+        return await self._state.rate_limit(self._name, key, self._rate, self._burst, peek=True) > 0
+
+    async def failed(self, key: str) -> None:
+        await self._state.rate_limit(self._name, key, self._rate, self._burst)
+
+
 class LoginThrottle:
     """Failed logins cost a token per client address and per user name: five tries, then one more every
     three minutes. Checked before the (deliberately slow) password hash runs."""
 
-    def __init__(self, tries: int = 5, per_seconds: float = 900.0) -> None:
-        self._by_ip = KeyedLimiter(tries / per_seconds, tries)
-        self._by_name = KeyedLimiter(tries / per_seconds, tries)
+    def __init__(self, state: SharedState, tries: int = 5, per_seconds: float = 900.0) -> None:
+        self._by_ip = FailureThrottle(state, "login_ip", tries, per_seconds)
+        self._by_name = FailureThrottle(state, "login_name", tries, per_seconds)
 
-    def blocked(self, ip: str, name: str) -> bool:
-        return not (self._by_ip.would_allow(ip) and self._by_name.would_allow(name.lower()))
+    async def blocked(self, ip: str, name: str) -> bool:
+        return await self._by_ip.blocked(ip) or await self._by_name.blocked(name.lower())
 
-    def failed(self, ip: str, name: str) -> None:
-        self._by_ip.allow(ip)
-        self._by_name.allow(name.lower())
+    async def failed(self, ip: str, name: str) -> None:
+        await self._by_ip.failed(ip)
+        await self._by_name.failed(name.lower())

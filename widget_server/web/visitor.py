@@ -113,11 +113,11 @@ class VisitorConnection:
         self._closing = asyncio.ensure_future(self.ws.close(code, reason))
 
     async def run(self) -> None:
-        self.runtime.live.add(self)
+        await self.runtime.live.add(self)
         try:
             await self._run()
         finally:
-            self.runtime.live.remove(self)
+            await self.runtime.live.remove(self)
 
     async def _run(self) -> None:
         await self.ws.accept()
@@ -243,7 +243,7 @@ class VisitorConnection:
         chat_id = self.chat_id
         if chat_id is None:
             raise protocol.FrameError("not_started", "Start or resume a chat first.")
-        if not self.service.allow_message(chat_id, self.site):
+        if not await self.service.allow_message(chat_id, self.site):
             raise protocol.FrameError("rate_limited", "You are sending messages too fast.", id=frame.id)
         try:
             appended = await self.service.say(chat_id, frame.id, frame.text, nickname=self.nickname)
