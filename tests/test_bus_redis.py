@@ -215,3 +215,15 @@ async def test_subscribe_and_unsubscribe_return_once_redis_confirmed_even_on_a_s
         assert got == [{"n": 1}]
         await unsubscribe()
         assert await numsub(client, "widget:chat:1") == 0
+
+
+async def test_a_quiet_subscription_is_kept_without_resyncs(redis_url: str) -> None:
+    """Minutes without a message are normal: the subscription connection must not end (and make every
+    subscriber resync) for want of traffic; the heartbeat alone judges it."""
+    async with opened(redis_url) as bus, opened(redis_url) as other:
+        got: list[Message] = []
+        await bus.subscribe("chat:1", got.append)
+        await asyncio.sleep(6.5)  # longer than redis-py's default read timeout of 5 s
+        await other.publish("chat:1", {"n": 1})
+        await until(lambda: got)
+        assert got == [{"n": 1}]

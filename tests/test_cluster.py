@@ -10,13 +10,51 @@ from pathlib import Path
 import pytest
 
 from tests.support.clients import Agent, Visitor
-from tests.support.cluster import Cluster, running_cluster
+from tests.support.cluster import Cluster, Node, running_cluster
+from tests.support.contact_centers import eventually
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
 async def cluster(tmp_path: Path, postgres_url: str, redis_url: str) -> AsyncIterator[Cluster]:
     async with running_cluster(tmp_path, size=3, store=postgres_url, bus=redis_url) as cluster:
         yield cluster
+
+
+async def hello_available(node: Node) -> bool:
+    async with Visitor.connected(node) as visitor:  # type: ignore[arg-type]
+        return bool(visitor.hello["available"])
+
+
+async def test_an_agent_on_one_process_answers_a_visitor_on_another(cluster: Cluster) -> None:
+    assert not await hello_available(cluster[1])  # nobody is online anywhere yet
+    async with Agent.connected(cluster[0]) as agent:  # type: ignore[arg-type]
+        # Agents online are cluster-wide: every process offers the chat.
+        for node in cluster.nodes:
+            await eventually(lambda node=node: hello_available(node), timeout=5)
+        async with Visitor.connected(cluster[1]) as visitor:  # type: ignore[arg-type]
+            await visitor.start(nickname="Chris", subject="Billing")
+            chat = visitor.chat
+            assert chat is not None
+            summary = (await agent.expect("chat"))["chat"]
+            assert summary["id"] == chat and summary["state"] == "queued"
+            await visitor.say("Do you ship to Norway?", id="q1")
+            question = await agent.expect("event", kind="message")
+            assert question["chat"] == chat and question["text"] == "Do you ship to Norway?"
+            await agent.accept(chat)
+            await visitor.expect("event", kind="joined", name="Admin")
+            await agent.send({"type": "typing", "chat": chat, "active": True})
+            assert await visitor.expect("typing") == {"type": "typing", "name": "Admin", "active": True}
+            await agent.say(chat, "Yes, we do.", id="a1")
+            reply = await visitor.expect("event", kind="message", **{"from": "agent"})
+            assert reply["text"] == "Yes, we do."
+    # The last agent left: every process offers the offline form again.
+    for node in cluster.nodes:
+        await eventually(lambda node=node: not_(hello_available(node)), timeout=5)
+
+
+async def not_(available: object) -> bool:
+    return not await available  # type: ignore[misc]
 
 
 async def test_a_visitor_hops_between_processes_and_keeps_tabs_on_two(cluster: Cluster) -> None:
@@ -50,3 +88,41 @@ async def test_a_visitor_hops_between_processes_and_keeps_tabs_on_two(cluster: C
             for each in (tab, other_tab):
                 reply = await each.expect("event", kind="message", text="three")
                 assert reply["seq"] == last + 2
+
+
+async def test_redis_restarted_mid_chat_loses_nothing(
+    tmp_path: Path, postgres_url: str, own_redis: RedisServer
+) -> None:
+    bus = f"{own_redis.url}?prefix=restart:"
+    async with running_cluster(tmp_path, size=2, store=postgres_url, bus=bus) as cluster:
+        async with Agent.connected(cluster[0]) as agent:  # type: ignore[arg-type]
+            await eventually(lambda: hello_available(cluster[1]), timeout=5)
+            async with Visitor.connected(cluster[1]) as visitor:  # type: ignore[arg-type]
+                await visitor.start()
+                chat = visitor.chat or ""
+                await agent.accept(chat)
+                await visitor.expect("event", kind="joined")
+                await own_redis.stop()
+                # Stored and acknowledged on both sides while the processes cannot tell each other.
+                await agent.say(chat, "said while Redis was down", id="a1")
+                ack = await visitor.say("also while it was down", id="m1")
+                await own_redis.start()
+                # Back: every process resubscribes and its connections catch up from the store.
+                during = "said while Redis was down"
+                reply = await visitor.expect("event", timeout=15, kind="message", text=during)
+                await agent.expect("hello", timeout=15)  # the console reloads (static/agent.js: onHello)
+                await agent.say(chat, "and after", id="a2")
+                after = await visitor.expect("event", kind="message", text="and after")
+        history = await cluster_history(cluster[0], chat)
+    seqs = [e["seq"] for e in history]
+    assert seqs == list(range(1, len(seqs) + 1))
+    texts = [e.get("text") for e in history if e["kind"] == "message"]
+    assert texts == ["said while Redis was down", "also while it was down", "and after"]
+    assert reply["seq"] < after["seq"] and ack["seq"] in seqs
+
+
+async def cluster_history(node: Node, chat: str) -> list[dict[str, object]]:
+    async with Agent.connected(node) as agent:  # type: ignore[arg-type]
+        await agent.send({"type": "history", "chat": chat, "after": 0})
+        events: list[dict[str, object]] = (await agent.expect("history"))["events"]
+        return events

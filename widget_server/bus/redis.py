@@ -71,8 +71,14 @@ class RedisBus:
             retry=Retry(NoBackoff(), 1),
         )
         # No socket timeout: the subscription connection waits for messages as long as there are none.
+        # (Said explicitly: redis-py 8 reads with a 5 s timeout by default, which would end a quiet
+        # subscription connection every 5 s and resync every subscriber each time.)
         self._subscriber_pool = ConnectionPool.from_url(
-            redis_url, socket_connect_timeout=CONNECT_TIMEOUT, retry=Retry(NoBackoff(), 0), protocol=2
+            redis_url,
+            socket_timeout=None,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            retry=Retry(NoBackoff(), 0),
+            protocol=2,
         )
         kwargs = self._subscriber_pool.connection_kwargs
         self.where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}"
