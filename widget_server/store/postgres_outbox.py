@@ -6,46 +6,22 @@ has locked (``FOR UPDATE SKIP LOCKED``), so each item goes to exactly one claime
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from widget_server.model import OutboxItem
 from widget_server.store.postgres_base import Params, Pooled
-from widget_server.store.rows import check_outbox_changes
-
-_OUTBOX_COLUMNS = (
-    "id, target, site, chat_id, payload, created_at, due_at, attempts, state, last_error, done_at, remote_id,"
-    " ambiguous"
-)
-
-
-def _outbox_item(row: Any) -> OutboxItem:
-    return OutboxItem(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        json.loads(row[4]),
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-        row[10],
-        row[11],
-        bool(row[12]),
-    )
+from widget_server.store.rows import OUTBOX_COLUMNS, check_outbox_changes, outbox_item_of
 
 
 class OutboxTables(Pooled):
     async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
         rows = await self._pool.fetch(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox"
             " WHERE state = 'pending' AND due_at <= $1 ORDER BY due_at, id LIMIT $2",
             now,
             limit,
         )
-        return [_outbox_item(row) for row in rows]
+        return [outbox_item_of(row) for row in rows]
 
     async def claim_outbox(
         self, target: str, now: int, lease_ms: int, owner: str, limit: int = 50
@@ -62,7 +38,7 @@ class OutboxTables(Pooled):
             UPDATE outbox SET state = 'sending', claimed_by = $3, claimed_until = $2 + $4,
                 ambiguous = outbox.ambiguous OR outbox.state = 'sending'
             FROM due WHERE outbox.id = due.id
-            RETURNING {", ".join(f"outbox.{column.strip()}" for column in _OUTBOX_COLUMNS.split(","))}
+            RETURNING {", ".join(f"outbox.{column.strip()}" for column in OUTBOX_COLUMNS.split(","))}
             """,
             target,
             now,
@@ -70,7 +46,7 @@ class OutboxTables(Pooled):
             lease_ms,
             limit,
         )
-        return sorted((_outbox_item(row) for row in rows), key=lambda item: (item.due_at, item.id))
+        return sorted((outbox_item_of(row) for row in rows), key=lambda item: (item.due_at, item.id))
 
     async def next_outbox_due(self) -> int | None:
         due = await self._pool.fetchval("SELECT min(due_at) FROM outbox WHERE state = 'pending'")
@@ -78,12 +54,12 @@ class OutboxTables(Pooled):
 
     async def list_outbox(self, chat_id: str | None = None, limit: int = 100) -> list[OutboxItem]:
         rows = await self._pool.fetch(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox"
             " WHERE ($1::text IS NULL OR chat_id = $1) ORDER BY id DESC LIMIT $2",
             chat_id,
             limit,
         )
-        return [_outbox_item(row) for row in rows]
+        return [outbox_item_of(row) for row in rows]
 
     async def update_outbox(self, item_id: int, changes: dict[str, Any], *, owner: str | None = None) -> bool:
         check_outbox_changes(changes)

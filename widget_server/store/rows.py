@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from widget_server.model import Chat, Event, Visitor
+from widget_server.model import Chat, Event, OutboxItem, Visitor
 
 CHAT_COLUMNS = (
     "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
@@ -80,3 +80,28 @@ def check_outbox_changes(changes: dict[str, Any]) -> None:
         raise ValueError(f"cannot change {sorted(unknown)}")
     if not changes:
         raise ValueError("no change given")
+
+
+OUTBOX_COLUMNS = (
+    "id, target, site, chat_id, payload, created_at, due_at, attempts, state, last_error, done_at, remote_id,"
+    " ambiguous"
+)
+
+
+def outbox_item_of(row: Sequence[Any]) -> OutboxItem:
+    """An outbox row, its columns in ``OUTBOX_COLUMNS`` order (both stores keep the payload as JSON text)."""
+    return OutboxItem(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        json.loads(row[4]),
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        bool(row[12]),
+    )

@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from widget_server.model import OutboxItem
-from widget_server.store.rows import check_outbox_changes
+from widget_server.store.rows import OUTBOX_COLUMNS, check_outbox_changes, outbox_item_of
 from widget_server.store.sqlite_base import Doors
-
-_OUTBOX_COLUMNS = (
-    "id, target, site, chat_id, payload, created_at, due_at, attempts, state, last_error, done_at, remote_id,"
-    " ambiguous"
-)
-
-
-def _outbox_item(row: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        json.loads(row[4]),
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-        row[10],
-        row[11],
-        bool(row[12]),
-    )
 
 
 class OutboxTables(Doors):
@@ -42,11 +17,11 @@ class OutboxTables(Doors):
     async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
         def run(conn: sqlite3.Connection) -> list[OutboxItem]:
             rows = conn.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox"
                 " WHERE state = 'pending' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
-            return [_outbox_item(row) for row in rows]
+            return [outbox_item_of(row) for row in rows]
 
         return await self._read(run)
 
@@ -55,14 +30,14 @@ class OutboxTables(Doors):
     ) -> list[OutboxItem]:
         def run(conn: sqlite3.Connection) -> list[OutboxItem]:
             rows = conn.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE target = ?"
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE target = ?"
                 " AND ((state = 'pending' AND due_at <= ?) OR (state = 'sending' AND claimed_until <= ?))"
                 " ORDER BY due_at, id LIMIT ?",
                 (target, now, now, limit),
             ).fetchall()
             claimed = []
             for row in rows:
-                item = _outbox_item(row)
+                item = outbox_item_of(row)
                 # Still "sending" after its lease: whoever sent it died; it may have arrived.
                 ambiguous = item.ambiguous or item.state == "sending"
                 conn.execute(
@@ -85,11 +60,11 @@ class OutboxTables(Doors):
     async def list_outbox(self, chat_id: str | None = None, limit: int = 100) -> list[OutboxItem]:
         def run(conn: sqlite3.Connection) -> list[OutboxItem]:
             rows = conn.execute(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox"
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox"
                 " WHERE (? IS NULL OR chat_id = ?) ORDER BY id DESC LIMIT ?",
                 (chat_id, chat_id, limit),
             ).fetchall()
-            return [_outbox_item(row) for row in rows]
+            return [outbox_item_of(row) for row in rows]
 
         return await self._read(run)
 
