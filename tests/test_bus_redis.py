@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as redis
 
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.tcp_link import Link
 from widget_server.bus import RESYNC, BusError, Message
 from widget_server.bus.redis import RedisBus
 from widget_server.redis_url import split_prefix
@@ -131,53 +132,6 @@ async def test_resync_after_redis_restarts(own_redis: RedisServer) -> None:
         await other.publish("chat:2", {"n": 2})
         await until(lambda: len(got) == 2 and len(late) == 2)
         assert got == [RESYNC, {"n": 1}] and late == [RESYNC, {"n": 2}]
-
-
-class Link:
-    """A TCP proxy in front of Redis: a slow network (every chunk held for ``delay`` seconds, in order),
-    or one whose open connections go deaf without closing, dropping packets the way no socket notices by
-    itself (connections opened afterwards work)."""
-
-    def __init__(self, target_port: int, delay: float = 0.0) -> None:
-        self.target_port = target_port
-        self.delay = delay
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._connections: list[dict[str, bool]] = []
-        self._writers: list[asyncio.StreamWriter] = []
-
-    async def __aenter__(self) -> Link:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.close()
-        await self._server.wait_closed()
-
-    def deafen(self) -> None:
-        for connection in self._connections:
-            connection["deaf"] = True
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._writers += [writer, upstream_writer]
-        connection = {"deaf": False}
-        self._connections.append(connection)
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await source.read(65536):
-                    if self.delay:
-                        await asyncio.sleep(self.delay)
-                    if not connection["deaf"]:
-                        sink.write(data)
-                        await sink.drain()
-
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
 
 
 async def test_a_silent_connection_is_noticed_by_the_heartbeat(own_redis: RedisServer) -> None:

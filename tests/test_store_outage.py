@@ -20,7 +20,7 @@ async def test_the_store_unreachable_for_ten_seconds(
     data_dir: Path, postgres_url: str, redis_url: str
 ) -> None:
     target = urlsplit(postgres_url)
-    async with Link(target.hostname or "127.0.0.1", target.port or 5432) as link:
+    async with Link(target.port or 5432, target.hostname or "127.0.0.1") as link:
         through_link = postgres_url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{link.port}")
         config = make_config(data_dir, {"store": through_link, "bus": redis_url})
         async with running(config) as server, Visitor.connected(server) as visitor:
