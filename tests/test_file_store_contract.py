@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from widget_server.attachments import CHUNK, DirectoryFiles, FileStore, open_files, read_all
+from widget_server.file_store import CHUNK, DirectoryFiles, FileStore, open_files, read_all
 from widget_server.store import Store, open_store
 
 # Opens a file store on the shared place; a second call is "another process" on the same place.

@@ -3,7 +3,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from widget_server.ratelimit import KeyedLimiter, RequestBudget, TokenBucket
+from widget_server.ratelimit import KeyedLimiter, TokenBucket
+from widget_server.request_budget import RequestBudget
 from widget_server.shared_state import open_shared_state
 
 

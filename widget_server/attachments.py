@@ -13,25 +13,29 @@ origin.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import re
-import secrets
-import tempfile
 import unicodedata
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import filetype
 
 from widget_server import model
 from widget_server.config import AttachmentRules
-from widget_server.model import NewEvent
+from widget_server.file_store import FileStore, StoredFile
+from widget_server.model import Event, NewEvent
+from widget_server.store import Appended
 
-if TYPE_CHECKING:
-    from widget_server.chat_service import ChatService
+
+class ChatLog(Protocol):
+    """What ``ChatFiles`` needs of the chat service: appending to a chat's log (stored, then published)
+    and reading it. A Protocol, so that this module does not depend on the service that uses it."""
+
+    async def append(
+        self, chat_id: str, events: Sequence[NewEvent], *, require_states: Sequence[str] | None = None
+    ) -> Appended: ...
+
+    async def events_after(self, chat_id: str, after: int) -> list[Event]: ...
 
 
 class Refused(Exception):
@@ -100,115 +104,13 @@ def safe_name(name: str | None, content_type: str) -> str:
     return f"{stem}.{extension}"
 
 
-FILE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-CHAT_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
-CHUNK = 64 * 1024  # what a download sends at a time
-
-
-class StoredFile(Protocol):
-    """A file as kept: its size, and its bytes in chunks (a download streams them)."""
-
-    size: int
-
-    def chunks(self) -> AsyncIterator[bytes]: ...
-
-
-class FileStore(Protocol):
-    """Where the bytes of attachments live: a directory (the data dir's, or one every host mounts), or
-    the PostgreSQL store's database. A file is either whole or absent. Every implementation passes
-    tests/test_file_store_contract.py."""
-
-    async def save(self, chat_id: str, data: bytes) -> str:
-        """Keep the bytes; return the new file's id."""
-        ...
-
-    async def open(self, chat_id: str, file_id: str) -> StoredFile | None:
-        """The file, or None if it is not there (or the ids are not ids)."""
-        ...
-
-    async def remove(self, chat_id: str, file_id: str) -> None: ...
-
-
-def valid_ids(chat_id: str, file_id: str) -> bool:
-    """Ids as we make them: nothing else ever names a file (no paths, no dots)."""
-    return bool(CHAT_ID.fullmatch(chat_id) and FILE_ID.fullmatch(file_id))
-
-
-async def read_all(file: StoredFile) -> bytes:
-    return b"".join([chunk async for chunk in file.chunks()])
-
-
-class _DirectoryFile:
-    def __init__(self, path: Path, size: int) -> None:
-        self.path = path
-        self.size = size
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        with self.path.open("rb") as file:
-            while chunk := await asyncio.to_thread(file.read, CHUNK):
-                yield chunk
-
-
-class DirectoryFiles:
-    """The bytes of attachments in a directory, ``ROOT/CHAT/FILE``: the data dir's by default, or
-    ``attachments_dir``, a directory every host mounts. Written to a temporary file and renamed into
-    place, so a file is either whole or absent."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _path(self, chat_id: str, file_id: str) -> Path:
-        if not valid_ids(chat_id, file_id):
-            raise FileNotFoundError(file_id)
-        return self.root / chat_id / file_id
-
-    async def save(self, chat_id: str, data: bytes) -> str:
-        file_id = secrets.token_urlsafe(16)
-        path = self._path(chat_id, file_id)
-
-        def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    file.write(data)
-                os.replace(temporary, path)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-
-        await asyncio.to_thread(write)
-        return file_id
-
-    async def open(self, chat_id: str, file_id: str) -> StoredFile | None:
-        try:
-            path = self._path(chat_id, file_id)
-            size = (await asyncio.to_thread(path.stat)).st_size
-        except OSError:  # not there, or not ids, or the shared directory is not mounted
-            return None
-        return _DirectoryFile(path, size)
-
-    async def remove(self, chat_id: str, file_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(chat_id, file_id).unlink(missing_ok=True)
-
-
-def open_files(store: object, data_dir: Path, shared_dir: Path | None) -> FileStore:
-    """Where attachments live: ``attachments_dir`` if the operator named one; else the store's database
-    if it keeps files (PostgreSQL: every host reads them); else the data dir."""
-    if shared_dir is not None:
-        return DirectoryFiles(shared_dir)
-    kept: FileStore | None = getattr(store, "files", None)
-    return kept if kept is not None else DirectoryFiles(data_dir / "attachments")
-
-
 class ChatFiles:
     """A chat's files: the bytes in the ``FileStore``, each with its ``attachment`` event in the chat's
     log, written through the chat service like every event."""
 
-    def __init__(self, files: FileStore, service: ChatService) -> None:
+    def __init__(self, files: FileStore, log: ChatLog) -> None:
         self.files = files
-        self.service = service
+        self.log = log
 
     async def attach(
         self,
@@ -237,7 +139,7 @@ class ChatFiles:
             client_id=f"file:{sender}:{client_id}" if client_id else None,
         )
         try:
-            appended = await self.service.append(chat_id, [event], require_states=model.OPEN_STATES)
+            appended = await self.log.append(chat_id, [event], require_states=model.OPEN_STATES)
         except BaseException:  # WrongState (the chat ended) included: the caller says so
             await self.files.remove(chat_id, file_id)
             raise
@@ -247,12 +149,12 @@ class ChatFiles:
         return {**stored.data["file"], "seq": stored.seq}
 
     async def count(self, chat_id: str) -> int:
-        events = await self.service.store.events_after(chat_id, 0)
+        events = await self.log.events_after(chat_id, 0)
         return sum(1 for event in events if event.kind == model.ATTACHMENT)
 
     async def find(self, chat_id: str, file_id: str) -> tuple[StoredFile, dict[str, Any]] | None:
         """The file and its description from the log, if the chat has it and its bytes are there."""
-        for event in await self.service.store.events_after(chat_id, 0):
+        for event in await self.log.events_after(chat_id, 0):
             if event.kind == model.ATTACHMENT and event.data["file"]["id"] == file_id:
                 stored = await self.files.open(chat_id, file_id)
                 return None if stored is None else (stored, event.data["file"])

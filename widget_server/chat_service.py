@@ -31,6 +31,7 @@ from widget_server import attachments, model, zendesk
 from widget_server.adapters import Adapter, BackendError, Polled
 from widget_server.bus import Bus, Callback, Message
 from widget_server.config import Site
+from widget_server.file_store import DirectoryFiles, FileStore
 from widget_server.model import ACTIVE, ENDED, OPEN_STATES, QUEUED, Chat, Event, NewEvent, User, Visitor
 from widget_server.poll_policy import PollSettings
 from widget_server.poller import Poller, Pollers
@@ -75,7 +76,7 @@ class ChatService:
         poll_settings: PollSettings | None = None,
         outbox_queued: Callable[[], None] = lambda: None,
         availability_changed: Callable[[], None] = lambda: None,
-        files: attachments.FileStore | None = None,
+        files: FileStore | None = None,
         leases: PollerLeases | None = None,
         state: SharedState | None = None,
     ) -> None:
@@ -84,7 +85,7 @@ class ChatService:
         self.bus = bus
         self._adapter_for = adapter_for
         self._tasks: set[asyncio.Task[Any]] = set()
-        default_files = attachments.DirectoryFiles(Path("data") / "attachments")
+        default_files = DirectoryFiles(Path("data") / "attachments")
         self.files = attachments.ChatFiles(files or default_files, self)
         #: What the processes share: who is there, and the limits (widget_server/shared_state).
         self.state: SharedState = state or MemoryState()
@@ -137,6 +138,9 @@ class ChatService:
         than by every console that receives it."""
         online = await self.presence.visitor_online(chat.id)
         return {"t": "chat", "chat": {**chat.summary(), "online": online}}
+
+    async def events_after(self, chat_id: str, after: int) -> list[Event]:
+        return await self.store.events_after(chat_id, after)
 
     async def subscribe(self, chat_id: str, callback: Callback) -> Callable[[], Awaitable[None]]:
         return await self.bus.subscribe(chat_channel(chat_id), callback)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from widget_server.config import Config, ConfigError, config_from_mapping, load_config
+from widget_server.config import CONFIG_ENV, Config, ConfigError, read_config
 from widget_server.web.ws_protocol import WebSocketProtocol
 
 if TYPE_CHECKING:
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-# The configuration file when --config is not given; also how `--workers` hands it to its processes.
-CONFIG_ENV = "WIDGET_SERVER_CONFIG"
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -99,12 +97,6 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
     )
-
-
-def read_config(path: Path | None) -> Config:
-    if path is None:
-        return config_from_mapping({"data_dir": "data"})
-    return load_config(path)
 
 
 def serve(args: argparse.Namespace) -> int:

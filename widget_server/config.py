@@ -27,6 +27,8 @@ DEMO_SITE = "demo"
 
 # The whole store and bus URLs may come from the environment instead of the file, so that a password in
 # them never has to be written into the configuration; the environment wins over the file.
+# The configuration file when --config is not given; also how `--workers` hands it to its processes.
+CONFIG_ENV = "WIDGET_SERVER_CONFIG"
 STORE_ENV = "WIDGET_SERVER_STORE"
 BUS_ENV = "WIDGET_SERVER_BUS"
 STORE_SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -391,6 +393,14 @@ def load_config(path: Path) -> Config:
         return config_from_mapping(raw, base=path.parent, source=source)
     except ConfigError as error:
         raise ConfigError(error.where, error.problem, source=source) from None
+
+
+def read_config(path: Path | None) -> Config:
+    """The file's configuration, or with none the defaults (the demo, ``./data``), the environment's
+    store and bus applied either way."""
+    if path is None:
+        return config_from_mapping({"data_dir": "data"})
+    return load_config(path)
 
 
 def config_from_mapping(

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from widget_server import model
 from widget_server.adapters import Adapter, BackendRefused, BackendUnavailable, ChatGone, Polled
-from widget_server.attachments import read_all
 from widget_server.bus import Message
+from widget_server.file_store import read_all
 from widget_server.model import ENDED, OPEN_STATES, Chat, Event
 from widget_server.poll_policy import Backoff, PollSettings, next_interval
 from widget_server.poller_leases import LeaseError, MemoryLeases, PollerLeases

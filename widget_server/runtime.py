@@ -15,10 +15,10 @@ from pathlib import Path
 
 from widget_server import model
 from widget_server.adapters import Adapter, AdapterContext, create_adapter
-from widget_server.attachments import open_files
 from widget_server.bus import Bus, open_bus
 from widget_server.chat_service import ChatService
 from widget_server.config import DEMO_SITE, Config, demo_site
+from widget_server.file_store import open_files
 from widget_server.omnidesk_policy import OmnideskPolicies
 from widget_server.passwords import hash_password, verify_password
 from widget_server.poller_leases import PollerLeases, open_leases

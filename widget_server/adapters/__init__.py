@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import aiohttp
 
 from widget_server.model import Chat, Event, NewEvent
+from widget_server.request_budget import RequestBudget
 
 if TYPE_CHECKING:
     from widget_server.config import Setting
-    from widget_server.ratelimit import RequestBudget
     from widget_server.shared_state import SharedState
 
 
@@ -190,8 +190,6 @@ class AdapterContext:
     def budget(self, account: str, per_minute: float) -> RequestBudget:
         """The request budget of one contact-center account, shared by every site and process that uses
         it."""
-        from widget_server.ratelimit import RequestBudget
-
         if account not in self._budgets:
             self._budgets[account] = RequestBudget(per_minute, state=self._state, account=account)
         return self._budgets[account]

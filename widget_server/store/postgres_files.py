@@ -9,7 +9,7 @@ import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
-from widget_server.attachments import CHUNK, StoredFile, valid_ids
+from widget_server.file_store import CHUNK, StoredFile, valid_ids
 from widget_server.model import now_ms
 
 

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from widget_server.assets import STATIC
-from widget_server.config import Config
+from widget_server.config import CONFIG_ENV, Config, read_config
 from widget_server.gc_tuning import CollectorTuning
 from widget_server.runtime import Runtime
 from widget_server.secret_key import load_secret_key
@@ -69,8 +69,6 @@ async def health(request: Any) -> JSONResponse:
 def app_from_environment() -> Starlette:
     """The app of one of several worker processes (``widget-server serve --workers N``): its configuration
     file is named by WIDGET_SERVER_CONFIG (none: the demo)."""
-    from widget_server.cli import CONFIG_ENV, read_config
-
     path = os.environ.get(CONFIG_ENV)
     return create_app(read_config(Path(path) if path else None))
 
