@@ -4,6 +4,7 @@ sticky sessions: whichever process a visitor or an agent reaches, the chat is th
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -126,3 +127,21 @@ async def cluster_history(node: Node, chat: str) -> list[dict[str, object]]:
         await agent.send({"type": "history", "chat": chat, "after": 0})
         events: list[dict[str, object]] = (await agent.expect("history"))["events"]
         return events
+
+
+async def test_workers_share_one_port(tmp_path: Path, postgres_url: str, redis_url: str) -> None:
+    """`serve --workers 2`: two processes behind one port, whichever gets which socket."""
+    async with running_cluster(tmp_path, size=1, store=postgres_url, bus=redis_url, workers=2) as one:
+        node = one[0]
+        # uvicorn's supervisor started two workers (the first to answer made the node ready).
+        await eventually(lambda: len(set(re.findall(r"Started server process \[(\d+)\]", node.log()))) == 2)
+        async with Agent.connected(node) as agent:  # type: ignore[arg-type]
+            await eventually(lambda: hello_available(node), timeout=5)
+            visitors = [Visitor.connected(node) for _ in range(4)]  # type: ignore[arg-type]
+            async with visitors[0] as a, visitors[1] as b, visitors[2] as c, visitors[3] as d:
+                for n, visitor in enumerate((a, b, c, d)):
+                    await visitor.start(nickname=f"V{n}")
+                    await agent.accept(visitor.chat or "")
+                    await agent.say(visitor.chat or "", f"hello {n}", id=f"a{n}")
+                    reply = await visitor.expect("event", kind="message", **{"from": "agent"})
+                    assert reply["text"] == f"hello {n}"

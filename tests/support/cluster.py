@@ -68,6 +68,7 @@ class Node:
     data_dir: Path
     env: dict[str, str]
     log_path: Path
+    workers: int = 1
     process: subprocess.Popen[bytes] | None = None
     _log: Any = None
 
@@ -86,7 +87,7 @@ class Node:
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "widget_server", "serve", "--config", str(self.config_path)),
-                *("--port", str(self.port), "--log-level", "info"),
+                *("--port", str(self.port), "--log-level", "info", "--workers", str(self.workers)),
             ],
             cwd=self.data_dir.parent,
             env=self.env,
@@ -140,10 +141,16 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def running_cluster(
-    tmp_path: Path, *, size: int, store: str, bus: str, config: Mapping[str, Any] | None = None
+    tmp_path: Path,
+    *,
+    size: int,
+    store: str,
+    bus: str,
+    config: Mapping[str, Any] | None = None,
+    workers: int = 1,
 ) -> AsyncIterator[Cluster]:
-    """``size`` nodes on one store and bus, each with its own data dir; stopped (SIGTERM, then the log
-    is kept in tmp_path) when the block ends."""
+    """``size`` nodes (each ``widget-server serve --workers WORKERS``) on one store and bus, each with its
+    own data dir; stopped (SIGTERM, then the log is kept in tmp_path) when the block ends."""
     env = {
         **os.environ,
         "WIDGET_SERVER_STORE": store,
@@ -163,7 +170,8 @@ async def running_cluster(
         # The same configuration on every "host"; it names no data dir, so each node has its own ./data.
         config_path = host / "widget.toml"
         config_path.write_text(to_toml(dict(config or {})), encoding="utf-8")
-        node = Node(index, free_port(), config_path, host / "data", env, tmp_path / f"node{index}.log")
+        log_path = tmp_path / f"node{index}.log"
+        node = Node(index, free_port(), config_path, host / "data", env, log_path, workers)
         cluster.nodes.append(node)
     try:
         for node in cluster.nodes:
