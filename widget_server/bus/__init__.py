@@ -67,7 +67,11 @@ async def open_bus(url: str) -> Bus:
 
         return MemoryBus()
     if scheme in ("redis", "rediss"):
-        from widget_server.bus.redis import RedisBus
-
+        try:
+            from widget_server.bus.redis import RedisBus
+        except ModuleNotFoundError as error:
+            raise BusError(
+                f"the Redis bus needs the cluster extra: pip install 'widget_server[cluster]' ({error})"
+            ) from None
         return await RedisBus.open(url)
     raise BusError(f"unknown bus URL scheme {scheme!r}: use memory:, redis:// or rediss://")
