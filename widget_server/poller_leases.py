@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 #: How long a lease lasts without renewal: a dead process's chats are adopted this long after its last
-#: renewal at most (plus a sweep). Pollers renew every third of it, so one lost renewal costs nothing.
+#: renewal at most (plus a sweep). Pollers renew every quarter of it, so one lost renewal costs nothing.
 DEFAULT_TTL = 6.0
 #: Each Redis call of the leases waits at most this long: a renewal that cannot reach Redis must fail
 #: well within the TTL, so that the poller stops before another process may adopt its chat.
