@@ -214,10 +214,14 @@ async def test_requestchat_failing_leaves_nothing_and_can_be_retried(
         assert await server.runtime.store.count_chats() == 1 and len(gws.chats) == 1
 
 
+@pytest.mark.parametrize("empty_index_zero", [False, True], ids=["index-0-is-all", "index-0-is-empty"])
 async def test_an_answer_lost_in_a_timeout_does_not_send_twice(
-    data_dir: Path, fake: tuple[FakeGWS, str]
+    data_dir: Path, fake: tuple[FakeGWS, str], empty_index_zero: bool
 ) -> None:
+    """Whether the send arrived is read from the transcript, also from a GWS server that answers
+    index=0 with nothing (the check reads from index 1, the first message)."""
     gws, url = fake
+    gws.empty_index_zero = empty_index_zero
     async with (
         running(gws_config(data_dir, url, gws, timeout=0.3)) as server,
         Visitor.connected(server, site="acme") as visitor,

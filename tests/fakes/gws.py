@@ -382,8 +382,10 @@ class FakeGWS:
         *,
         require_subject: bool = True,
         record_requests: bool = True,
+        empty_index_zero: bool = False,
     ) -> None:
         self.contact_center_id = contact_center_id
+        self.empty_index_zero = empty_index_zero
         self.core = CustomerChatCore(require_subject=require_subject)
         self.record_requests = record_requests  # off for long benchmarks; the counters are kept anyway
         self.requests: list[RecordedRequest] = []
@@ -511,7 +513,12 @@ class FakeGWS:
             return JSONResponse({"chat": self.core.chat(chat_id).resource(), "statusCode": OK})
         if kind == "GetChatMessages":
             assert chat_id is not None
-            messages = self.core.read_messages(chat_id, _index_parameter(request.query_params.get("index")))
+            index = _index_parameter(request.query_params.get("index"))
+            if index == 0 and self.empty_index_zero:
+                # [I] One public GWS implementation answers index=0 with no messages at all, although A.5
+                # says 0 means "all": a client must ask for index=1 to read the whole transcript.
+                return JSONResponse({"messages": [], "statusCode": OK})
+            messages = self.core.read_messages(chat_id, index)
             return JSONResponse({"messages": [m.as_json() for m in messages], "statusCode": OK})
         params = _json_object(body)
         operation = params.get("operationName")

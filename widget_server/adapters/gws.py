@@ -204,8 +204,11 @@ class GWSAdapter:
 
     async def _already_delivered(self, chat: Chat) -> bool:
         """After an attempt that may or may not have arrived: GWS echoes every customer text in the
-        transcript, so if it holds more customer texts than we had delivered, the attempt arrived."""
-        answer = await self._call("GET", self._path(chat, "/messages") + "?index=0")
+        transcript, so if it holds more customer texts than we had delivered, the attempt arrived.
+
+        The whole transcript is read from index 1, the first message (A.5 defines 0 as "all" too, but
+        a GWS server seen in the wild answers 0 with nothing, which would send the message twice)."""
+        answer = await self._call("GET", self._path(chat, "/messages") + "?index=1")
         messages = answer.get("messages")
         customer_texts = sum(
             1
