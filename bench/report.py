@@ -195,6 +195,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
             )
         )
         out.append(both("4 roundtrip", f"{n} chats: messages/s", a, b, "messages_per_second"))
+    out.extend(cluster_rows(results))
     for run in results.get("gws", []):
         n = f"{run['chats']:,} chats"
         script = run.get("agent_script", {}).get("reply_every_s", [5, 30])
@@ -250,6 +251,86 @@ def _gc_share(window: dict[str, Any] | None) -> float | None:
     """The share of the server's CPU that went to garbage collection, in percent."""
     share = _get(window, "server_gc_cpu_share")
     return None if share is None else round(share * 100, 1)
+
+
+def cluster_rows(results: dict[str, Any]) -> list[Row]:
+    """``--cluster N``: the cluster's figures in the first column and the single process's (SQLite, in
+    the same run) in the second, so that the ratio is cluster / one process. CPU per message counts the
+    server processes, this run's PostgreSQL backends and redis-server (bench/cluster.py)."""
+    servers = results.get("servers", {})
+    cluster, single = servers.get("cluster"), servers.get("widget_server", {})
+    if not cluster:
+        return []
+    workload = f"cluster of {results.get('cluster_size', '?')} / 1 process"
+    out: list[Row] = []
+    a, b = _get(cluster, "burst"), _get(single, "burst")
+    if a:
+        cpu_a, cpu_b = _get(a, "server_cpu_ms_per_message"), _get(b, "server_cpu_ms_per_message")
+        out.append(both(workload, "burst: acked msg/s", a, b, "acked_per_second"))
+        out.append(both(workload, "burst: ack p99 (ms)", a, b, "ack", "p99_ms"))
+        out.append(
+            Row(
+                workload,
+                "burst: CPU per msg, PostgreSQL and Redis included (ms)",
+                cpu_a,
+                cpu_b,
+                "<= 2x one process",
+                _at_most(cpu_a, cpu_b, 2),
+            )
+        )
+        stored = _get(a, "every_ack_stored")
+        out.append(
+            Row(
+                workload,
+                "burst: every acked message stored",
+                {True: "yes", False: "NO"}.get(stored, "-"),
+                target="yes",
+                ok=stored,
+            )
+        )
+        parts = _get(a, "server_cpu_parts_s") or {}
+        acked = (_get(a, "acked_per_second") or 0) * (_get(a, "seconds") or 0)
+        for part, seconds in parts.items():
+            share = round(seconds / acked * 1000, 4) if acked else None
+            out.append(Row(workload, f"burst: CPU per msg in {part} (ms)", share))
+    for i, level in enumerate(_get(cluster, "steady") or []):
+        a, b = level, _get(single, "steady", i)
+        label = f"steady {level.get('visitors'):,} x 1 msg/s"
+        cpu_a, cpu_b = _get(a, "server_cpu_ms_per_message"), _get(b, "server_cpu_ms_per_message")
+        out.append(both(workload, f"{label}: ack p99 (ms)", a, b, "ack", "p99_ms"))
+        out.append(both(workload, f"{label}: acked msg/s", a, b, "acked_in_window_per_second"))
+        out.append(
+            Row(
+                workload,
+                f"{label}: CPU per msg, PostgreSQL and Redis included (ms)",
+                cpu_a,
+                cpu_b,
+                "<= 2x one process",
+                _at_most(cpu_a, cpu_b, 2),
+            )
+        )
+    storm = _get(cluster, "storm")
+    if storm:
+        n = storm["visitors"]
+        lost, dup = storm["lost"], storm["duplicated"]
+        label = f"storm: {n:,} visitors back on another process"
+        out.append(
+            Row(
+                workload,
+                f"{label}: all resumed after (s)",
+                storm["all_resumed_s"],
+                _get(single, "storm", "all_resumed_s"),
+            )
+        )
+        out.append(Row(workload, f"{label}: events lost", lost, target="0", ok=lost == 0))
+        out.append(Row(workload, f"{label}: events duplicated", dup, target="0", ok=dup == 0))
+    return out
+
+
+def _at_most(ours: Any, theirs: Any, factor: float) -> bool | None:
+    if isinstance(ours, (int, float)) and isinstance(theirs, (int, float)) and theirs:
+        return ours <= factor * theirs
+    return None
 
 
 def _pct(value: float | None) -> float | None:

@@ -45,11 +45,13 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import gclog, loadgen, profiles, report
+from bench.cluster import ClusterServer
 from bench.servers import (
     ROOT,
     CeilingServer,
@@ -185,6 +187,13 @@ class Clients:
                 process.kill()
 
 
+def visitor_url(server: ServerProcess, worker: int) -> str:
+    """The URL load-generator worker ``worker`` sends its visitors to: one process of a cluster each
+    (worker 0 is the agent's), the only one otherwise."""
+    urls = server.visitor_urls
+    return urls[(worker - 1) % len(urls)]
+
+
 def split(indices: range, clients: Clients) -> list[list[int]]:
     """Visitor indices per worker: none for worker 0 (the scripted agent's own process), the rest in
     turn."""
@@ -203,14 +212,16 @@ class Window:
 
     def __enter__(self) -> Window:
         self.t0 = time.monotonic()
-        self.cpu0 = self.server.cpu()
+        self.parts0 = self.server.cpu_parts()
+        self.cpu0 = sum(self.parts0.values())
         self.client0 = self.clients.cpu()
         self.core0 = core_busy(self.core) if self.core is not None else (0.0, 0.0)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.t1 = time.monotonic()
-        self.cpu1 = self.server.cpu()
+        self.parts1 = self.server.cpu_parts()
+        self.cpu1 = sum(self.parts1.values())
         self.client1 = self.clients.cpu()
         self.core1 = core_busy(self.core) if self.core is not None else (0.0, 0.0)
 
@@ -232,6 +243,9 @@ class Window:
             "seconds": round(self.seconds, 3),
             "server_cpu_s": round(self.server_cpu, 3),
             "server_cpu_share": round(self.server_cpu / self.seconds, 4),
+            "server_cpu_parts_s": {
+                part: round(self.parts1[part] - self.parts0.get(part, 0.0), 3) for part in self.parts1
+            },
             "client_cpu_share": round((self.client1 - self.client0) / self.seconds, 4),
             "other_on_server_core": round(other / self.seconds, 4) if other is not None else None,
             "server_gc": gc,
@@ -298,7 +312,7 @@ class Bench:
         print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
     @contextlib.contextmanager
-    def session(self, kind: type[ServerProcess], *, answering: bool = False) -> Any:
+    def session(self, kind: Callable[[set[int] | None], ServerProcess], *, answering: bool = False) -> Any:
         """A fresh server and fresh load generators, with the scripted agent's console socket open (in
         worker 0): it is the agent connection every visitor message is delivered to."""
         # Worker 0 is the scripted agent's alone, so that no visitor's frame delays what the agent sees;
@@ -333,8 +347,10 @@ class Bench:
         with self.profile(server, f"connect-{indices.stop}"):
             replies = clients.all(
                 "connect",
-                [{"indices": part} for part in split(indices, clients)],
-                url=server.visitor_url,
+                [
+                    {"indices": part, "url": visitor_url(server, i)}
+                    for i, part in enumerate(split(indices, clients))
+                ],
                 concurrency=self.plan.concurrency,
             )
         accepted = None
@@ -359,7 +375,7 @@ class Bench:
 
     # --- one server's run: workloads 1, 3, 2, 4 and 6 on one process, in that order ------------------
 
-    def server_run(self, kind: type[ServerProcess], only: set[str]) -> dict[str, Any]:
+    def server_run(self, kind: Callable[[set[int] | None], ServerProcess], only: set[str]) -> dict[str, Any]:
         """Every visitor workload against one server process. Visitors connect once and are reused: the
         idle ramp leaves ``max(steady_levels)`` of them connected (the rest close); the burst, the steady
         levels and the round trips use the first so many of them while the others stay connected and
@@ -613,7 +629,9 @@ class Bench:
         sampler.start()
         drop = time.monotonic() + 0.3
         for i in range(len(clients)):
-            clients.send(i, "storm", url=server.visitor_url, drop=drop, spread=self.plan.storm_spread, seed=i)
+            # Each visitor comes back to the next process of a cluster: the one it was on has gone.
+            url = visitor_url(server, i + 1)
+            clients.send(i, "storm", url=url, drop=drop, spread=self.plan.storm_spread, seed=i)
         with self.profile(server, "storm"), Window(server, clients, self.server_core) as window:
             replies = [clients.recv(i) for i in range(len(clients))]
         sampling.set()
@@ -633,11 +651,7 @@ class Bench:
         gaps = sum(r["gaps"] for r in verified)
         dups = sum(r["dups"] for r in verified)
         unacked = sum(r["unacked"] for r in verified)
-        with contextlib.closing(server.database()) as db:
-            (twice,) = db.execute(
-                "SELECT COUNT(*) FROM (SELECT chat_id, client_id FROM events WHERE client_id IS NOT NULL"
-                " GROUP BY chat_id, client_id HAVING COUNT(*) > 1)"
-            ).fetchone()
+        twice = server.stored_twice()
         result = {
             "visitors": len(seen),
             "resumed": len(done_at),
@@ -700,8 +714,14 @@ class Bench:
             "server_gc_experiment": WidgetServer.gc_settings,
         }
         if only & {"idle", "chat", "roundtrip", "storm"}:
-            for kind in (WidgetServer, CeilingServer):
-                self.results["servers"][kind.name] = self.server_run(kind, only)
+            self.results["servers"]["widget_server"] = self.server_run(WidgetServer, only)
+            if self.args.cluster:
+                size = self.args.cluster
+                self.results["cluster_size"] = size
+                self.results["servers"]["cluster"] = self.server_run(
+                    lambda cores: ClusterServer(cores, size), only - {"idle", "roundtrip"}
+                )
+            self.results["servers"]["ceiling"] = self.server_run(CeilingServer, only)
         if "gws" in only:
             self.results["gws"] = self.gws()
         machine["load_after"] = os.getloadavg()
@@ -753,6 +773,14 @@ def main() -> None:
         type=int,
         default=2,
         help="load generator processes for the visitors (default 2; the agent has one more)",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="N",
+        type=int,
+        default=0,
+        help="also run the chat and storm workloads against N widget_server processes on PostgreSQL and"
+        " Redis (bench/cluster.py), reported beside the single process",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and clients to cores")
     parser.add_argument("--keep", action="store_true", help="keep the servers' temporary directories")

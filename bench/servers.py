@@ -135,12 +135,25 @@ class ServerProcess:
             raise RuntimeError(f"{self.name}: {error}\n{self.log_tail()}") from None
 
     @property
+    def visitor_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/bench"
+
+    @property
+    def visitor_urls(self) -> list[str]:
+        """Where visitors connect: one URL, or one per process of a cluster."""
+        return [self.visitor_url]
+
+    @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
 
     def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+        return sum(self.cpu_parts().values())
+
+    def cpu_parts(self) -> dict[str, float]:
+        """CPU seconds so far, by the part of the deployment that spent them."""
+        return {"server": cpu_seconds(self.pid)}
 
     def rss(self) -> int:
         return rss_bytes(self.pid)
@@ -170,10 +183,6 @@ class CeilingServer(ServerProcess):
 
     def command(self) -> list[str]:
         return ["bench.ceiling", "--port", str(self.port)]
-
-    @property
-    def visitor_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/bench"
 
     def agent_login(self) -> tuple[str, dict[str, str]]:
         return f"ws://127.0.0.1:{self.port}/agent/ws", {}
@@ -226,8 +235,12 @@ class WidgetServer(ServerProcess):
         )
 
     def start(self) -> None:
-        """The scripted agent's login and the admin API token first (one after the other: the first
-        creates the database), then the server."""
+        self.prepare()
+        super().start()
+
+    def prepare(self) -> None:
+        """The scripted agent's login and the admin API token, before the server starts (one after the
+        other: the first creates the database)."""
         for args, stdin in (
             (("users", "add", AGENT, "--role", "operator", "--password-stdin"), AGENT_PASSWORD + "\n"),
             (("tokens", "create", "bench"), ""),
@@ -237,7 +250,6 @@ class WidgetServer(ServerProcess):
             if process.returncode != 0:
                 raise RuntimeError(f"widget_server {' '.join(process.args[3:5])} failed: {err.strip()}")
             self.token = out.strip().splitlines()[-1]  # the last command's: the token
-        super().start()
 
     def command(self) -> list[str]:
         return [
@@ -250,10 +262,6 @@ class WidgetServer(ServerProcess):
             "--log-level",
             "warning",
         ]
-
-    @property
-    def visitor_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/bench"
 
     def agent_login(self) -> tuple[str, dict[str, str]]:
         """Log the scripted agent in as a browser would; the console socket's URL and its headers."""
@@ -303,3 +311,12 @@ class WidgetServer(ServerProcess):
             rows = db.execute("SELECT id, last_seq FROM chats").fetchall()
         wanted = set(chats)
         return {chat: seq for chat, seq in rows if chat in wanted}
+
+    def stored_twice(self) -> int:
+        """How many (chat, client id) pairs are stored more than once: each is a message stored twice."""
+        with contextlib.closing(self.database()) as db:
+            (twice,) = db.execute(
+                "SELECT COUNT(*) FROM (SELECT chat_id, client_id FROM events WHERE client_id IS NOT NULL"
+                " GROUP BY chat_id, client_id HAVING COUNT(*) > 1)"
+            ).fetchone()
+        return int(twice)
