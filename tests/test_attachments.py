@@ -3,16 +3,22 @@ limits, signed downloads served as attachments, agents' files, and nothing half-
 
 from __future__ import annotations
 
+import asyncio
 import struct
+import time
 import zlib
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from tests.support.clients import HOST_ORIGIN, Agent, Server, Visitor, make_config, running
 from widget_server.attachments import safe_name, sniff
+from widget_server.config import ConfigError
+from widget_server.model import Actor
+from widget_server.web.attachments import LINK_SALT
 
 
 def png(width: int = 1, height: int = 1) -> bytes:
@@ -245,3 +251,77 @@ def test_file_names_are_made_safe(given: str | None, content_type: str, expected
 )
 def test_types_come_from_the_content(data: bytes, expected: str | None) -> None:
     assert sniff(data) == expected
+
+
+async def test_uploads_at_once_cannot_pass_the_limit(data_dir: Path) -> None:
+    """The limit is counted by the store as it appends: twenty uploads racing on one chat, three stored."""
+    async with (
+        running(make_config(data_dir, {"sites": SITES})) as server,
+        Visitor.connected(server, site="acme") as v,
+    ):
+        await v.start()
+        answers = await asyncio.gather(*(upload(server, v.token, png(n + 1), f"p{n}.png") for n in range(20)))
+        statuses = sorted(status for status, _, _ in answers)
+        assert statuses == [201] * 3 + [400] * 17
+        assert {body["error"] for status, body, _ in answers if status == 400} == {"too_many_files"}
+        files = [f for f in (data_dir / "attachments").rglob("*") if f.is_file()]
+        assert len(files) == 3  # the refused ones left nothing behind
+        events = await server.runtime.store.events_after(v.chat, 0)
+        assert sum(1 for event in events if event.kind == "attachment") == 3
+
+
+class _TwoHoursAgo(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 2 * 3600
+
+
+async def test_a_download_link_lives_an_hour(data_dir: Path) -> None:
+    async with (
+        running(make_config(data_dir, {"sites": SITES})) as server,
+        Visitor.connected(server, site="acme") as v,
+    ):
+        await v.start()
+        status, file, _ = await upload(server, v.token, png())
+        assert status == 201
+        path = f"/attachments/{v.chat}/{file['id']}"
+        old = URLSafeTimedSerializer(server.runtime.secret_key, salt=LINK_SALT, signer=_TwoHoursAgo)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}{path}?k={old.dumps([v.chat, file['id']])}") as response:
+                assert response.status == 404
+            fresh = (await v.expect("event", kind="attachment"))["file"]["url"]
+            async with http.get(server.url + fresh) as response:
+                assert response.status == 200
+
+
+async def test_deleting_a_chat_deletes_its_files_and_links(data_dir: Path) -> None:
+    async with running(make_config(data_dir, {"sites": SITES})) as server:
+        async with Visitor.connected(server, site="acme") as v:
+            await v.start()
+            assert (await upload(server, v.token, png()))[0] == 201
+            link = (await v.expect("event", kind="attachment"))["file"]["url"]
+        _, secret = await server.app.state.site_admin.create_token(Actor("test", "cli"), "tests")
+        async with aiohttp.ClientSession() as http:
+            async with http.get(server.url + link) as response:
+                assert response.status == 200
+            async with http.delete(
+                f"{server.url}/api/v2/chat/chats/{v.chat}", headers={"Authorization": f"Bearer {secret}"}
+            ) as response:
+                assert response.status == 204
+            async with http.get(server.url + link) as response:
+                assert response.status == 404
+        assert [f for f in (data_dir / "attachments").rglob("*") if f.is_file()] == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "problem"),
+    [
+        ("text/html", "can run code"),
+        ("image/svg+xml", "can run code"),
+        ("application/x-msdownload", "can run code"),
+        ("image/x-made-up", "not a type widget_server recognises"),
+    ],
+)
+def test_a_site_cannot_accept_types_unsafe_to_serve(data_dir: Path, content_type: str, problem: str) -> None:
+    sites = {"acme": {**SITES["acme"], "attachments": {"types": ["image/png", content_type]}}}
+    with pytest.raises(ConfigError, match=problem):
+        make_config(data_dir, {"sites": sites})

@@ -77,6 +77,17 @@ async def test_removed_and_unknown_files_are_absent(files: FileStore) -> None:
     assert await files.open("c-1", "no-such-file") is None
 
 
+async def test_removing_a_chat_removes_its_files_only(files: FileStore) -> None:
+    mine = [await files.save("c-1", b"one"), await files.save("c-1", b"two")]
+    other = await files.save("c-2", b"kept")
+    await files.remove_chat("c-1")
+    assert [await files.open("c-1", file_id) for file_id in mine] == [None, None]
+    assert await files.open("c-2", other) is not None
+    await files.remove_chat("c-1")  # again: nothing to do, no error
+    await files.remove_chat("../c-2")  # not an id: names nothing
+    assert await files.open("c-2", other) is not None
+
+
 @pytest.mark.parametrize(
     ("chat_id", "file_id"), [("..", "passwd"), ("c-1", "../../etc/passwd"), ("c-1", ""), ("c/1", "x")]
 )

@@ -15,6 +15,7 @@ from widget_server.model import Chat, Visitor
 from widget_server.store import (
     ChatNotFound,
     Fenced,
+    LimitReached,
     SiteExists,
     SiteNotFound,
     Store,
@@ -306,6 +307,33 @@ async def test_two_instances_appending_to_one_chat_keep_seq_gapless(two_stores: 
     assert all(events[i + 1].data["url"] == f"/{events[i].data['text']}" for i in range(0, 120, 2))
     chat = await one.get_chat("c1")
     assert chat is not None and chat.last_seq == 120
+
+
+async def test_a_limit_on_a_kind_holds_for_writers_racing_on_two_instances(
+    two_stores: tuple[Store, Store],
+) -> None:
+    one, two = two_stores
+    await one.create_chat(new_chat(), [model.message("visitor", "C", "hello")])
+    limit = (model.MESSAGE, 5)
+    results = await asyncio.gather(
+        *(
+            (one if n % 2 else two).append("c1", [model.message("visitor", "C", str(n))], at_most=limit)
+            for n in range(20)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if isinstance(r, LimitReached)) == 16
+    assert all(isinstance(r, LimitReached) or r.new for r in results)  # type: ignore[union-attr]
+    events = await one.events_after("c1", 0)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]  # nothing half-written by the refused ones
+    # Other kinds are not counted, and a batch counts its own events of the kind.
+    await one.append("c1", [model.visit("/x")], at_most=limit)
+    with pytest.raises(LimitReached):
+        await one.append(
+            "c1",
+            [model.message("visitor", "C", "a"), model.message("visitor", "C", "b")],
+            at_most=(model.MESSAGE, 6),
+        )
 
 
 async def test_one_client_id_through_two_instances_is_stored_once(two_stores: tuple[Store, Store]) -> None:

@@ -24,7 +24,7 @@ from widget_server import model
 from widget_server.config import AttachmentRules
 from widget_server.file_store import FileStore, StoredFile
 from widget_server.model import Event, NewEvent
-from widget_server.store import Appended
+from widget_server.store import Appended, LimitReached
 
 
 class ChatLog(Protocol):
@@ -32,7 +32,12 @@ class ChatLog(Protocol):
     and reading it. A Protocol, so that this module does not depend on the service that uses it."""
 
     async def append(
-        self, chat_id: str, events: Sequence[NewEvent], *, require_states: Sequence[str] | None = None
+        self,
+        chat_id: str,
+        events: Sequence[NewEvent],
+        *,
+        require_states: Sequence[str] | None = None,
+        at_most: tuple[str, int] | None = None,
     ) -> Appended: ...
 
     async def events_after(self, chat_id: str, after: int) -> list[Event]: ...
@@ -122,10 +127,12 @@ class ChatFiles:
         data: bytes,
         *,
         client_id: str | None = None,
+        max_files: int | None = None,
     ) -> dict[str, Any]:
         """Store a file (already ``check``ed against the site's rules) and its event; the file is written
-        first, and removed again if the event cannot be stored (``WrongState``: the chat has ended).
-        Idempotent by ``client_id``."""
+        first, and removed again if the event cannot be stored (``WrongState``: the chat has ended;
+        ``Refused``: the chat already holds ``max_files``, counted by the store as it appends, so that
+        uploads racing on one chat cannot pass the limit together). Idempotent by ``client_id``."""
         file_id = await self.files.save(chat_id, data)
         file = {
             "id": file_id,
@@ -138,8 +145,14 @@ class ChatFiles:
             {"from": sender, "name": name, "file": file},
             client_id=f"file:{sender}:{client_id}" if client_id else None,
         )
+        limit = (model.ATTACHMENT, max_files) if max_files is not None else None
         try:
-            appended = await self.log.append(chat_id, [event], require_states=model.OPEN_STATES)
+            appended = await self.log.append(
+                chat_id, [event], require_states=model.OPEN_STATES, at_most=limit
+            )
+        except LimitReached:
+            await self.files.remove(chat_id, file_id)
+            raise Refused("too_many_files", f"A chat may have at most {max_files} files.") from None
         except BaseException:  # WrongState (the chat ended) included: the caller says so
             await self.files.remove(chat_id, file_id)
             raise
@@ -147,6 +160,10 @@ class ChatFiles:
             await self.files.remove(chat_id, file_id)  # the same upload again: keep the first
         stored = appended.events[0]
         return {**stored.data["file"], "seq": stored.seq}
+
+    async def remove_all(self, chat_id: str) -> None:
+        """The chat was deleted: its files go with it (its events stay, for the audit, unreadable)."""
+        await self.files.remove_chat(chat_id)
 
     async def count(self, chat_id: str) -> int:
         events = await self.log.events_after(chat_id, 0)

@@ -113,10 +113,12 @@ class ChatService:
         changes: dict[str, Any] | None = None,
         require_states: Sequence[str] | None = None,
         fence: int | None = None,
+        at_most: tuple[str, int] | None = None,
     ) -> Appended:
-        """Store, then publish. ``fence``: the writer is the chat's poller (Store.append)."""
+        """Store, then publish. ``fence``: the writer is the chat's poller; ``at_most``: a limit on the
+        events of a kind (both as in Store.append)."""
         appended = await self.store.append(
-            chat_id, events, changes=changes, require_states=require_states, fence=fence
+            chat_id, events, changes=changes, require_states=require_states, fence=fence, at_most=at_most
         )
         if appended.new:
             await self._publish(appended.chat, appended.events, summary_changed=bool(changes))
@@ -484,6 +486,7 @@ class ChatService:
         """Chats an operator deleted: their visitors' sockets are closed (a resume is then refused), and a
         poller bridging one stops (in another process, on the same ``close`` message)."""
         for chat_id in chat_ids:
+            await self.files.remove_all(chat_id)
             await self.bus.publish(chat_channel(chat_id), {"t": "close", "code": 1000, "reason": "deleted"})
             poller = self.pollers.get(chat_id)
             if poller is not None:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import filetype
+
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy, SitePolicy
 from widget_server.availability import BusinessHours, HoursError
 from widget_server.poll_policy import PollSettings
@@ -194,10 +196,44 @@ class AttachmentRules:
     )
 
 
+# Types that a file may never be accepted as: they run code when opened (a browser renders HTML, SVG and
+# XML with their scripts; executables, packages, extensions and Flash run on the agent's machine). Files
+# are always served as downloads with nosniff and a sandbox, but an agent opening one would still be hit.
+UNSAFE_TYPES = frozenset(
+    {
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "application/xml",
+        "text/xml",
+        "application/javascript",
+        "text/javascript",
+        "application/wasm",
+        "application/x-shockwave-flash",
+        "application/x-msdownload",
+        "application/x-executable",
+        "application/x-deb",
+        "application/x-rpm",
+        "application/x-google-chrome-extension",
+        "application/octet-stream",
+    }
+)
+
+
+def _type_problem(content_type: str) -> str | None:
+    """A type a site may accept: one that the content sniffer can recognise (widget_server/attachments.py
+    decides a file's type by its bytes, so another type would never match) and that is safe to serve."""
+    if content_type in UNSAFE_TYPES:
+        return f"{content_type} is never accepted: such a file can run code when it is opened"
+    if content_type != "text/plain" and content_type not in {kind.mime for kind in filetype.types}:
+        return f"{content_type} is not a type widget_server recognises from a file's content"
+    return None
+
+
 ATTACHMENTS_SPEC = {
     "max_bytes": Setting(int, default=AttachmentRules.max_bytes, check=positive),
     "max_files": Setting(int, default=AttachmentRules.max_files, check=positive, doc="per chat"),
-    "types": Setting(list, default=list(AttachmentRules.types), check=string_list()),
+    "types": Setting(list, default=list(AttachmentRules.types), check=string_list(_type_problem)),
 }
 
 

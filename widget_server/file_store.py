@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -42,6 +43,10 @@ class FileStore(Protocol):
         ...
 
     async def remove(self, chat_id: str, file_id: str) -> None: ...
+
+    async def remove_chat(self, chat_id: str) -> None:
+        """Remove every file of a chat (it was deleted)."""
+        ...
 
 
 def valid_ids(chat_id: str, file_id: str) -> bool:
@@ -106,6 +111,10 @@ class DirectoryFiles:
     async def remove(self, chat_id: str, file_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(chat_id, file_id).unlink(missing_ok=True)
+
+    async def remove_chat(self, chat_id: str) -> None:
+        if CHAT_ID.fullmatch(chat_id):
+            await asyncio.to_thread(shutil.rmtree, self.root / chat_id, ignore_errors=True)
 
 
 def open_files(store: object, data_dir: Path, shared_dir: Path | None) -> FileStore:

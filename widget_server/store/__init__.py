@@ -22,6 +22,14 @@ class ChatNotFound(StoreError):
     pass
 
 
+class LimitReached(StoreError):
+    """The chat already holds as many events of a kind as ``at_most`` allows. Nothing was written."""
+
+    def __init__(self, chat: Chat, kind: str, limit: int) -> None:
+        super().__init__(f"chat {chat.id} already has {limit} {kind} events")
+        self.chat, self.kind, self.limit = chat, kind, limit
+
+
 class WrongState(StoreError):
     """The chat is not in a state that allows the change (accepting a chat another agent took, writing
     to an ended chat). Nothing was written."""
@@ -92,6 +100,7 @@ class Store(Protocol):
         changes: dict[str, Any] | None = None,
         require_states: Sequence[str] | None = None,
         fence: int | None = None,
+        at_most: tuple[str, int] | None = None,
     ) -> Appended:
         """Append events to a chat's log and apply ``changes`` to the chat, all or nothing, durable when
         it returns.
@@ -105,6 +114,10 @@ class Store(Protocol):
         ``fence``: the fencing token of the writer that owns the chat's poller. The append happens only
         when it is at least the chat's (and then becomes the chat's), else ``Fenced``; checked before
         anything else, so a stale owner learns it even when its event is already in the log.
+
+        ``at_most=(kind, n)``: the append happens only when the chat would then hold at most ``n`` events
+        of that kind, else ``LimitReached``; counted inside the append's transaction, so that writers
+        racing on one chat (in any process) cannot pass the limit together.
         """
         ...
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from widget_server.model import MESSAGE, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
-from widget_server.store import Appended, ChatNotFound, Fenced, StoreError, WrongState
+from widget_server.store import Appended, ChatNotFound, Fenced, LimitReached, StoreError, WrongState
 from widget_server.store.postgres_admin import AdminTables
 from widget_server.store.postgres_base import Params
 from widget_server.store.postgres_files import PostgresFiles
@@ -152,10 +152,11 @@ class PostgresStore(HistoryQueries, OutboxTables, AdminTables):
         changes: dict[str, Any] | None = None,
         require_states: Sequence[str] | None = None,
         fence: int | None = None,
+        at_most: tuple[str, int] | None = None,
     ) -> Appended:
         encoded = encode_changes(changes or {})  # a bad change is refused before the transaction
         async with self._pool.acquire() as conn, conn.transaction():
-            return await _append(conn, chat_id, events, changes, require_states, fence, encoded)
+            return await _append(conn, chat_id, events, changes, require_states, fence, encoded, at_most)
 
     async def find_by_backend_ref(self, site: str, backend_ref: str) -> Chat | None:
         row = await self._pool.fetchrow(
@@ -259,8 +260,10 @@ async def _append(
     require_states: Sequence[str] | None,
     fence: int | None,
     encoded: dict[str, Any] | None = None,
+    at_most: tuple[str, int] | None = None,
 ) -> Appended:
-    """The append, on ``conn`` inside its transaction."""
+    """The append, on ``conn`` inside its transaction (the chat's row locked: appends to one chat take
+    turns)."""
     row = await conn.fetchrow(
         f"SELECT {CHAT_COLUMNS}, backend_fence FROM chats WHERE id = $1 FOR UPDATE", chat_id
     )
@@ -285,6 +288,13 @@ async def _append(
                 return Appended(chat, [event_of(chat_id, found[client_id])], new=False)
     if require_states is not None and chat.state not in require_states:
         raise WrongState(chat)
+    if at_most is not None:
+        kind, limit = at_most
+        held = await conn.fetchval(
+            "SELECT COUNT(*) FROM events WHERE chat_id = $1 AND kind = $2", chat_id, kind
+        )
+        if held + sum(1 for new in events if new.kind == kind) > limit:
+            raise LimitReached(chat, kind, limit)
     at = now_ms()
     stored = [Event(chat_id, chat.last_seq + n, at, new.kind, new.data) for n, new in enumerate(events, 1)]
     if events:

@@ -62,3 +62,6 @@ class PostgresFiles:
 
     async def remove(self, chat_id: str, file_id: str) -> None:
         await self._pool.execute("DELETE FROM files WHERE chat_id = $1 AND id = $2", chat_id, file_id)
+
+    async def remove_chat(self, chat_id: str) -> None:
+        await self._pool.execute("DELETE FROM files WHERE chat_id = $1", chat_id)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from widget_server.model import MESSAGE, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
-from widget_server.store import Appended, ChatNotFound, Fenced, WrongState
+from widget_server.store import Appended, ChatNotFound, Fenced, LimitReached, WrongState
 from widget_server.store.rows import CHAT_COLUMNS, chat_of, dumps, encode_changes, event_of
 from widget_server.store.sqlite_admin import AdminTables
 from widget_server.store.sqlite_base import Doors
@@ -119,8 +119,11 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
         changes: dict[str, Any] | None = None,
         require_states: Sequence[str] | None = None,
         fence: int | None = None,
+        at_most: tuple[str, int] | None = None,
     ) -> Appended:
-        return await self._write(lambda conn: _append(conn, chat_id, events, changes, require_states, fence))
+        return await self._write(
+            lambda conn: _append(conn, chat_id, events, changes, require_states, fence, at_most)
+        )
 
     async def find_by_backend_ref(self, site: str, backend_ref: str) -> Chat | None:
         def run(conn: sqlite3.Connection) -> Chat | None:
@@ -249,6 +252,7 @@ def _append(
     changes: dict[str, Any] | None,
     require_states: Sequence[str] | None,
     fence: int | None = None,
+    at_most: tuple[str, int] | None = None,
 ) -> Appended:
     row = conn.execute(f"SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
     if row is None:
@@ -267,6 +271,13 @@ def _append(
             return Appended(chat, [event_of(chat_id, found)], new=False)
     if require_states is not None and chat.state not in require_states:
         raise WrongState(chat)
+    if at_most is not None:
+        kind, limit = at_most
+        (held,) = conn.execute(
+            "SELECT COUNT(*) FROM events WHERE chat_id = ? AND kind = ?", (chat_id, kind)
+        ).fetchone()
+        if held + sum(1 for new in events if new.kind == kind) > limit:
+            raise LimitReached(chat, kind, limit)
     at = now_ms()
     stored = []
     seq = chat.last_seq

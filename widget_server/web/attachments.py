@@ -32,8 +32,9 @@ from widget_server.web.security import session_user
 log = logging.getLogger(__name__)
 
 LINK_SALT = "widget_server.attachment-link.v1"
-# As long as the chat can be resumed: a bubble's link in a tab left open keeps working as long as the chat.
-LINK_MAX_AGE = 7 * 24 * 3600
+# An hour, as documented: every delivery of the event (a new tab, a resume, a reload) signs a fresh link, so
+# only a link copied out of the page, or a page left open for more than an hour, stops working.
+LINK_MAX_AGE = 3600
 FORM_OVERHEAD = 16 * 1024  # multipart boundaries and headers around the file
 
 
@@ -138,7 +139,14 @@ async def _receive(
         already = await runtime.service.files.count(chat.id)
         content_type = attachments.check(rules, data, already)
         file = await runtime.service.files.attach(
-            chat.id, sender, name, filename, content_type, data, client_id=client_id
+            chat.id,
+            sender,
+            name,
+            filename,
+            content_type,
+            data,
+            client_id=client_id,
+            max_files=rules.max_files,
         )
     except attachments.Refused as refused:
         return _error(refused.code, refused.message, 413 if refused.code == "too_large" else 400, headers)
@@ -188,6 +196,9 @@ async def agent_download(request: Request) -> Response:
 
 
 async def _send_file(runtime: Runtime, chat_id: str, file_id: str) -> Response:
+    chat = await runtime.store.get_chat(chat_id)
+    if chat is None or chat.deleted_at is not None:  # a deleted chat's links die with it
+        return Response(status_code=404)
     found = await runtime.service.files.find(chat_id, file_id)
     if found is None:
         return Response(status_code=404)
