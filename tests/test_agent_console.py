@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import time
 from dataclasses import replace
 
 import aiohttp
 import pytest
+from itsdangerous import TimestampSigner
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.support.clients import Agent, Server, Visitor, csrf_of, log_in
 from widget_server import model
 from widget_server.passwords import hash_password
+from widget_server.web.security import SESSION_LIFETIME
 
 
 async def add_agent(server: Server, name: str, display: str, password: str = "correct horse") -> None:
@@ -48,25 +53,61 @@ async def test_login_needs_the_csrf_token_and_the_right_password(server: Server)
         assert "frame-ancestors 'none'" in console.headers["Content-Security-Policy"]
 
 
-async def test_logins_are_throttled(server: Server) -> None:
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+async def attempt_logins(server: Server, address: str, passwords: list[str]) -> list[int]:
+    """Log in as admin from one loopback address with each password in turn; the answers' statuses."""
+    connector = aiohttp.TCPConnector(local_addr=(address, 0))
+    async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         csrf = csrf_of(await (await http.get(f"{server.url}/agent/login")).text())
         statuses = []
-        for _ in range(6):
+        for password in passwords:
             response = await http.post(
                 f"{server.url}/agent/login",
-                data={"name": "admin", "password": "guess", "csrf": csrf},
+                data={"name": "admin", "password": password, "csrf": csrf},
                 allow_redirects=False,
             )
             statuses.append(response.status)
-        assert statuses == [401] * 5 + [429]
-        # Even the right password is refused while throttled.
-        response = await http.post(
-            f"{server.url}/agent/login",
-            data={"name": "admin", "password": server.admin_password(), "csrf": csrf},
-            allow_redirects=False,
+        return statuses
+
+
+async def test_logins_are_throttled_without_locking_out_the_owner(server: Server) -> None:
+    right = server.admin_password()
+    # An address that keeps guessing: five tries, then refused, even with the right password.
+    assert await attempt_logins(server, "127.0.0.2", ["guess"] * 6 + [right]) == [401] * 5 + [429, 429]
+    # The name is now under attack, but its owner, from an address that has not failed, still gets in.
+    assert await attempt_logins(server, "127.0.0.3", [right]) == [303]
+    # Another attacking address gets one try for that name, not five.
+    assert await attempt_logins(server, "127.0.0.4", ["guess", "guess"]) == [401, 429]
+
+
+async def test_signing_out_ends_the_session_on_the_server(server: Server) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        cookie = await log_in(http, server.url, "admin", server.admin_password())
+        page = await (await http.get(f"{server.url}/agent")).text()
+        out = await http.post(
+            f"{server.url}/agent/logout", data={"csrf": csrf_of(page)}, allow_redirects=False
         )
-        assert response.status == 429
+        assert out.status == 303
+    # A copy of the cookie taken before signing out (another tab, another device, a thief) is dead too.
+    async with aiohttp.ClientSession(cookies={"widget_session": cookie}) as copy:
+        response = await copy.get(f"{server.url}/agent", allow_redirects=False)
+        assert response.status == 303 and response.headers["Location"].startswith("/agent/login")
+
+
+async def test_a_session_lasts_twelve_hours_at_most(server: Server) -> None:
+    """The login time is signed into the cookie: one older than the lifetime is refused by the server,
+    whatever the browser does with the cookie's own expiry."""
+    user = await server.runtime.store.get_user("admin")
+    assert user is not None
+
+    def cookie(age: float) -> str:
+        session = {"user": "admin", "v": user.session_version, "at": int(time.time() - age), "csrf": "x"}
+        data = base64.b64encode(json.dumps(session).encode())
+        return TimestampSigner(server.runtime.secret_key).sign(data).decode()
+
+    for age, expected in [(60, 200), (SESSION_LIFETIME + 60, 303)]:
+        async with aiohttp.ClientSession(cookies={"widget_session": cookie(age)}) as http:
+            response = await http.get(f"{server.url}/agent", allow_redirects=False)
+            assert response.status == expected, age
 
 
 async def test_the_console_is_not_for_strangers_nor_for_other_sites(server: Server) -> None:

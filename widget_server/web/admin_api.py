@@ -46,11 +46,15 @@ def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         admin: SiteAdmin = request.app.state.site_admin
         failures: FailureThrottle = request.app.state.api_failures
         ip = request.client.host if request.client else "?"
-        if await failures.blocked(ip):
-            return error("rate_limited", "Too many failed authentications; wait a minute.", 429)
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         token = await admin.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
         if token is None:
+            # Only failures are throttled: a valid token always passes, so that a client sending bad
+            # tokens from the same address (a misconfigured script, an attacker behind the same NAT)
+            # cannot lock its holder out. Tokens are 256 random bits, looked up by their hash: guessing
+            # is hopeless anyway; the throttle keeps a noisy client's failures cheap.
+            if await failures.blocked(ip):
+                return error("rate_limited", "Too many failed authentications; wait a minute.", 429)
             await failures.failed(ip)
             log.info("admin API: refused a request without a valid token from %s", ip)
             return JSONResponse(

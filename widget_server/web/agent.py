@@ -46,6 +46,7 @@ from widget_server.web.security import (
     csrf_token,
     is_same_origin,
     log_in,
+    log_out,
     session_user,
 )
 
@@ -91,7 +92,7 @@ async def login_page(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     form = await request.form()
     if csrf_ok(request, form):
-        request.session.clear()
+        await log_out(request, _runtime(request).store)
     return RedirectResponse("/agent/login", status_code=303)
 
 

@@ -37,7 +37,7 @@ from widget_server.web import (
 )
 from widget_server.web.gate import VisitorGate
 from widget_server.web.proxy import TrustedProxyMiddleware
-from widget_server.web.security import LoginThrottle
+from widget_server.web.security import SESSION_LIFETIME, LoginThrottle
 
 
 class Sessions:
@@ -49,6 +49,7 @@ class Sessions:
             "secret_key": secret_key,
             "session_cookie": "widget_session",
             "same_site": "strict",
+            "max_age": SESSION_LIFETIME,
         }
         self.plain = SessionMiddleware(app, **options)
         self.secure = SessionMiddleware(app, https_only=True, **options)

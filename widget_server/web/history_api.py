@@ -93,11 +93,12 @@ def _endpoint(handlers: dict[str, Handler]) -> Callable[[Request], Awaitable[Res
         admin: SiteAdmin = request.app.state.site_admin
         failures: FailureThrottle = request.app.state.api_failures
         ip = request.client.host if request.client else "?"
-        if await failures.blocked(ip):
-            return _error(429, "TooManyRequests", "Too many failed authentications; wait a minute.")
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         token = await admin.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
         if token is None:
+            # Only failures are throttled (admin_api.authenticated says why).
+            if await failures.blocked(ip):
+                return _error(429, "TooManyRequests", "Too many failed authentications; wait a minute.")
             await failures.failed(ip)
             log.info("history API: refused a request without a valid token from %s", ip)
             return _error(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import HTTPConnection, Request
@@ -64,11 +66,18 @@ def csrf_ok(request: Request, form: Any) -> bool:
     return origin is None or origin.lower() == own_origin(request)
 
 
+# How long a login lasts, at most: a working day. The cookie says so to the browser, and the signed login
+# time inside it says so to the server, which a copy of the cookie cannot change.
+SESSION_LIFETIME = 12 * 3600
+
+
 async def session_user(connection: HTTPConnection, store: Store) -> User | None:
-    """The person logged in with this session cookie, unless they have since been removed, changed
-    their password or logged out everywhere (``session_version``)."""
+    """The person logged in with this session cookie, unless the session is older than
+    ``SESSION_LIFETIME`` or they have since been removed, changed their password or signed out
+    (``session_version``: each of these ends every session of theirs, on the server)."""
     name = connection.session.get("user")
-    if not isinstance(name, str):
+    since = connection.session.get("at")
+    if not isinstance(name, str) or not isinstance(since, int) or time.time() - since > SESSION_LIFETIME:
         return None
     user = await store.get_user(name)
     if user is None or connection.session.get("v") != user.session_version:
@@ -79,8 +88,17 @@ async def session_user(connection: HTTPConnection, store: Store) -> User | None:
 def log_in(connection: HTTPConnection, user: User) -> None:
     # A new session on login (session fixation): keep nothing from before but a fresh CSRF token.
     connection.session.clear()
-    connection.session.update({"user": user.name, "v": user.session_version})
+    connection.session.update({"user": user.name, "v": user.session_version, "at": int(time.time())})
     csrf_token(connection)
+
+
+async def log_out(connection: HTTPConnection, store: Store) -> None:
+    """End the session here and, since a signed cookie cannot be recalled, every session of this person:
+    a copy of the cookie (another device, a stolen one) stops working too."""
+    user = await session_user(connection, store)
+    if user is not None:
+        await store.put_user(replace(user, session_version=user.session_version + 1))
+    connection.session.clear()
 
 
 class FailureThrottle:
@@ -102,16 +120,25 @@ class FailureThrottle:
 
 
 class LoginThrottle:
-    """Failed logins cost a token per client address and per user name: five tries, then one more every
-    three minutes. Checked before the (deliberately slow) password hash runs."""
+    """Failed logins slow down guessing without locking out the person who knows the password.
+
+    An address gets five failures, then one more every three minutes, whatever the names it tries. A
+    name under attack from many addresses (five failures in all) is not locked, which would lock its
+    owner out from everywhere: instead, from then on, an address that has failed at all recently gets no
+    further try for that name, while an address with no recent failure (the owner's, typically) still
+    logs in with the right password. Checked before the (deliberately slow) password hash runs."""
 
     def __init__(self, state: SharedState, tries: int = 5, per_seconds: float = 900.0) -> None:
         self._by_ip = FailureThrottle(state, "login_ip", tries, per_seconds)
+        self._ip_failed = FailureThrottle(state, "login_ip_failed", 1, per_seconds)
         self._by_name = FailureThrottle(state, "login_name", tries, per_seconds)
 
     async def blocked(self, ip: str, name: str) -> bool:
-        return await self._by_ip.blocked(ip) or await self._by_name.blocked(name.lower())
+        if await self._by_ip.blocked(ip):
+            return True
+        return await self._by_name.blocked(name.lower()) and await self._ip_failed.blocked(ip)
 
     async def failed(self, ip: str, name: str) -> None:
         await self._by_ip.failed(ip)
+        await self._ip_failed.failed(ip)
         await self._by_name.failed(name.lower())
