@@ -49,6 +49,7 @@ from widget_server.web.security import (
     log_out,
     session_user,
 )
+from widget_server.web.ws_protocol import OUTBOX_BYTES, OUTBOX_FRAMES, TOO_SLOW
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,9 @@ class AgentConnection:
         self.service = runtime.service
         self.user = user
         self._outbox: deque[str] = deque()
+        self._outbox_bytes = 0
+        self._too_slow = False
+        self._closing: asyncio.Future[None] | None = None
         self._drainer: asyncio.Task[None] | None = None
         self._frames = TokenBucket(rate=50, burst=200)
         self._reload: asyncio.Task[None] | None = None
@@ -265,16 +269,31 @@ class AgentConnection:
     # --- ordered sending ------------------------------------------------------------------------------
 
     def send(self, frame: dict[str, Any]) -> None:
-        self._outbox.append(json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        if self._too_slow:
+            return
+        text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        self._outbox.append(text)
+        self._outbox_bytes += len(text)
+        if len(self._outbox) > OUTBOX_FRAMES or self._outbox_bytes > OUTBOX_BYTES:
+            # A console that does not read (a frozen tab): it reloads everything when it reconnects.
+            log.info("closing the console of %s: it does not read its frames", self.user.name)
+            self._too_slow = True
+            self._outbox.clear()
+            self._outbox_bytes = 0
+            self._closing = asyncio.ensure_future(self.ws.close(TOO_SLOW, "too slow: reconnect"))
+            return
         if self._drainer is None:
             self._drainer = asyncio.ensure_future(self._drain())
 
     async def _drain(self) -> None:
         try:
             while self._outbox:
-                await self.ws.send_text(self._outbox.popleft())
+                text = self._outbox.popleft()
+                self._outbox_bytes -= len(text)
+                await self.ws.send_text(text)
         except Exception:
             self._outbox.clear()
+            self._outbox_bytes = 0
         finally:
             self._drainer = None
 

@@ -31,6 +31,7 @@ from widget_server.runtime import Runtime
 from widget_server.store import ChatNotFound
 from widget_server.tokens import InvalidToken
 from widget_server.web.attachments import file_frame, visitor_url
+from widget_server.web.ws_protocol import OUTBOX_BYTES, OUTBOX_FRAMES, TOO_SLOW
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class VisitorConnection:
         self._unsubscribe: Any = None
         # Lists, not deques: an empty deque costs 760 bytes, and thousands of these wait idle.
         self._outbox: list[str | Event | _CatchUp] = []
+        self._outbox_bytes = 0  # roughly: the text frames' length, an event's text and a little more
         self._drainer: asyncio.Task[None] | None = None
         self._closed = False
         limits = self.site.limits
@@ -328,7 +330,16 @@ class VisitorConnection:
         self._push(_dumps(frame))
 
     def _push(self, item: str | Event | _CatchUp) -> None:
+        if self._closed and self._closing is not None:
+            return  # closing for good: nothing more goes out
         self._outbox.append(item)
+        self._outbox_bytes += len(item) if isinstance(item, str) else _size(item)
+        if len(self._outbox) > OUTBOX_FRAMES or self._outbox_bytes > OUTBOX_BYTES:
+            # A client that does not read: its frames stay in the store, it catches up when it is back.
+            log.info("site %s: closing visitor %s: it does not read its frames", self.site.id, self.ip)
+            self._outbox, self._outbox_bytes = [], 0
+            self.kick(TOO_SLOW, "too slow: reconnect")
+            return
         if self._drainer is None:
             self._drainer = asyncio.ensure_future(self._drain())
 
@@ -339,7 +350,7 @@ class VisitorConnection:
     async def _drain(self) -> None:
         try:
             while self._outbox:
-                batch, self._outbox = self._outbox, []
+                batch, self._outbox, self._outbox_bytes = self._outbox, [], 0
                 for item in batch:
                     if isinstance(item, str):
                         await self.ws.send_text(item)
@@ -348,7 +359,7 @@ class VisitorConnection:
                     else:
                         await self._catch_up()
         except Exception:  # the socket is gone; the read loop will see the disconnect
-            self._outbox = []
+            self._outbox, self._outbox_bytes = [], 0
         finally:
             self._drainer = None
 
@@ -383,6 +394,13 @@ def not_delivered_frame(client_id: str) -> dict[str, Any]:
     return protocol.error_frame(
         "not_delivered", "The contact center did not accept this message; it was not delivered.", id=client_id
     )
+
+
+def _size(item: Event | _CatchUp) -> int:
+    """About what an event's frame weighs, without writing it: its text, and the rest of a frame."""
+    if isinstance(item, Event):
+        return 150 + sum(len(value) for value in item.data.values() if isinstance(value, str))
+    return 0
 
 
 def _frame_id(text: str | None) -> str | None:

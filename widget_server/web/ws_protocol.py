@@ -12,6 +12,14 @@ system calls per frame: a tenth of the server's CPU in a burst of chat). Here re
 pile up, at the high-water mark of a ``websockets`` server (16 frames), and goes on below 4.
 docs/performance.md has what each of these saves.
 
+A client that stops reading must not hold the server's memory or a socket forever. uvicorn waits for the
+transport to drain before each send with no deadline, and closes (after a close frame or a keepalive
+timeout) with ``transport.close()``, which waits until its buffer is sent: to a client that does not read,
+never. Here a send that waits ``SEND_DEADLINE`` for the client drops the connection (``transport.abort``),
+and so does every close that the client has not let through within ``SEND_DEADLINE``. The connections
+bound what they queue for the socket (``OUTBOX_FRAMES``, ``OUTBOX_BYTES``) and close with
+``TOO_SLOW`` beyond it (widget_server/web/visitor.py and agent.py).
+
 Written here because no library offers it. It leans on uvicorn's internals: every server the test suite
 starts runs on it, so a uvicorn release that changes them fails the tests, not a deployment.
 """
@@ -19,12 +27,24 @@ starts runs on it, so a uvicorn release that changes them fails the tests, not a
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+log = logging.getLogger(__name__)
+
 HIGH_WATER = 16  # frames waiting for the app: stop reading the socket
 LOW_WATER = 4  # and read again below this
+
+# A send may wait this long for the client to read (the transport's buffer above its high-water mark),
+# and a close this long for its frame to get through; then the connection is dropped.
+SEND_DEADLINE = 10.0
+# What a connection may queue for its socket beyond what the transport holds; past either, it closes
+# with TOO_SLOW (1013, "try again later"): the widget and the console reconnect and catch up from the store.
+OUTBOX_FRAMES = 1000
+OUTBOX_BYTES = 1024 * 1024
+TOO_SLOW = 1013
 
 
 class _Inbox:
@@ -82,6 +102,35 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
         return message
+
+    async def send(self, message: Any) -> None:
+        if not self.writable.is_set():
+            try:
+                async with asyncio.timeout(SEND_DEADLINE):
+                    await self.writable.wait()
+            except TimeoutError:
+                self._drop("a send waited %.0f s for the client to read")
+        await super().send(message)
+        if message["type"] == "websocket.close":
+            self._drop_later()
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        self._drop_later()
+
+    def _drop_later(self) -> None:
+        self.loop.call_later(SEND_DEADLINE, self._drop_if_open)
+
+    def _drop_if_open(self) -> None:
+        if not self.disconnected:
+            self._drop("its close did not get through in %.0f s")
+
+    def _drop(self, why: str) -> None:
+        log.info("dropped the websocket of %s: " + why, self.client and self.client[0], SEND_DEADLINE)
+        self.transport.abort()
+        # connection_lost comes on the next turn of the loop; until then, sends must not wait.
+        self.disconnected = True
+        self.writable.set()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
