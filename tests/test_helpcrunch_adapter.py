@@ -426,16 +426,20 @@ async def test_a_refused_api_key_marks_the_site_unhealthy_and_loses_nothing(
             await again.start()
 
 
-async def test_a_missing_api_key_refuses_chats(
+async def test_a_missing_api_key_is_shown_at_start_and_refuses_chats(
     data_dir: Path, fake: tuple[FakeHelpCrunch, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     helpcrunch, _ = fake
     monkeypatch.delenv(KEY_ENV)
-    async with shop(data_dir, fake) as server, Visitor.connected(server, site="shop") as visitor:
-        await visitor.send({"type": "start", "nickname": "Chris"})
-        assert (await visitor.expect("error"))["code"] == "backend_unavailable"
-        health = server.runtime.adapter_context.health["shop"]
-        assert not health.healthy and f"${KEY_ENV}" in health.detail
+    async with shop(data_dir, fake) as server:
+        # Unhealthy from the start, before any visitor came (it was silent until the first chat failed).
+        backends = (await admin_stats(server))["backends"]
+        assert backends["shop"]["healthy"] is False and f"${KEY_ENV}" in backends["shop"]["detail"]
+        async with Visitor.connected(server, site="shop") as visitor:
+            # Visitors are offered the offline form, not a chat that would fail.
+            assert visitor.hello["available"] is False and visitor.hello["reason"] == "backend"
+            await visitor.send({"type": "start", "nickname": "Chris"})
+            assert (await visitor.expect("error"))["code"] == "backend_unavailable"
     assert helpcrunch.requests == []
 
 

@@ -140,7 +140,8 @@ class Presence:
 
     def unavailable_because(self, site: Site, at: datetime | None = None) -> str | None:
         """Why no live answer is likely now: "hours" (outside business hours), "agents" (nobody online at
-        the built-in contact center), or None (one is)."""
+        the built-in contact center), or None (one is). (The visitor socket adds "backend": a contact
+        center that cannot work as configured.)"""
         if site.hours is not None and not site.hours.is_open(at or datetime.now(UTC)):
             return "hours"
         if site.backend == "local" and self._agents_online <= 0:

@@ -349,7 +349,7 @@ def hello_frame(
     if opens_at is not None:
         frame["opensAt"] = opens_at  # outside business hours: when a live answer is likely again
     if reason is not None:
-        frame["reason"] = reason  # why not available: "hours" (closed) or "agents" (nobody online)
+        frame["reason"] = reason  # why not: "hours" (closed), "agents" (nobody online), "backend"
     return frame
 
 

@@ -114,6 +114,7 @@ class Runtime:
         await service.presence.start()
         await service.recover()
         forwarder.start()
+        runtime.check_adapters()
         runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
         return runtime
 
@@ -154,7 +155,15 @@ class Runtime:
             adapter = self.adapters[site_id] = create_adapter(
                 site.backend, site.backend_settings, self.adapter_context, site_id
             )
+            if adapter.setup_problem is not None:
+                self.adapter_context.report(site_id, False, adapter.setup_problem)
         return adapter
+
+    def check_adapters(self) -> None:
+        """Make every site's adapter now, so that a contact center that cannot work (a secret's variable
+        not set) is reported at start, not at the first chat."""
+        for site in self.sites.all():
+            self.adapter(site.id)
 
     async def stop(self) -> None:
         if self._watcher is not None:

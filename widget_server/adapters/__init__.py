@@ -90,6 +90,9 @@ class Adapter(Protocol):
     polls: bool
     #: True when visitor messages must be delivered by ``send_message`` (False: the log is the delivery).
     delivers: bool
+    #: What keeps it from working at all, found when it was made (a secret's variable that is not set):
+    #: the site is then shown unavailable at once (``hello`` reason "backend", the admin's health).
+    setup_problem: str | None
 
     async def start(self, chat: Chat) -> Started:
         """Open the chat at the contact center. Raise BackendError if it could not be done; nothing must

@@ -162,6 +162,7 @@ def _retry_after(value: str | None) -> float | None:
 class GWSAdapter:
     name = "gws"
     capabilities: frozenset[str] = frozenset()  # the customer API has no file upload
+    setup_problem: str | None = None  # no secret: the customer API takes none
     polls = True
     delivers = True
 

@@ -430,6 +430,7 @@ class HelpCrunchAdapter:
         self.base = str(settings["base_url"]).rstrip("/")
         self.key_env = str(settings["api_key_env"])
         self.api_key = os.environ.get(self.key_env, "").strip()
+        self.setup_problem = None if self.api_key else f"${self.key_env} (the HelpCrunch API key) is not set"
         self.timeout = aiohttp.ClientTimeout(total=float(settings.get("timeout") or 10))
         self.rate_limit_pause = float(settings.get("rate_limit_pause") or 15)
         self.status_interval = float(settings.get("status_interval") or 15)

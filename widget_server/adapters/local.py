@@ -16,6 +16,7 @@ SETTINGS: dict[str, Setting] = {}
 class LocalAdapter:
     name = "local"
     capabilities: frozenset[str] = frozenset({"attachments"})  # agents see files in the console
+    setup_problem: str | None = None
     polls = False
     delivers = False
 

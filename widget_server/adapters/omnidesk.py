@@ -350,6 +350,11 @@ class OmnideskAdapter:
         self.site_id = site_id
         self.base = settings["base_url"].rstrip("/") + API_PATH
         self.api_key_env: str = settings["api_key_env"]
+        self.setup_problem: str | None = (
+            None
+            if os.environ.get(self.api_key_env)
+            else f"the environment variable {self.api_key_env} (the API key) is not set"
+        )
         self.chat_account_token: str = settings["chat_account_token"]
         # Omnidesk appends "/messageForCustomer" itself: no trailing slash, or the path gets "//".
         self.chat_server: str = settings["chat_server"].rstrip("/")

@@ -91,8 +91,11 @@ class VisitorConnection:
         now = datetime.now(UTC)
         site = self.runtime.sites.get(self.site.id) or self.site
         opens = site.hours.next_opening(now) if site.hours is not None else None
+        adapter = self.runtime.adapter(site.id)
         reason = self.service.presence.unavailable_because(site, now)
-        capabilities = sorted(self.runtime.adapter(site.id).capabilities)
+        if reason is None and adapter.setup_problem is not None:
+            reason = "backend"  # it cannot work as configured: the offline form, not a chat that fails
+        capabilities = sorted(adapter.capabilities)
         frame = protocol.hello_frame(
             available=reason is None,
             capabilities=capabilities,
