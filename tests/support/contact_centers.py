@@ -256,6 +256,7 @@ class HelpCrunchSide:
         self.fake = FakeHelpCrunch()
         self.server: Server | None = None
         self._names: dict[int, str] = {}
+        self._saved: dict[str, str | None] = {}
         # The contract fixture asks for the site's settings before it starts anything, and serves only
         # GWSSide's fake itself: hold a port now (SO_REUSEADDR, not listening, so the fake can bind it
         # too, and no ephemeral bind gets it meanwhile), serve the fake there in ``running``.
@@ -266,6 +267,11 @@ class HelpCrunchSide:
         weakref.finalize(self, self._port_holder.close)  # also when a fixture gives up before ``running``
 
     def site(self) -> dict[str, Any]:
+        # The secrets are there from the server's start, when it makes the site's adapter (restored in
+        # ``running``).
+        self._saved = {name: os.environ.get(name) for name in (self.KEY_ENV, self.SECRET_ENV)}
+        os.environ[self.KEY_ENV] = self.fake.api_key
+        os.environ[self.SECRET_ENV] = self.SECRET
         return {
             "name": "Contract",
             "allowed_origins": [HOST_ORIGIN],
@@ -283,9 +289,6 @@ class HelpCrunchSide:
     @contextlib.asynccontextmanager
     async def running(self, server: Server) -> AsyncIterator[None]:
         self.server = server
-        saved = {name: os.environ.get(name) for name in (self.KEY_ENV, self.SECRET_ENV)}
-        os.environ[self.KEY_ENV] = self.fake.api_key
-        os.environ[self.SECRET_ENV] = self.SECRET
         try:
             async with serve(self.fake.app, port=self.port):
                 self._port_holder.close()
@@ -293,7 +296,7 @@ class HelpCrunchSide:
                 yield
         finally:
             self._port_holder.close()
-            for name, value in saved.items():
+            for name, value in self._saved.items():
                 if value is None:
                     os.environ.pop(name, None)
                 else:
