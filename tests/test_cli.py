@@ -39,6 +39,22 @@ def test_the_defaults_are_the_documented_ones() -> None:
     assert (DEFAULT_HOST, DEFAULT_PORT) == ("127.0.0.1", 8000)
 
 
+def test_options_go_before_or_after_the_command(tmp_path: Path) -> None:
+    """argparse lets a command's own defaults overwrite what came before it: `widget-server --port 9000
+    serve` served on 8000, and `--config x.toml users add` wrote to ./data."""
+    parse = build_parser().parse_args
+    for argv in (["--port", "9001", "serve"], ["serve", "--port", "9001"]):
+        assert parse(argv).port == 9001, argv
+    assert parse(["serve"]).port == DEFAULT_PORT
+    config = tmp_path / "widget.toml"
+    config.write_text(f'data_dir = "{tmp_path / "elsewhere"}"\n')
+    for args in (["--config", str(config), "tokens", "list"], ["tokens", "list", "--config", str(config)]):
+        assert run_cli(*args, cwd=tmp_path).returncode == 0
+        assert (tmp_path / "elsewhere").is_dir() and not (tmp_path / "data").exists(), args
+    assert run_cli("tokens", "list", cwd=tmp_path, env={"WIDGET_SERVER_CONFIG": str(config)}).returncode == 0
+    assert not (tmp_path / "data").exists()
+
+
 def test_no_config_serves_the_demo_and_prints_where_and_how_to_log_in(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(

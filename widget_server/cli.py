@@ -13,9 +13,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from widget_server.cli_options import config_option
 from widget_server.config import CONFIG_ENV, Config, ConfigError, read_config
 from widget_server.web.ws_protocol import WebSocketProtocol
 
@@ -72,30 +72,37 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = commands.add_parser("serve", help="run the server (the default command)")
-    _serve_options(serve_parser)
+    # The options go before or after the command: a subcommand's own defaults would overwrite what was
+    # given before it (argparse), so there they are SUPPRESSed and the top level's stand.
+    _serve_options(serve_parser, defaults=False)
     from widget_server import cli_admin
 
     cli_admin.add_commands(commands)
     return parser
 
 
-def _serve_options(parser: argparse.ArgumentParser) -> None:
+def _serve_options(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    config_option(parser, defaults=defaults)
     parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None,
-        help=f"the TOML configuration file (default: ${CONFIG_ENV}, else none: the demo)",
+        "--host", default=default(DEFAULT_HOST), help=f"address to listen on (default {DEFAULT_HOST})"
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--port", type=int, default=default(DEFAULT_PORT), help=f"port (default {DEFAULT_PORT})"
+    )
     parser.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=default(1),
         help="server processes sharing the port (default 1); more than one needs a shared bus (Redis)",
     )
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default info"
+        "--log-level",
+        default=default("info"),
+        choices=["debug", "info", "warning", "error"],
+        help="default info",
     )
 
 

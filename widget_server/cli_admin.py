@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from widget_server.cli_options import config_option
 from widget_server.config import DEMO_SITE, Config, demo_site, load_config
 from widget_server.model import ROLES, Actor
 from widget_server.site_admin import AdminError, SiteAdmin, describe
@@ -73,7 +74,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--config", type=Path, help="the server's configuration file (default: none, ./data)")
+    config_option(parser, defaults=False)
     return parser
 
 

@@ -10,12 +10,13 @@ a human sentence for the ``error`` frame. It never raises anything else, whateve
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from widget_server import json_input
 
 MAX_FRAME_BYTES = 16 * 1024
 MAX_NICKNAME = 64
@@ -133,9 +134,9 @@ def parse_visitor_frame(text: str | None, data: bytes | None = None) -> VisitorF
     if len(text) > MAX_FRAME_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME_BYTES:
         raise FrameError("too_large", f"A frame may be at most {MAX_FRAME_BYTES} bytes.")
     try:
-        obj = json.loads(text)
-    except (ValueError, RecursionError):
-        raise FrameError("bad_frame", "The frame is not valid JSON.") from None
+        obj = json_input.parse(text)
+    except json_input.InvalidJSON as error:
+        raise FrameError("bad_frame", str(error).replace("The JSON", "The frame")) from None
     if not isinstance(obj, dict):
         raise FrameError("bad_frame", "A frame must be a JSON object with a 'type'.")
     kind = obj.get("type")

@@ -176,10 +176,15 @@ class Query:
         return all(term.matches(doc) for term in self.terms)
 
 
+MAX_TERMS = 20  # each term is a condition on every chat searched: a thousand would be a denial of service
+
+
 def parse_query(q: str) -> Query:
     """Parse a search query; raise ``QueryError`` naming the first problem found."""
     if not q.strip():
         raise QueryError("The query is empty: give a word to search for or a field, e.g. rating:good.")
+    if len(q) > 1000:
+        raise QueryError("The query is too long: at most 1,000 characters.")
     scanner = _Scanner(q)
     terms: list[Term] = []
     after_and = False
@@ -191,6 +196,8 @@ def parse_query(q: str) -> Query:
         else:
             terms.append(token)
             after_and = False
+            if len(terms) > MAX_TERMS:
+                raise QueryError(f"The query has too many terms: at most {MAX_TERMS}.")
     if after_and:
         raise QueryError("The query ends with AND: add the term it should combine with.")
     return Query(tuple(terms))

@@ -8,7 +8,6 @@ Every request carries ``Authorization: Bearer <token>`` with a token an operator
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from widget_server import model
+from widget_server import json_input, model
 from widget_server.model import Actor
 from widget_server.runtime import Runtime
 from widget_server.shared_state import SharedState
@@ -27,6 +26,7 @@ from widget_server.web.security import FailureThrottle
 
 log = logging.getLogger(__name__)
 
+PREFIX = "/api/admin/"
 MAX_BODY = 64 * 1024
 Handler = Callable[[Request, SiteAdmin, Actor], Awaitable[Response]]
 
@@ -81,9 +81,9 @@ async def body(request: Request) -> Any:
     if len(raw) > MAX_BODY:
         raise AdminError("too_large", f"A request body may be at most {MAX_BODY} bytes.", status=413)
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise AdminError("invalid_json", "The body is not valid JSON.") from None
+        return json_input.parse(raw)
+    except json_input.InvalidJSON as error:
+        raise AdminError("invalid_json", str(error)) from None
 
 
 async def site_json(request: Request, site: Any, live: int | None = None) -> dict[str, Any]:

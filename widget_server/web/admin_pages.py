@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from widget_server import model
+from widget_server import json_input, model
 from widget_server.config import LIMITS_SPEC, ConfigError, Setting, Site, backend_specs, site_from_mapping
 from widget_server.model import Actor, AuditEntry, User
 from widget_server.protocol import iso_time
@@ -106,7 +106,7 @@ def operators_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
             return _problem(request, user, 403, "Operators only", _OPERATORS_ONLY.format(role=user.role))
         page = Page(request, user)
         if request.method == "POST":
-            page.form = await request.form()
+            page.form = await request.form(max_files=0)  # text fields only: never spool a file
             if not csrf_ok(request, page.form):
                 log.warning("admin page: refused a post without a valid CSRF token from %s", user.name)
                 return _problem(request, user, 400, "The form has expired", _CSRF_FAILED)
@@ -209,8 +209,8 @@ def parse_value(raw: str, setting: Setting) -> Any:
     if str in kinds:
         return raw
     try:
-        return json.loads(raw)
-    except ValueError:
+        return json_input.parse(raw)
+    except json_input.InvalidJSON:
         raise ValueError("Must be written as JSON.") from None
 
 

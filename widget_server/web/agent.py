@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.websockets import WebSocket
 
-from widget_server import model, protocol
+from widget_server import json_input, model, protocol
 from widget_server.bus import Message
 from widget_server.chat_service import CONSOLE, ServiceError
 from widget_server.model import ACTIVE, ENDED, QUEUED, User
@@ -67,7 +67,7 @@ async def login_page(request: Request) -> Response:
     next_url = _safe_next(request.query_params.get("next"))
     if request.method == "GET":
         return render(request, "login.html", {"next": next_url, "csrf": csrf_token(request)})
-    form = await request.form()
+    form = await request.form(max_files=0)  # text fields only: never spool a file to disk
     ip = request.client.host if request.client else "?"
     name = str(form.get("name", ""))[:64]
     context = {"next": next_url, "csrf": csrf_token(request), "name": name}
@@ -91,7 +91,7 @@ async def login_page(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    form = await request.form()
+    form = await request.form(max_files=0)  # text fields only: never spool a file to disk
     if csrf_ok(request, form):
         await log_out(request, _runtime(request).store)
     return RedirectResponse("/agent/login", status_code=303)
@@ -315,9 +315,9 @@ def _parse(text: str | None) -> dict[str, Any]:
     if len(text) > protocol.MAX_FRAME_BYTES:
         raise protocol.FrameError("too_large", f"A frame may be at most {protocol.MAX_FRAME_BYTES} bytes.")
     try:
-        frame = json.loads(text)
-    except ValueError:
-        raise protocol.FrameError("bad_frame", "The frame is not valid JSON.") from None
+        frame = json_input.parse(text)
+    except json_input.InvalidJSON as error:
+        raise protocol.FrameError("bad_frame", str(error).replace("The JSON", "The frame")) from None
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise protocol.FrameError("bad_frame", "A frame must be a JSON object with a 'type'.")
     return frame

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from widget_server.assets import STATIC
-from widget_server.config import CONFIG_ENV, Config, read_config
+from widget_server.config import CONFIG_ENV, AttachmentRules, Config, read_config
 from widget_server.gc_tuning import CollectorTuning
 from widget_server.runtime import Runtime
 from widget_server.secret_key import load_secret_key
@@ -35,6 +35,7 @@ from widget_server.web import (
     pages,
     visitor,
 )
+from widget_server.web.body_limit import DEFAULT_LIMIT, LOGIN_LIMIT, BodyLimit, too_large
 from widget_server.web.gate import VisitorGate
 from widget_server.web.proxy import TrustedProxyMiddleware
 from widget_server.web.security import SESSION_LIFETIME, LoginThrottle
@@ -115,7 +116,26 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         *hooks_helpcrunch.routes,
         *hooks_omnidesk.routes,
     ]
+
+    def body_limit(path: str) -> int:
+        if path.startswith(("/attachments/", "/agent/attachments/")):
+            # The largest file any site takes; each site's own limit is checked as the upload is read.
+            sites = app.state.runtime.sites.all() if hasattr(app.state, "runtime") else []
+            largest = max((site.attachments.max_bytes for site in sites), default=AttachmentRules.max_bytes)
+            return largest + attachments.FORM_OVERHEAD
+        if path == "/agent/login":
+            return LOGIN_LIMIT
+        if path.startswith(history_api.PREFIX):
+            return history_api.MAX_BODY
+        if path.startswith(admin_api.PREFIX):
+            return admin_api.MAX_BODY
+        return DEFAULT_LIMIT
+
+    def refusal(path: str, limit: int) -> dict[str, Any]:
+        return history_api.too_large(limit) if path.startswith(history_api.PREFIX) else too_large(limit)
+
     middleware = [
+        Middleware(BodyLimit, limit_for=body_limit, refusal_for=refusal),
         Middleware(TrustedProxyMiddleware, trusted_proxies=config.trusted_proxy_set),
         Middleware(VisitorGate, handler=visitor.visitor_socket),
         Middleware(GZipMiddleware, minimum_size=1024),

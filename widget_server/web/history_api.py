@@ -46,7 +46,6 @@ Decisions where the seed is silent:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -58,7 +57,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from widget_server import model
+from widget_server import json_input, model
 from widget_server.chat_service import ServiceError
 from widget_server.config import Site
 from widget_server.history import bodies, chat_object, finder
@@ -161,14 +160,23 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + PREFIX
 
 
+def _too_large(limit: int) -> RequestError:
+    return RequestError(413, "RequestTooLarge", f"A request body may be at most {limit} bytes.")
+
+
+def too_large(limit: int) -> dict[str, Any]:
+    """The 413's body when the app refuses a body before it reaches us (web/body_limit.py)."""
+    return _too_large(limit).to_json()
+
+
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
     if len(raw) > MAX_BODY:
-        raise RequestError(413, "RequestTooLarge", f"A request body may be at most {MAX_BODY} bytes.")
+        raise _too_large(MAX_BODY)
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise invalid("The body is not valid JSON.") from None
+        return json_input.parse(raw)
+    except json_input.InvalidJSON as error:
+        raise invalid(str(error)) from None
 
 
 def _runtime(request: Request) -> Runtime:

@@ -18,13 +18,13 @@ stores an agent's arrival once, however many deliveries saw them absent).
 
 from __future__ import annotations
 
-import json
 import logging
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from widget_server import json_input
 from widget_server.adapters.helpcrunch import (
     RELAYED_EVENTS,
     SIGNATURE_HEADER,
@@ -90,7 +90,7 @@ async def receive(request: Request) -> Response:
         )
         return _answer(401, "bad_signature", f"{SIGNATURE_HEADER} does not match the body.")
     try:
-        hook = parse_hook(json.loads(raw))
+        hook = parse_hook(json_input.parse(raw))
     except ValueError:
         hook = None
     if hook is None:

@@ -16,7 +16,6 @@ closing the chat) and a message id (a repeated delivery then counts once). ``rea
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from widget_server import model
+from widget_server import json_input, model
 from widget_server.adapters import Polled
 from widget_server.adapters.omnidesk import (
     DEFAULT_HOOK_FIELDS,
@@ -205,7 +204,7 @@ async def _payload(request: Request) -> dict[str, Any]:
     text = bytes(body).decode("utf-8", "replace")
     if content_type == "application/json" or content_type.endswith("+json") or text.lstrip()[:1] == "{":
         try:
-            parsed = json.loads(text)
+            parsed = json_input.parse(text)
         except ValueError:
             raise HookPayloadError("the body is not valid JSON") from None
         if not isinstance(parsed, dict):

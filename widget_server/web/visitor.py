@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from widget_server import protocol
+from widget_server import json_input, protocol
 from widget_server.bus import Message
 from widget_server.chat_service import ChatEnded, ServiceError
 from widget_server.config import Site
@@ -409,7 +409,7 @@ def _size(item: Event | _CatchUp) -> int:
 def _frame_id(text: str | None) -> str | None:
     """The client id of a frame that failed after parsing, so the error can name it."""
     try:
-        value = json.loads(text or "").get("id")
+        value = json_input.parse(text or "").get("id")
     except (ValueError, AttributeError):
         return None
     return value if isinstance(value, str) and len(value) <= protocol.MAX_CLIENT_ID else None
