@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from tests.support.clients import HOST_ORIGIN, Agent, Server, Visitor, make_config, running
 from widget_server.model import Actor
@@ -158,3 +159,22 @@ async def test_bodies_are_refused_at_their_limit_before_they_are_read(
             pass  # the server answered and closed while the client was still sending: refused too
     async with http.get(server.url + "/healthz") as response:
         assert response.status == 200  # and everyone else is still served
+
+
+@pytest.mark.usefixtures("no_tracebacks")
+async def test_text_that_is_not_utf8_closes_with_1007_and_a_vanished_client_is_no_error(
+    server: Server,
+) -> None:
+    async with Visitor.connected(server) as broken, Visitor.connected(server) as gone:
+        await broken.start()
+        await broken.ws.send(b'{"type":"say","id":"m1","text":"\xff"}', text=True)
+        with pytest.raises(ConnectionClosed) as closed:
+            await broken.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+        # A client that drops its connection while the server answers it (no close frame).
+        await gone.start()
+        await gone.send({"type": "end"})
+        gone.ws.transport.abort()
+        async with Visitor.connected(server) as other:  # everyone else is still served
+            await other.start()
+            await other.say("still here", id="m2")

@@ -86,12 +86,23 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.queue = _Inbox()  # type: ignore[assignment]
 
     def send_receive_event_to_app(self) -> None:
-        paused = self.read_paused
-        self.read_paused = True  # so that uvicorn's method does not pause reading after this frame
-        try:
-            super().send_receive_event_to_app()
-        finally:
-            self.read_paused = paused
+        # uvicorn's, with the flow control above, and a text frame that is not UTF-8 closed with 1007
+        # and one line in the log (uvicorn logs a traceback for it).
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return  # past `websocket.close`: uvicorn discards, and reads on until the peer's close
+        if self.curr_msg_data_type == "text":
+            try:
+                message = {"type": "websocket.receive", "text": data.decode()}
+            except UnicodeDecodeError:
+                log.info("closing a websocket with 1007: a text frame that is not UTF-8")
+                self.conn.send_close(1007, "text frames must be UTF-8")
+                self.handle_parser_exception()
+                return
+        else:
+            message = {"type": "websocket.receive", "bytes": data}
+        self.queue.put_nowait(message)
         if not self.read_paused and len(self.queue) >= HIGH_WATER:  # type: ignore[arg-type]
             self.read_paused = True
             self.transport.pause_reading()
