@@ -92,6 +92,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.frames = []
         if self.close_sent:
             return  # past `websocket.close`: uvicorn discards, and reads on until the peer's close
+        message: dict[str, Any]
         if self.curr_msg_data_type == "text":
             try:
                 message = {"type": "websocket.receive", "text": data.decode()}
@@ -102,7 +103,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
                 return
         else:
             message = {"type": "websocket.receive", "bytes": data}
-        self.queue.put_nowait(message)
+        self.queue.put_nowait(message)  # type: ignore[arg-type]
         if not self.read_paused and len(self.queue) >= HIGH_WATER:  # type: ignore[arg-type]
             self.read_paused = True
             self.transport.pause_reading()
