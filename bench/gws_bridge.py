@@ -121,7 +121,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     config = work / "widget.toml"
     config.write_text(
-        f'data_dir = "{work / "data"}"\n'
+        f'data_dir = "{work / "data"}"\nhttp_connections_per_ip = 1000000\n'
         '[sites.bench]\nname = "Bench"\nallowed_origins = ["http://localhost:*"]\nbackend = "gws"\n'
         "[sites.bench.limits]\nsockets_per_ip = 100000\nchats_per_ip_per_hour = 100000\n"
         f'[sites.bench.gws]\nbase_url = "http://127.0.0.1:{gws_port}"\n'

@@ -204,6 +204,7 @@ class WidgetServer(ServerProcess):
         self.config = self.work / "widget.toml"
         self.config.write_text(
             f'data_dir = "{self.work / "data"}"\n'
+            "http_connections_per_ip = 1000000\n"  # every client of the load comes from 127.0.0.1
             "[sites.bench]\n"
             'name = "Bench"\n'
             'allowed_origins = ["http://localhost:*"]\n'

@@ -162,14 +162,15 @@ async def test_bodies_are_refused_at_their_limit_before_they_are_read(
 
 
 @pytest.mark.usefixtures("no_tracebacks")
-async def test_text_that_is_not_utf8_closes_with_1007_and_a_vanished_client_is_no_error(
+async def test_text_not_utf8_closes_with_1007_and_a_vanished_client_is_no_error(
     server: Server,
 ) -> None:
     async with Visitor.connected(server) as broken, Visitor.connected(server) as gone:
         await broken.start()
         await broken.ws.send(b'{"type":"say","id":"m1","text":"\xff"}', text=True)
         with pytest.raises(ConnectionClosed) as closed:
-            await broken.recv()
+            while True:  # what the start sent, then the close
+                await broken.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
         # A client that drops its connection while the server answers it (no close frame).
         await gone.start()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from widget_server.cli_options import config_option
 from widget_server.config import CONFIG_ENV, Config, ConfigError, read_config
+from widget_server.web.http_protocol import HTTPProtocol
 from widget_server.web.ws_protocol import WebSocketProtocol
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ UVICORN_OPTIONS: dict[str, Any] = {
     # sockets at the cost of a bare websockets server; the legacy ones have long tails. Ours is it, less
     # what an idle socket need not keep.
     "ws": WebSocketProtocol,
+    # uvicorn's h11, with deadlines for slow requests and a cap on connections per address.
+    "http": HTTPProtocol,
     # Frames over 16 KiB get an error frame from us; this is the hard stop well above that.
     "ws_max_size": 256 * 1024,
     # Chat frames are small: compression costs ~50 KiB per connection for little gain.

@@ -375,6 +375,7 @@ class Config:
     attachments_dir: Path | None = None
     public_url: str | None = None
     resume_token_max_age: int = 7 * 24 * 3600
+    http_connections_per_ip: int = 256
     poller: PollSettings = field(default_factory=PollSettings)
     source: str | None = None
 
@@ -391,6 +392,7 @@ TOP_SPEC = {
     "attachments_dir": Setting(str),
     "public_url": Setting(str, check=http_url),
     "resume_token_max_age": Setting(int, default=Config.resume_token_max_age, check=positive),
+    "http_connections_per_ip": Setting(int, default=Config.http_connections_per_ip, check=positive),
     "poller": Setting(dict, default={}),
     "sites": Setting(dict, default={}),
 }
@@ -464,6 +466,7 @@ def config_from_mapping(
         ),
         public_url=top["public_url"],
         resume_token_max_age=top["resume_token_max_age"],
+        http_connections_per_ip=top["http_connections_per_ip"],
         poller=poll_settings(check_table(top["poller"], POLLER_SPEC, "poller")),
         source=source,
     )

@@ -37,6 +37,7 @@ from widget_server.web import (
 )
 from widget_server.web.body_limit import DEFAULT_LIMIT, LOGIN_LIMIT, BodyLimit, too_large
 from widget_server.web.gate import VisitorGate
+from widget_server.web.http_protocol import POLICY_KEY, ConnectionPolicy
 from widget_server.web.proxy import TrustedProxyMiddleware
 from widget_server.web.security import SESSION_LIFETIME, LoginThrottle
 
@@ -79,7 +80,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
     secret_key = load_secret_key(config.data_dir)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         runtime = await Runtime.start(config, secret_key)
         app.state.runtime = runtime
         app.state.site_admin = SiteAdmin(runtime.store, runtime.sites, runtime.refresh_sites)
@@ -93,7 +94,8 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         if on_ready is not None:
             on_ready(runtime)
         try:
-            yield
+            # The lifespan state reaches uvicorn's protocols too (widget_server/web/http_protocol.py).
+            yield {POLICY_KEY: ConnectionPolicy(config.trusted_proxy_set, config.http_connections_per_ip)}
         finally:
             collector.uninstall()
             await runtime.stop()
