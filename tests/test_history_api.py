@@ -22,6 +22,7 @@ from tests.fakes.zendesk import FakeZendesk
 from tests.support.asgi_server import serve
 from tests.support.clients import HOST_ORIGIN, Agent, Server, Visitor, make_config, running
 from tests.support.contact_centers import eventually
+from widget_server.history import finder
 from widget_server.model import Actor
 
 OPERATOR = Actor("test", "cli")
@@ -530,6 +531,34 @@ async def test_search_pages_hold_forty_results(api: tuple[Server, Api]) -> None:
     assert await client.get(second["prev_url"]) == first
     exact = await client.get("/chats/search", q="chat_type:offline_msg", page="2")  # decided in SQL alone
     assert exact["count"] == 45 and [r["id"] for r in exact["results"]] == created[::-1][40:]
+
+
+async def test_list_pages_stop_at_their_size_and_page_on(
+    api: tuple[Server, Api], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list of chats with long transcripts answered 33 MB in one response: a page stops at
+    PAGE_BYTES of JSON (one chat at least), and its links go on from where it stopped."""
+    _, client = api
+    monkeypatch.setattr(finder, "PAGE_BYTES", 10_000)
+    created = []
+    for n in range(7):
+        body = {**SEED_CREATE, "message": f"{n} " + "long " * 700, "timestamp": 1444156010 + n}
+        status, body = await client.call("POST", "/chats", body)
+        assert status == 201
+        created.append(body["id"])
+    newest_first = created[::-1]
+    pages = [await client.get("/chats")]
+    while pages[-1]["next_url"] is not None:
+        pages.append(await client.get(pages[-1]["next_url"]))
+    assert [chat["id"] for page in pages for chat in page["chats"]] == newest_first
+    assert all(1 <= len(page["chats"]) <= 2 for page in pages) and len(pages) >= 4
+    assert all(len(jsonlib.dumps(page["chats"])) <= 10_000 or len(page["chats"]) == 1 for page in pages)
+    back = [pages[-1]]
+    while back[-1]["prev_url"] is not None:
+        back.append(await client.get(back[-1]["prev_url"]))
+    assert [chat["id"] for page in reversed(back) for chat in page["chats"]] == newest_first
+    monkeypatch.setattr(finder, "PAGE_BYTES", 100)  # one chat alone is over it: still one a page
+    assert len((await client.get("/chats"))["chats"]) == 1
 
 
 # --- writing ---------------------------------------------------------------------------------------------

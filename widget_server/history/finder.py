@@ -6,8 +6,10 @@ List Chats pages with a cursor rather than page numbers, so that chats starting 
 through the list neither shift nor repeat what it sees. A page holds ``limit`` chats (1 to ``MAX_LIMIT``,
 ``DEFAULT_LIMIT`` when not given). ``next_url`` continues with older chats, ``prev_url`` with newer ones;
 each is null when there is nothing that way (a page reached through ``next_url`` has a ``prev_url``).
-The cursor is opaque: ``o.`` or ``n.`` (older or newer than) and the key of the chat where the last page
-ended, base64url-encoded; only links the server made are accepted.
+A page also stops before its JSON passes ``PAGE_BYTES`` (4 MiB; one chat at least), so that a page of
+long transcripts neither fills the server's memory nor the client's: its cursor goes on from the last
+chat it holds. The cursor is opaque: ``o.`` or ``n.`` (older or newer than) and the key of the chat
+where the last page ended, base64url-encoded; only links the server made are accepted.
 
 Search Chats pages by number, as documented (``page``, 40 a page, at most 250 pages). The query is
 translated for the store: the time ranges, the chat type and the rating are exact conditions in SQL;
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -32,6 +35,8 @@ from widget_server.store import Store
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 100
+PAGE_BYTES = 4 * 1024 * 1024  # a page of chats with long transcripts stops here (one chat at least)
+READ_BATCH = 10  # transcripts read at once while a page is filled
 BATCH = 500
 CANDIDATES = 25_000
 Key = tuple[int, str]
@@ -73,13 +78,19 @@ def page_limit(raw: str | None) -> int:
 
 @dataclass
 class ListPage:
-    chats: list[Chat]
-    events: dict[str, list[Event]]
+    documents: list[bytes]  # each chat's JSON, as ``render`` made it, newest first
     older: str | None = None  # the cursor of next_url
     newer: str | None = None  # the cursor of prev_url
 
 
-async def list_page(store: Store, cursor: str | None, limit: int) -> ListPage:
+Render = Callable[[Chat, list[Event]], bytes]
+
+
+async def list_page(store: Store, cursor: str | None, limit: int, render: Render) -> ListPage:
+    """Up to ``limit`` chats after the cursor, and no more than fit in ``PAGE_BYTES`` of rendered JSON
+    (always one at least): a page of long transcripts is shorter, and its cursor goes on from the last
+    chat it holds. Transcripts are read ``READ_BATCH`` chats at a time, so a page never holds more than
+    a page's worth of them."""
     direction, key = decode_cursor(cursor) if cursor is not None else (OLDER, None)
     if direction == OLDER:
         keys = await store.find_chat_keys(before=key, limit=limit + 1)
@@ -91,13 +102,39 @@ async def list_page(store: Store, cursor: str | None, limit: int) -> ListPage:
         keys = await store.find_chat_keys(after=key, limit=limit + 1)
         more_newer, keys = len(keys) > limit, keys[-limit:]
         more_older = bool(keys) and bool(await store.find_chat_keys(before=keys[-1], limit=1))
-    ids = [chat_id for _, chat_id in keys]
-    found = await store.get_chats(ids)
+    # Fill the page from the cursor's side: going older from its start, going newer from its end.
+    order = keys if direction == OLDER else keys[::-1]
+    taken: list[tuple[Key, bytes]] = []
+    size = 0
+    for start in range(0, len(order), READ_BATCH):
+        batch = order[start : start + READ_BATCH]
+        ids = [chat_id for _, chat_id in batch]
+        found = await store.get_chats(ids)
+        events = await store.events_of_chats(ids)
+        for batch_key in batch:
+            chat = found.get(batch_key[1])
+            if chat is None:
+                continue
+            document = render(chat, events.get(chat.id, []))
+            if taken and size + len(document) > PAGE_BYTES:
+                break
+            taken.append((batch_key, document))
+            size += len(document)
+        else:
+            continue
+        if direction == OLDER:
+            more_older = True
+        else:
+            more_newer = True
+        break
+    if direction == NEWER:
+        taken.reverse()
+    if not taken:
+        return ListPage([])
     return ListPage(
-        chats=[found[chat_id] for chat_id in ids if chat_id in found],
-        events=await store.events_of_chats(ids),
-        older=encode_cursor(OLDER, keys[-1]) if more_older else None,
-        newer=encode_cursor(NEWER, keys[0]) if more_newer else None,
+        documents=[document for _, document in taken],
+        older=encode_cursor(OLDER, taken[-1][0]) if more_older else None,
+        newer=encode_cursor(NEWER, taken[0][0]) if more_newer else None,
     )
 
 
