@@ -58,6 +58,10 @@ async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
+async def test_a_working_bus_has_no_problem(bus: Bus) -> None:
+    assert await bus.problem() is None
+
+
 async def test_subscribers_get_messages_in_order(bus: Bus) -> None:
     got: list[Message] = []
     await bus.subscribe("chat:1", got.append)

@@ -67,6 +67,12 @@ def new_chat(chat_id: str = "c1", site: str = "acme", created_at: int = 1000) ->
     )
 
 
+async def test_check_writable_writes_and_changes_nothing(store: Store) -> None:
+    version = await store.sites_version()
+    await store.check_writable()
+    assert await store.sites_version() == version
+
+
 async def test_create_chat_stores_the_first_events(store: Store) -> None:
     appended = await store.create_chat(new_chat(), [model.state(model.QUEUED, 1)])
     assert appended.new and [e.seq for e in appended.events] == [1]

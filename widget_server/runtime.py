@@ -63,6 +63,8 @@ class Runtime:
     adapter_context: AdapterContext = field(default_factory=AdapterContext)
     live: LiveConnections = field(init=False)
     forwarder: Forwarder | None = None
+    #: Set when the process begins to stop: it is no longer ready (/readyz) for new visitors.
+    stopping: bool = False
     _watcher: asyncio.Task[None] | None = None
     #: Omnidesk sites: their configuration check, and the access policy of those with policy_source = true
     #: (widget_server/omnidesk_policy.py; the gate asks it, the admin page can show its ``describe``).
@@ -166,6 +168,7 @@ class Runtime:
             self.adapter(site.id)
 
     async def stop(self) -> None:
+        self.stopping = True
         if self._watcher is not None:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)

@@ -55,6 +55,10 @@ class Bus(Protocol):
         raise."""
         ...
 
+    async def problem(self) -> str | None:
+        """Why the bus does not carry messages between processes now (for readiness), or None."""
+        ...
+
     async def close(self) -> None: ...
 
 

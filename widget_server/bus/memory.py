@@ -18,6 +18,9 @@ class MemoryBus:
     async def publish(self, channel: str, message: Message) -> None:
         self._fanout.deliver(channel, message)
 
+    async def problem(self) -> str | None:
+        return None  # in the process: up while the process is
+
     async def subscribe(self, channel: str, callback: Callback) -> Callable[[], Awaitable[None]]:
         self._fanout.add(channel, callback)
 

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 #: A publish waits at most about this long per attempt for Redis (a visitor's ack waits for the publish).
 PUBLISH_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 2.0
+PROBE_TIMEOUT = 2.0  # readiness asks Redis for a PONG within this
 #: The subscription connection is PINGed this often; nothing heard back by the next PING means it is dead
 #: (a network that drops packets instead of refusing them never closes the socket by itself).
 HEARTBEAT = 10.0
@@ -144,6 +145,16 @@ class RedisBus:
                 await asyncio.shield(confirmed)
 
         return unsubscribe
+
+    async def problem(self) -> str | None:
+        connection = self._connection
+        if connection is None or not connection.is_connected:
+            return "the subscription to Redis is down; reconnecting"
+        try:
+            await asyncio.wait_for(self._publisher.ping(), PROBE_TIMEOUT)
+        except (RedisError, OSError, TimeoutError) as error:
+            return f"Redis does not answer ({type(error).__name__})"
+        return None
 
     async def close(self) -> None:
         if self._task is not None:

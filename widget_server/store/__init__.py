@@ -74,6 +74,10 @@ class Appended:
 class Store(Protocol):
     async def close(self) -> None: ...
 
+    async def check_writable(self) -> None:
+        """Write once, changing nothing (for readiness); raises what a write would raise."""
+        ...
+
     # --- chats and their logs -------------------------------------------------------------------------
 
     async def create_chat(

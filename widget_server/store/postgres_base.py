@@ -45,3 +45,7 @@ class Pooled:
 
     def __init__(self, pool: Any) -> None:
         self._pool = pool
+
+    async def check_writable(self) -> None:
+        # A real write of the same value (a new row version): fails on a read-only standby or a full disk.
+        await self._pool.execute("UPDATE counters SET value = value WHERE name = 'sites_version'")

@@ -25,6 +25,9 @@ def insert_audit(conn: sqlite3.Connection, entry: AuditEntry) -> None:
     )
 
 
+_REWRITE_A_ROW = "UPDATE counters SET value = value WHERE name = 'sites_version'"
+
+
 class Doors:
     def __init__(self, path: Path, writer: sqlite3.Connection, reader: sqlite3.Connection) -> None:
         self.path = path
@@ -46,6 +49,10 @@ class Doors:
         if self._flusher is None:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
         return await future
+
+    async def check_writable(self) -> None:
+        # A real write (SQLite rewrites the row), through the batch every write takes.
+        await self._write(lambda conn: conn.execute(_REWRITE_A_ROW))
 
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()

@@ -13,7 +13,6 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -29,6 +28,7 @@ from widget_server.web import (
     admin_pages,
     agent,
     attachments,
+    health,
     history_api,
     hooks_helpcrunch,
     hooks_omnidesk,
@@ -59,14 +59,6 @@ class Sessions:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         secure = scope.get("scheme") in ("https", "wss")
         await (self.secure if secure else self.plain)(scope, receive, send)
-
-
-async def health(request: Any) -> JSONResponse:
-    """For load balancers and monitoring: "degraded" when a site's contact center is failing (which one
-    and why is in the admin API's /api/admin/stats, not here: this endpoint is public)."""
-    runtime: Runtime = request.app.state.runtime
-    unhealthy = any(not h.healthy for h in runtime.adapter_context.health.values())
-    return JSONResponse({"status": "degraded" if unhealthy else "ok"})
 
 
 def app_from_environment() -> Starlette:
@@ -104,7 +96,8 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         Route("/", pages.home),
         Route("/widget.js", pages.WidgetScript().respond),
         Route("/widget-files.js", pages.WidgetScript("widget-files.js").respond),
-        Route("/healthz", health),
+        Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
         # /ws/{site}, the visitor socket, is the gate's (widget_server/web/gate.py).
         Route("/agent", agent.console_page),
         Route("/agent/login", agent.login_page, methods=["GET", "POST"]),
