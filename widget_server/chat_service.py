@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widget_server import attachments, model, zendesk
+from widget_server import attachments, metrics, model, zendesk
 from widget_server.adapters import Adapter, BackendError, Polled
 from widget_server.bus import Bus, Callback, Message
 from widget_server.config import Site
@@ -117,10 +118,15 @@ class ChatService:
     ) -> Appended:
         """Store, then publish. ``fence``: the writer is the chat's poller; ``at_most``: a limit on the
         events of a kind (both as in Store.append)."""
+        started = time.perf_counter()
         appended = await self.store.append(
             chat_id, events, changes=changes, require_states=require_states, fence=fence, at_most=at_most
         )
+        metrics.STORE_APPEND_SECONDS.observe(time.perf_counter() - started)
         if appended.new:
+            for event in appended.events:
+                if event.kind == model.MESSAGE:
+                    metrics.MESSAGES.labels(event.data.get("from", "")).inc()
             await self._publish(appended.chat, appended.events, summary_changed=bool(changes))
         return appended
 
@@ -202,6 +208,7 @@ class ChatService:
             with contextlib.suppress(Exception):
                 await adapter.end(chat)
             return appended.chat
+        metrics.CHATS_STARTED.labels(chat.backend).inc()
         await self._publish(appended.chat, appended.events, summary_changed=True)
         await self.pollers.ensure(appended.chat, adapter)
         return appended.chat
@@ -278,6 +285,7 @@ class ChatService:
         outbox = [zendesk.outbox_item(site.id, chat, request.message, site.zendesk)] if site.zendesk else []
         appended = await self.store.create_chat(chat, events, outbox)
         if appended.new:
+            metrics.CHATS_STARTED.labels("offline").inc()
             log.info("site %s: offline message %s left by %s", site.id, chat.id, ip)
             # Agents see offline messages of every site in the console, whatever its backend.
             await self.bus.publish(

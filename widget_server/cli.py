@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from widget_server.cli_options import config_option
 from widget_server.config import CONFIG_ENV, Config, ConfigError, read_config
 from widget_server.web.http_protocol import HTTPProtocol
+from widget_server.web.metrics_page import MULTIPROCESS_ENV
 from widget_server.web.ws_protocol import WebSocketProtocol
 
 if TYPE_CHECKING:
@@ -185,6 +187,12 @@ def _serve_workers(args: argparse.Namespace, config: Config, login: DefaultLogin
         os.environ[CONFIG_ENV] = str(args.config.resolve())
     else:
         os.environ.pop(CONFIG_ENV, None)
+    # The workers' metrics in files that a scrape of any of them sums (prometheus_client's multi-process
+    # mode), emptied first: what a previous run left would be summed too.
+    metrics_dir = config.data_dir / "metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ[MULTIPROCESS_ENV] = str(metrics_dir)
     base = f"http://{_url_host(args.host)}:{args.port}"
     lines = [
         "",

@@ -376,12 +376,17 @@ class Config:
     public_url: str | None = None
     resume_token_max_age: int = 7 * 24 * 3600
     http_connections_per_ip: int = 256
+    metrics_networks: tuple[str, ...] = ("127.0.0.1", "::1")
     poller: PollSettings = field(default_factory=PollSettings)
     source: str | None = None
 
     @property
     def trusted_proxy_set(self) -> NetworkSet:
         return NetworkSet(self.trusted_proxies)
+
+    @property
+    def metrics_network_set(self) -> NetworkSet:
+        return NetworkSet(self.metrics_networks)
 
 
 TOP_SPEC = {
@@ -393,6 +398,9 @@ TOP_SPEC = {
     "public_url": Setting(str, check=http_url),
     "resume_token_max_age": Setting(int, default=Config.resume_token_max_age, check=positive),
     "http_connections_per_ip": Setting(int, default=Config.http_connections_per_ip, check=positive),
+    "metrics_networks": Setting(
+        list, default=list(Config.metrics_networks), check=string_list(_network_problem)
+    ),
     "poller": Setting(dict, default={}),
     "sites": Setting(dict, default={}),
 }
@@ -467,6 +475,7 @@ def config_from_mapping(
         public_url=top["public_url"],
         resume_token_max_age=top["resume_token_max_age"],
         http_connections_per_ip=top["http_connections_per_ip"],
+        metrics_networks=tuple(top["metrics_networks"]),
         poller=poll_settings(check_table(top["poller"], POLLER_SPEC, "poller")),
         source=source,
     )

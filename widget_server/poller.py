@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from widget_server import model
+from widget_server import metrics, model
 from widget_server.adapters import Adapter, BackendRefused, BackendUnavailable, ChatGone, Polled
 from widget_server.bus import Message
 from widget_server.file_store import read_all
@@ -329,8 +329,14 @@ class Poller:
         self.requests += 1
         started = self.loop.time()
         lag = started - self.next_poll
+        metrics.POLL_LAG_SECONDS.observe(max(lag, 0.0))
         async with self.service.pollers.slots:
-            polled = await self.adapter.poll(self.chat)
+            try:
+                polled = await self.adapter.poll(self.chat)
+            except Exception as error:
+                metrics.POLLS.labels(self.adapter.name, _outcome(error)).inc()
+                raise
+        metrics.POLLS.labels(self.adapter.name, "ok").inc()
         now = self.loop.time()
         for name, active in polled.typing:
             self.agent_typing = active
@@ -342,7 +348,10 @@ class Poller:
         if polled.lively:
             self.last_activity = now
         await self._record(polled)
-        self.service.pollers.measure(lag, now - started, self.loop.time() - now)
+        recorded = self.loop.time()
+        if polled.events:
+            metrics.POLL_DELIVERY_SECONDS.observe(recorded - now)
+        self.service.pollers.measure(lag, now - started, recorded - now)
         agent_present = bool(self.state.get("agents"))
         self.next_poll = now + next_interval(
             self.settings,
@@ -391,6 +400,17 @@ class Poller:
         if self._unsubscribe is not None:
             unsubscribe, self._unsubscribe = self._unsubscribe, None
             await unsubscribe()
+
+
+def _outcome(error: Exception) -> str:
+    """A failed poll's outcome, for the metrics: unavailable (may pass), refused, gone, or error (ours)."""
+    if isinstance(error, BackendUnavailable):
+        return "unavailable"
+    if isinstance(error, BackendRefused):
+        return "refused"
+    if isinstance(error, ChatGone):
+        return "gone"
+    return "error"
 
 
 class Pollers:

@@ -4,7 +4,9 @@ through the shared state (widget_server/shared_state: in memory alone, in Redis 
 from __future__ import annotations
 
 import asyncio
+import time
 
+from widget_server import metrics
 from widget_server.shared_state import SharedState
 from widget_server.shared_state.memory import MemoryState
 
@@ -33,10 +35,12 @@ class RequestBudget:
     async def acquire(self) -> None:
         if self._lock is None:
             self._lock = asyncio.Lock()  # created in the running loop
+        started = time.perf_counter()
         async with self._lock:  # one waiter at a time: the others queue behind it, in order
             while True:
                 wait = await self._state.rate_limit("budget", self.account, self.rate, self.burst)
                 if wait == 0.0:
+                    metrics.BUDGET_WAIT_SECONDS.observe(time.perf_counter() - started)
                     return
                 await asyncio.sleep(wait)
 

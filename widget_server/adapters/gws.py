@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from widget_server import model
+from widget_server import metrics, model
 from widget_server.adapters import (
     AdapterContext,
     BackendError,
@@ -281,6 +281,8 @@ class GWSAdapter:
             raise BackendUnavailable(f"{method} {path}: cannot connect ({error.os_error})") from None
         except aiohttp.ClientError as error:
             raise BackendUnavailable(f"{method} {path}: {error!r}", ambiguous=method == "POST") from None
+        if status == 429:
+            metrics.RATE_LIMITED.labels(self.name).inc()
         try:
             answer = json.loads(raw)
         except ValueError:

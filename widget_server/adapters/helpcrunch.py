@@ -48,7 +48,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from widget_server import model
+from widget_server import metrics, model
 from widget_server.adapters import (
     AdapterContext,
     BackendError,
@@ -625,6 +625,7 @@ class HelpCrunchAdapter:
         errors = errors_of(answer)
         refusal = classify(status, errors, method=method, about_chat=about_chat, retry_after=retry_after)
         if status == 429:
+            metrics.RATE_LIMITED.labels(self.name).inc()
             await self._budget.pause(retry_after)  # the limit is the account's: every chat of it waits
         if status == 401:
             self._key_refused_at = time.monotonic()

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from widget_server import metrics
 from widget_server.adapters import (
     AdapterContext,
     BackendError,
@@ -583,6 +584,8 @@ class OmnideskAdapter:
             answer = json.loads(raw) if raw.strip() else {}
         except ValueError:
             answer = None
+        if status == 429:
+            metrics.RATE_LIMITED.labels(self.name).inc()
         failure = classify(endpoint, status, answer, raw, retry_after)
         if failure is not None:
             if isinstance(failure, BackendUnavailable) and status != 429:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from widget_server import metrics
 from widget_server.bus import RESYNC, Callback, Message
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Fanout:
         return len(self._callbacks.get(channel, ()))
 
     def deliver(self, channel: str, message: Message) -> None:
+        metrics.BUS_RECEIVED.inc()
         # A copy of the list: a callback may unsubscribe (or subscribe) while we iterate.
         for callback in tuple(self._callbacks.get(channel, ())):
             try:

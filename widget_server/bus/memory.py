@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from widget_server import metrics
 from widget_server.bus import Callback, Message
 from widget_server.bus.fanout import Fanout
 
@@ -16,6 +17,7 @@ class MemoryBus:
         self._fanout = Fanout()
 
     async def publish(self, channel: str, message: Message) -> None:
+        metrics.BUS_PUBLISHED.inc()
         self._fanout.deliver(channel, message)
 
     async def problem(self) -> str | None:

@@ -39,6 +39,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from widget_server import metrics
 from widget_server.bus import BusError, Callback, Message
 from widget_server.bus.fanout import Fanout
 from widget_server.redis_url import split_prefix
@@ -110,6 +111,7 @@ class RedisBus:
     # --- the Bus interface ----------------------------------------------------------------------------
 
     async def publish(self, channel: str, message: Message) -> None:
+        metrics.BUS_PUBLISHED.inc()
         data = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
         try:
             await self._publisher.publish(self._wire(channel), data)

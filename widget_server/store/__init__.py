@@ -8,6 +8,7 @@ implementation passes the contract suite in tests/test_store_contract.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +70,16 @@ class Appended:
         self.chat = chat
         self.events = events
         self.new = new
+
+
+@dataclass(frozen=True)
+class StoreFigures:
+    """What only the store knows, for the metrics: the open chats by contact center and state, and the
+    outbox's items not yet sent (how many, and when the oldest was queued, epoch ms)."""
+
+    open_chats: dict[tuple[str, str], int]
+    outbox_waiting: int
+    outbox_oldest: int | None
 
 
 class Store(Protocol):
@@ -157,6 +168,8 @@ class Store(Protocol):
         """How many chats ``list_chats`` would list (without its limit); with ``up_to``, only those
         listed before that chat, and the chat itself."""
         ...
+
+    async def figures(self) -> StoreFigures: ...
 
     async def count_recent_chats(self, site: str, ip: str, since: int) -> int:
         """How many chats this address started on the site since ``since`` (epoch ms)."""

@@ -20,8 +20,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from widget_server.model import MESSAGE, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
-from widget_server.store import Appended, ChatNotFound, Fenced, LimitReached, StoreError, WrongState
+from widget_server.model import MESSAGE, OPEN_STATES, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
+from widget_server.store import (
+    Appended,
+    ChatNotFound,
+    Fenced,
+    LimitReached,
+    StoreError,
+    StoreFigures,
+    WrongState,
+)
 from widget_server.store.postgres_admin import AdminTables
 from widget_server.store.postgres_base import Params
 from widget_server.store.postgres_files import PostgresFiles
@@ -234,6 +242,20 @@ class PostgresStore(HistoryQueries, OutboxTables, AdminTables):
         if up_to is not None:
             clause += f" AND (created_at, id) <= ({p(up_to.created_at)}, {p(up_to.id)})"
         return int(await self._pool.fetchval(f"SELECT count(*) FROM chats {clause}", *p.values))
+
+    async def figures(self) -> StoreFigures:
+        rows = await self._pool.fetch(
+            "SELECT backend, state, count(*) AS n FROM chats WHERE state = ANY($1::text[])"
+            " AND deleted_at IS NULL GROUP BY backend, state",
+            list(OPEN_STATES),
+        )
+        outbox = await self._pool.fetchrow(
+            "SELECT count(*) AS n, min(created_at) AS oldest FROM outbox"
+            " WHERE state IN ('pending', 'sending')"
+        )
+        return StoreFigures(
+            {(r["backend"], r["state"]): int(r["n"]) for r in rows}, int(outbox["n"]), outbox["oldest"]
+        )
 
     async def count_recent_chats(self, site: str, ip: str, since: int) -> int:
         return int(

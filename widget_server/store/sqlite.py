@@ -23,8 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widget_server.model import MESSAGE, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
-from widget_server.store import Appended, ChatNotFound, Fenced, LimitReached, WrongState
+from widget_server.model import MESSAGE, OPEN_STATES, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
+from widget_server.store import Appended, ChatNotFound, Fenced, LimitReached, StoreFigures, WrongState
 from widget_server.store.rows import CHAT_COLUMNS, chat_of, dumps, encode_changes, event_of
 from widget_server.store.sqlite_admin import AdminTables
 from widget_server.store.sqlite_base import Doors
@@ -206,6 +206,20 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
                 clause += " AND (created_at < ? OR (created_at = ? AND id <= ?))"
                 values += [up_to.created_at, up_to.created_at, up_to.id]
             return int(conn.execute(f"SELECT COUNT(*) FROM chats {clause}", values).fetchone()[0])
+
+        return await self._read(run)
+
+    async def figures(self) -> StoreFigures:
+        def run(conn: sqlite3.Connection) -> StoreFigures:
+            rows = conn.execute(
+                "SELECT backend, state, COUNT(*) FROM chats WHERE state IN (?, ?) AND deleted_at IS NULL"
+                " GROUP BY backend, state",
+                OPEN_STATES,
+            ).fetchall()
+            waiting, oldest = conn.execute(
+                "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state IN ('pending', 'sending')"
+            ).fetchone()
+            return StoreFigures({(b, s): int(n) for b, s, n in rows}, int(waiting), oldest)
 
         return await self._read(run)
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from widget_server import metrics
 from widget_server.model import AuditEntry
 from widget_server.store.rows import dumps
 
@@ -59,10 +61,13 @@ class Doors:
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
+                started = time.perf_counter()
                 try:
                     outcomes = await loop.run_in_executor(self._write_thread, self._run_batch, batch)
                 except BaseException as error:  # the commit itself failed: every write in it did
                     outcomes = [error] * len(batch)
+                metrics.STORE_COMMIT_SECONDS.observe(time.perf_counter() - started)
+                metrics.STORE_BATCH_SIZE.observe(len(batch))
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue

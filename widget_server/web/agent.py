@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.websockets import WebSocket
 
-from widget_server import json_input, model, protocol
+from widget_server import json_input, metrics, model, protocol
 from widget_server.bus import Message
 from widget_server.chat_service import CONSOLE, ServiceError
 from widget_server.model import ACTIVE, ENDED, QUEUED, User
@@ -143,6 +143,7 @@ class AgentConnection:
         await self.ws.accept()
         unsubscribe = await self.runtime.bus.subscribe(CONSOLE, self._on_bus)
         await self.service.presence.agent_came()
+        metrics.AGENT_SOCKETS.inc()
         try:
             await self._hello()
             while True:
@@ -151,6 +152,7 @@ class AgentConnection:
                     break
                 await self._receive(message.get("text"))
         finally:
+            metrics.AGENT_SOCKETS.dec()
             await self.service.presence.agent_went()
             await unsubscribe()
 

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import multiprocess
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -17,6 +18,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from widget_server import metrics
 from widget_server.assets import STATIC
 from widget_server.config import CONFIG_ENV, AttachmentRules, Config, read_config
 from widget_server.gc_tuning import CollectorTuning
@@ -32,6 +34,7 @@ from widget_server.web import (
     history_api,
     hooks_helpcrunch,
     hooks_omnidesk,
+    metrics_page,
     pages,
     visitor,
 )
@@ -83,14 +86,19 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         # thousands of sockets are open: what start-up made, and what survives each full collection.
         collector = CollectorTuning(asyncio.get_running_loop())
         collector.install()
+        pauses = metrics.GCPauses()
+        pauses.install()
         if on_ready is not None:
             on_ready(runtime)
         try:
             # The lifespan state reaches uvicorn's protocols too (widget_server/web/http_protocol.py).
             yield {POLICY_KEY: ConnectionPolicy(config.trusted_proxy_set, config.http_connections_per_ip)}
         finally:
+            pauses.uninstall()
             collector.uninstall()
             await runtime.stop()
+            if os.environ.get(metrics_page.MULTIPROCESS_ENV):
+                multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     routes = [
         Route("/", pages.home),
@@ -98,6 +106,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         Route("/widget-files.js", pages.WidgetScript("widget-files.js").respond),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
+        Route("/metrics", metrics_page.metrics),
         # /ws/{site}, the visitor socket, is the gate's (widget_server/web/gate.py).
         Route("/agent", agent.console_page),
         Route("/agent/login", agent.login_page, methods=["GET", "POST"]),

@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from widget_server import metrics
+
 log = logging.getLogger("widget_server.gate")
 
 PREFIX = "/ws/"
@@ -53,6 +55,7 @@ class VisitorGate:
                 and await runtime.live.count_ip(ip) >= site.limits.sockets_per_ip
             ):
                 rule = "sockets_per_ip"
+        metrics.HANDSHAKES.labels("refused" if rule else "accepted", rule or "").inc()
         if rule is not None:
             log.warning(
                 "refused visitor websocket: site=%r origin=%r ip=%s rule=%s",

@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from widget_server import json_input, protocol
+from widget_server import json_input, metrics, protocol
 from widget_server.bus import Message
 from widget_server.chat_service import ChatEnded, ServiceError
 from widget_server.config import Site
@@ -119,9 +119,11 @@ class VisitorConnection:
 
     async def run(self) -> None:
         await self.runtime.live.add(self)
+        metrics.VISITOR_SOCKETS.inc()
         try:
             await self._run()
         finally:
+            metrics.VISITOR_SOCKETS.dec()
             await self.runtime.live.remove(self)
 
     async def _run(self) -> None:
@@ -245,6 +247,7 @@ class VisitorConnection:
 
     async def _say(self, frame: protocol.Say) -> None:
         # No read of the chat first: the append checks that it is open, in its write transaction.
+        received = time.perf_counter()
         chat_id = self.chat_id
         if chat_id is None:
             raise protocol.FrameError("not_started", "Start or resume a chat first.")
@@ -255,6 +258,7 @@ class VisitorConnection:
         except ChatEnded:
             raise protocol.FrameError("chat_ended", "This chat has ended.", id=frame.id) from None
         self.send(protocol.ack_frame(frame.id, appended.events[0].seq))
+        metrics.ACK_SECONDS.observe(time.perf_counter() - received)
 
     async def _guard_ended(self, call: Any) -> None:
         try:
