@@ -425,7 +425,7 @@
       }
       if (frame && typeof frame.type === "string") receive(frame);
     });
-    ws.addEventListener("close", function () {
+    ws.addEventListener("close", function (event) {
       if (socket !== ws) return;
       socket = null;
       socketOpen = false;
@@ -445,9 +445,22 @@
           else scheduleReconnect();
         });
       } else {
-        scheduleReconnect();
+        scheduleReconnect(restartDelay(event));
       }
     });
+  }
+
+  /** A restart (close 1012) says when to come back: a random moment of the window in its reason. */
+  function restartDelay(event) {
+    if (event.code !== 1012) return null;
+    var window_ = [1000, 5000];
+    try {
+      var given = JSON.parse(event.reason).retry;
+      if (given[0] >= 0 && given[1] >= given[0] && given[1] <= 60000) window_ = given;
+    } catch (e) {
+      // no reason, or not ours: the default window
+    }
+    return window_[0] + Math.random() * (window_[1] - window_[0]);
   }
 
   function checkSession() {
@@ -463,11 +476,12 @@
       });
   }
 
-  function scheduleReconnect() {
+  function scheduleReconnect(given) {
     clearTimeout(reconnectTimer);
     var delay = Math.min(backoff, BACKOFF_MAX);
     delay = delay / 2 + Math.random() * (delay / 2); // jitter: half to the full step
     backoff = Math.min(backoff * 2, BACKOFF_MAX);
+    if (given != null) delay = given;
     setConnection("reconnecting");
     reconnectTimer = setTimeout(connect, delay);
   }

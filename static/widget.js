@@ -891,10 +891,22 @@ input,textarea{font-size:16px}
       clearTimeout(pongTimer); // any frame proves the connection alive
       receive(e.data);
     };
-    sock.onclose = () => ws === sock && lost(opened);
+    sock.onclose = (e) => ws === sock && lost(opened, e);
   }
 
-  function lost(opened) {
+  /** A restart (close 1012) says when to come back: the window of its reason, {"retry": [min, max]} ms. */
+  function restartWindow(e) {
+    if (!e || e.code !== 1012) return null;
+    try {
+      const w = JSON.parse(e.reason).retry;
+      if (w[0] >= 0 && w[1] >= w[0] && w[1] <= 60000) return w;
+    } catch (err) {
+      // no reason, or not ours: the default window
+    }
+    return [1000, 5000];
+  }
+
+  function lost(opened, closed) {
     const sock = ws;
     ws = null;
     attached = false;
@@ -911,8 +923,11 @@ input,textarea{font-size:16px}
       retryTimer = setTimeout(connect, 300000);
       return;
     }
-    // Jitter: a restarted server is not hit by all visitors at once.
-    const delay = Math.min(30000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
+    // Jitter: a restarted server is not hit by all visitors at once; a restarting one says when to come.
+    const restart = restartWindow(closed);
+    const delay = restart
+      ? restart[0] + Math.random() * (restart[1] - restart[0])
+      : Math.min(30000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
     if (!attempts++) lostAt = Date.now();
     conn = Date.now() - lostAt > 10000 ? "offline" : "reconnecting";
     renderStatus();

@@ -231,3 +231,26 @@ async def test_a_forwarder_whose_claim_was_taken_over_leaves_the_item_to_the_new
 
 async def _posted(fake: FakeZendesk) -> bool:
     return any(r.method == "POST" for r in fake.requests)
+
+
+async def test_a_stopping_forwarder_finishes_its_send_and_gives_back_the_rest(
+    data_dir: Path, zendesk: tuple[FakeZendesk, str]
+) -> None:
+    """A restart must not leave claimed items waiting for the claim to run out (two minutes)."""
+    fake, url = zendesk
+    async with running(config(data_dir, url)) as server:
+        await fast(server).close()  # hold the server's own forwarder
+        runtime = server.runtime
+        settings = lambda site_id: runtime.sites.get(site_id).zendesk  # type: ignore[union-attr]  # noqa: E731
+        chats = [(await leave(server, id=f"o{n}", message=f"message {n}"))["chat"] for n in range(3)]
+        stopping = Forwarder(runtime.store, settings, runtime.adapter_context)
+        fake.delay(0.3)
+        stopping.start()
+        await eventually(lambda: _posted(fake))
+        await stopping.close()  # while its first send is in flight
+        states = sorted([(await runtime.store.list_outbox(chat))[0].state for chat in chats])
+        assert states == ["pending", "pending", "sent"]  # the one in flight finished; the others came back
+        fake.delay(0)
+        # Another process sends them at once, not once the stopped one's claim has run out.
+        assert await Forwarder(runtime.store, settings, runtime.adapter_context).send_due() == 2
+    assert sorted(c["message"] for c in fake.created) == [f"message {n}" for n in range(3)]

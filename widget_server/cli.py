@@ -149,7 +149,12 @@ def serve(args: argparse.Namespace) -> int:
 
     server = Server(
         uvicorn.Config(
-            app, host=args.host, port=args.port, log_config=log_config(args.log_level), **UVICORN_OPTIONS
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=log_config(args.log_level),
+            timeout_graceful_shutdown=config.shutdown_timeout,
+            **UVICORN_OPTIONS,
         )
     )
     server.run()
@@ -210,6 +215,7 @@ def _serve_workers(args: argparse.Namespace, config: Config, login: DefaultLogin
         port=args.port,
         workers=args.workers,
         log_config=log_config(args.log_level),
+        timeout_graceful_shutdown=config.shutdown_timeout,
         **UVICORN_OPTIONS,
     )
     return 0

@@ -377,6 +377,7 @@ class Config:
     resume_token_max_age: int = 7 * 24 * 3600
     http_connections_per_ip: int = 256
     metrics_networks: tuple[str, ...] = ("127.0.0.1", "::1")
+    shutdown_timeout: int = 30
     poller: PollSettings = field(default_factory=PollSettings)
     source: str | None = None
 
@@ -398,6 +399,7 @@ TOP_SPEC = {
     "public_url": Setting(str, check=http_url),
     "resume_token_max_age": Setting(int, default=Config.resume_token_max_age, check=positive),
     "http_connections_per_ip": Setting(int, default=Config.http_connections_per_ip, check=positive),
+    "shutdown_timeout": Setting(int, default=Config.shutdown_timeout, check=positive),
     "metrics_networks": Setting(
         list, default=list(Config.metrics_networks), check=string_list(_network_problem)
     ),
@@ -476,6 +478,7 @@ def config_from_mapping(
         resume_token_max_age=top["resume_token_max_age"],
         http_connections_per_ip=top["http_connections_per_ip"],
         metrics_networks=tuple(top["metrics_networks"]),
+        shutdown_timeout=top["shutdown_timeout"],
         poller=poll_settings(check_table(top["poller"], POLLER_SPEC, "poller")),
         source=source,
     )

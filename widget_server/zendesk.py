@@ -112,6 +112,9 @@ def outbox_item(site_id: str, chat: Chat, text: str, settings: Mapping[str, Any]
     )
 
 
+CLOSE_GRACE = 10.0  # seconds a stopping process gives the Zendesk send in flight
+
+
 class Forwarder:
     """Sends the outbox's Zendesk items; one per server process, sharing the work through leases."""
 
@@ -127,6 +130,7 @@ class Forwarder:
         self.idle = 5.0  # seconds between looks when nothing is due sooner
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.owner = f"{os.getpid()}-{random.getrandbits(32):08x}"
 
     def start(self) -> None:
@@ -136,13 +140,20 @@ class Forwarder:
         """Something was queued: look now rather than at the next tick."""
         self._wake.set()
 
-    async def close(self) -> None:
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Let the send in flight finish (within ``grace``) and give back the items claimed but not yet
+        sent, so that another process sends them now rather than when this one's claim runs out."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()  # its item comes back ambiguous when the claim runs out: no double
+                await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             wait = self.idle
             try:
                 await self.send_due()
@@ -159,6 +170,9 @@ class Forwarder:
         """Send what is due now; return how many items were handled."""
         handled = 0
         for item in await self.store.claim_outbox(TARGET, model.now_ms(), self.lease_ms, self.owner):
+            if self._stopping:
+                await self.store.update_outbox(item.id, {"state": "pending"}, owner=self.owner)
+                continue
             await self._send(item)
             handled += 1
         return handled

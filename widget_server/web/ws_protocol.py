@@ -27,6 +27,7 @@ starts runs on it, so a uvicorn release that changes them fails the tests, not a
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -45,6 +46,11 @@ SEND_DEADLINE = 10.0
 OUTBOX_FRAMES = 1000
 OUTBOX_BYTES = 1024 * 1024
 TOO_SLOW = 1013
+# On a restart (SIGTERM) every socket is closed with 1012 (Service Restart), as uvicorn does, and a reason
+# that tells the widget and the console when to come back: at a random moment of this window (ms), so
+# that the visitors of a restarted process do not all reconnect to the others at once.
+RESTART = 1012
+RESTART_REASON = json.dumps({"retry": [1000, 5000]}, separators=(",", ":"))
 
 
 class _Inbox:
@@ -129,6 +135,17 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     def keepalive_timeout(self) -> None:
         super().keepalive_timeout()
         self._drop_later()
+
+    def shutdown(self) -> None:
+        # uvicorn's, with the retry window as the close's reason (it sends 1012 without one).
+        if self.close_sent or not self.handshake_complete or self.initial_response is not None:
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": RESTART})
+        self.conn.send_close(RESTART, RESTART_REASON)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.close()
 
     def _drop_later(self) -> None:
         self.loop.call_later(SEND_DEADLINE, self._drop_if_open)
