@@ -149,6 +149,41 @@ async def test_a_dropped_connection_reconnects_and_sends_what_was_typed_meanwhil
     await shot(widget.page, "11-reconnected")
 
 
+# Records every websocket the page opens and how it closed (the widget constructs them as usual).
+SOCKET_LOG = """
+window.__sockets = [];
+const Native = window.WebSocket;
+window.WebSocket = class extends Native {
+  constructor(...args) {
+    super(...args);
+    const record = { made: performance.now() };
+    window.__sockets.push(record);
+    this.addEventListener("close", (e) => Object.assign(record, { closed: performance.now(), code: e.code }));
+  }
+};
+"""
+
+
+async def test_a_restarting_server_is_left_alone_for_its_retry_window(
+    browsing: Browsing, stack: Stack
+) -> None:
+    """A restart closes with 1012 and {"retry": [1000, 5000]}: the widget comes back within that window,
+    not at once with every other visitor of the process (it retried after 250 to 500 ms)."""
+    browsing.expect_console_error(r"^WebSocket connection to 'ws://localhost:\d+/ws/shop' failed")
+    context = await browsing.context()
+    await context.add_init_script(SOCKET_LOG)
+    widget = await browsing.visitor("/", context=context)
+    await widget.open()
+    await widget.start("Alex")
+    async with stack.server_down():
+        await widget.page.wait_for_function("window.__sockets.length >= 2", timeout=10_000)
+    sockets = await widget.page.evaluate("window.__sockets")
+    assert sockets[0]["code"] == 1012
+    waited = sockets[1]["made"] - sockets[0]["closed"]
+    assert 1000 <= waited <= 5100, waited
+    await expect(widget.status).to_contain_text("Waiting for an agent")  # and the chat goes on
+
+
 async def test_on_a_page_of_an_origin_not_allowed_the_widget_stays_quiet(
     browsing: Browsing, stack: Stack, caplog_info: pytest.LogCaptureFixture
 ) -> None:
