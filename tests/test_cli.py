@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import socket
@@ -9,7 +11,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+from websockets.sync.client import connect as ws_connect
 
 from widget_server.cli import DEFAULT_HOST, DEFAULT_PORT, build_parser
 
@@ -158,3 +165,62 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("widget-server: cannot start: ") and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr and "secret-password" not in result.stderr
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, *args: str, stderr: Any = subprocess.DEVNULL) -> Iterator[tuple[Popen, str, int]]:
+    """`widget-server serve` in tmp_path: the process, what it printed up to its login line, its port."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "widget_server", "serve", "--port", str(port), *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any("Agent login" in line for line in lines):
+            lines.append(process.stdout.readline())  # type: ignore[union-attr]
+        yield process, "".join(lines), port
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()  # type: ignore[union-attr]
+
+
+def test_the_generated_admin_password_is_printed_on_the_first_start_only(tmp_path: Path) -> None:
+    with serving(tmp_path) as (_, first, _):
+        password = (tmp_path / "data" / "admin_password").read_text().strip()
+        assert f"admin / {password}" in first
+    with serving(tmp_path) as (_, second, _):
+        assert password not in second
+        assert "admin with the password in data/admin_password" in second
+
+
+def test_json_logs_are_one_object_a_line_with_what_happened_where(tmp_path: Path) -> None:
+    (tmp_path / "widget.toml").write_text('log_format = "json"\n')
+    log = tmp_path / "server.log"
+    with log.open("w") as stderr, serving(tmp_path, "--config", "widget.toml", stderr=stderr) as (_, _, port):
+        url = f"ws://127.0.0.1:{port}/ws/demo"
+        with contextlib.suppress(Exception), ws_connect(url, origin="https://evil.example"):  # type: ignore[arg-type]
+            pass
+        with ws_connect(url, origin=f"http://127.0.0.1:{port}") as ws:  # type: ignore[arg-type]
+            ws.recv(5)
+            ws.send(json.dumps({"type": "start", "nickname": "Chris"}))
+            chat = next(f for f in (json.loads(ws.recv(5)) for _ in range(5)) if f["type"] == "welcome")[
+                "chat"
+            ]
+        time.sleep(0.3)
+    records = [json.loads(line) for line in log.read_text().splitlines()]  # every line is a JSON object
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    assert not [r for r in records if r["logger"].startswith("uvicorn")]  # our names, uvicorn's lines too
+    refused = next(r for r in records if r["message"].startswith("refused visitor websocket"))
+    assert (refused["site"], refused["client"], refused["rule"]) == (
+        "demo",
+        "127.0.0.1",
+        "origin_not_allowed",
+    )
+    started = next(r for r in records if "started by" in r["message"])
+    assert (started["site"], started["chat"], started["client"]) == ("demo", chat, "127.0.0.1")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from widget_server.cli_options import config_option
 from widget_server.config import CONFIG_ENV, Config, ConfigError, read_config
+from widget_server.logs import LOG_FORMAT, log_config
 from widget_server.web.http_protocol import HTTPProtocol
 from widget_server.web.metrics_page import MULTIPROCESS_ENV
 from widget_server.web.ws_protocol import WebSocketProtocol
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 # How uvicorn runs the app, here and in the tests (tests/support/clients.py).
 UVICORN_OPTIONS: dict[str, Any] = {
@@ -145,14 +144,14 @@ def serve(args: argparse.Namespace) -> int:
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started:
-                print(banner(base, app.state.runtime), flush=True)
+                print(banner(base, app.state.runtime, login), flush=True)
 
     server = Server(
         uvicorn.Config(
             app,
             host=args.host,
             port=args.port,
-            log_config=log_config(args.log_level),
+            log_config=log_config(args.log_level, config.log_format),
             timeout_graceful_shutdown=config.shutdown_timeout,
             **UVICORN_OPTIONS,
         )
@@ -214,7 +213,7 @@ def _serve_workers(args: argparse.Namespace, config: Config, login: DefaultLogin
         host=args.host,
         port=args.port,
         workers=args.workers,
-        log_config=log_config(args.log_level),
+        log_config=log_config(args.log_level, config.log_format),
         timeout_graceful_shutdown=config.shutdown_timeout,
         **UVICORN_OPTIONS,
     )
@@ -238,7 +237,9 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def banner(base: str, runtime: Any) -> str:
+def banner(base: str, runtime: Any, login: DefaultLogin | None) -> str:
+    """What the operator reads at start. ``login``: as the start found it (before the app made its own
+    check, which finds the password made already): its password only when it was just made."""
     ws_base = "ws" + base.removeprefix("http")
     lines = ["", "widget_server is running."]
     sites = runtime.sites.all()
@@ -248,8 +249,8 @@ def banner(base: str, runtime: Any) -> str:
     for site in sites:
         lines.append(f"  Visitor socket:   {ws_base}/ws/{site.id}   ({site.name}, {site.backend})")
     lines.append(f"  Agent console:    {base}/agent")
-    if runtime.default_login is not None:
-        lines.append(_login_line(runtime.default_login))
+    if login is not None:
+        lines.append(_login_line(login))
     lines.append("")
     return "\n".join(lines)
 
@@ -258,22 +259,6 @@ def _login_line(login: DefaultLogin) -> str:
     if login.password is not None:
         return f"  Agent login:      {login.name} / {login.password}   (kept in {login.source})"
     return f"  Agent login:      {login.name} with {login.source}"
-
-
-def log_config(level: str) -> dict[str, Any]:
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": LOG_FORMAT}},
-        "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
-        },
-        "loggers": {
-            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
-            "uvicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
-            "widget_server": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
-        },
-    }
 
 
 if __name__ == "__main__":

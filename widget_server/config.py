@@ -22,6 +22,7 @@ import filetype
 
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy, SitePolicy
 from widget_server.availability import BusinessHours, HoursError
+from widget_server.logs import FORMATS as LOG_FORMATS
 from widget_server.poll_policy import PollSettings
 
 SITE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -103,6 +104,13 @@ def check_table(
 
 def positive(value: Any) -> str | None:
     return None if value > 0 else "must be greater than 0"
+
+
+def one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+    return check
 
 
 def non_negative(value: Any) -> str | None:
@@ -378,6 +386,7 @@ class Config:
     http_connections_per_ip: int = 256
     metrics_networks: tuple[str, ...] = ("127.0.0.1", "::1")
     shutdown_timeout: int = 30
+    log_format: str = "plain"
     poller: PollSettings = field(default_factory=PollSettings)
     source: str | None = None
 
@@ -400,6 +409,7 @@ TOP_SPEC = {
     "resume_token_max_age": Setting(int, default=Config.resume_token_max_age, check=positive),
     "http_connections_per_ip": Setting(int, default=Config.http_connections_per_ip, check=positive),
     "shutdown_timeout": Setting(int, default=Config.shutdown_timeout, check=positive),
+    "log_format": Setting(str, default=Config.log_format, check=one_of(*LOG_FORMATS)),
     "metrics_networks": Setting(
         list, default=list(Config.metrics_networks), check=string_list(_network_problem)
     ),
@@ -479,6 +489,7 @@ def config_from_mapping(
         http_connections_per_ip=top["http_connections_per_ip"],
         metrics_networks=tuple(top["metrics_networks"]),
         shutdown_timeout=top["shutdown_timeout"],
+        log_format=top["log_format"],
         poller=poll_settings(check_table(top["poller"], POLLER_SPEC, "poller")),
         source=source,
     )

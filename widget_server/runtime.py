@@ -189,7 +189,8 @@ async def ensure_default_login(store: Store, data_dir: Path) -> DefaultLogin | N
     """Give a fresh install one operator who can log in to the agent console and the admin page.
 
     The password is WIDGET_SERVER_ADMIN_PASSWORD if set (and is reset to it on every start), else one
-    generated on first start and kept in the data dir (mode 0600) so that it can be shown again. Once
+    generated on first start, printed then, and kept in the data dir (mode 0600), where later starts say
+    it is. Once
     another operator exists and the default login was removed, nothing is created.
     """
     given = os.environ.get(ADMIN_PASSWORD_ENV)
@@ -211,5 +212,6 @@ async def ensure_default_login(store: Store, data_dir: Path) -> DefaultLogin | N
     if password_file.exists():
         password = password_file.read_text(encoding="utf-8").strip()
         if verify_password(existing.password_hash, password):
-            return DefaultLogin(DEFAULT_ADMIN, password, str(password_file))
+            # Shown once, on the first start: a log that keeps every start's lines must not keep it.
+            return DefaultLogin(DEFAULT_ADMIN, None, f"the password in {password_file}")
     return None

@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from tests.support.asgi_server import serve
 from widget_server.cli import UVICORN_OPTIONS
 from widget_server.config import Config, config_from_mapping
-from widget_server.runtime import Runtime
+from widget_server.runtime import ADMIN_PASSWORD_FILE, Runtime
 from widget_server.web.app import create_app
 
 TIMEOUT = 5.0
@@ -56,8 +56,11 @@ class Server:
 
     def admin_password(self) -> str:
         login = self.runtime.default_login
-        assert login is not None and login.password is not None
-        return login.password
+        assert login is not None
+        if login.password is not None:
+            return login.password
+        # A later start on the same data dir names the file rather than print the password again.
+        return (self.runtime.config.data_dir / ADMIN_PASSWORD_FILE).read_text(encoding="utf-8").strip()
 
 
 @contextlib.asynccontextmanager

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.websockets import WebSocket
 
-from widget_server import json_input, metrics, model, protocol
+from widget_server import json_input, logs, metrics, model, protocol
 from widget_server.bus import Message
 from widget_server.chat_service import CONSOLE, ServiceError
 from widget_server.model import ACTIVE, ENDED, QUEUED, User
@@ -112,6 +112,7 @@ async def console_page(request: Request) -> Response:
 
 
 async def console_socket(websocket: WebSocket) -> None:
+    logs.bind(client=websocket.client.host if websocket.client else None)
     runtime = _runtime(websocket)
     user = await session_user(websocket, runtime.store)
     if user is None or not is_same_origin(websocket):

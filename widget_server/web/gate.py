@@ -63,6 +63,7 @@ class VisitorGate:
                 (origin or "")[:200],
                 ip,
                 rule,
+                extra={"site": site_id[:64], "client": ip, "rule": rule, "origin": (origin or "")[:200]},
             )
             await send({"type": "websocket.close", "code": 1008})
             return

@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from widget_server import json_input, metrics, protocol
+from widget_server import json_input, logs, metrics, protocol
 from widget_server.bus import Message
 from widget_server.chat_service import ChatEnded, ServiceError
 from widget_server.config import Site
@@ -118,6 +118,7 @@ class VisitorConnection:
         self._closing = asyncio.ensure_future(self.ws.close(code, reason))
 
     async def run(self) -> None:
+        logs.bind(site=self.site_id, client=self.ip)  # on every line this connection's task logs
         await self.runtime.live.add(self)
         metrics.VISITOR_SOCKETS.inc()
         try:
@@ -223,6 +224,7 @@ class VisitorConnection:
                     "already_started", "This connection already has a chat; end it first."
                 )
         chat = await self.service.start(self.site, frame, ip=self.ip, user_agent=self.user_agent)
+        logs.bind(chat=chat.id)
         log.info("site %s: chat %s started by %s", self.site.id, chat.id, self.ip)
         await self._attach(chat, after=0)
 
@@ -282,6 +284,7 @@ class VisitorConnection:
     async def _attach(self, chat: Chat, *, after: int) -> None:
         await self._detach()
         self.chat_id = chat.id
+        logs.bind(chat=chat.id)
         self.chat_state = chat.state
         self.nickname = chat.visitor.nickname
         self.last_seq = after
