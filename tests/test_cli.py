@@ -224,3 +224,16 @@ def test_json_logs_are_one_object_a_line_with_what_happened_where(tmp_path: Path
     )
     started = next(r for r in records if "started by" in r["message"])
     assert (started["site"], started["chat"], started["client"]) == ("demo", chat, "127.0.0.1")
+
+
+def test_a_port_in_use_is_one_line_naming_it_and_exit_status_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"widget-server: cannot listen on 127.0.0.1:{port}: the port is in use (another server?):"
+        " choose another with --port\n"
+    )

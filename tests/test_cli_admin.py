@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from widget_server.store import open_store
 
 
 @pytest.fixture
@@ -100,3 +104,25 @@ def test_users(cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("users", "list").stdout.splitlines() == ["ana\toperator\tana"]
     assert cli("users", "remove", "ana").returncode == 0
     assert cli("users", "list").stdout == ""
+
+
+def test_without_a_configuration_the_commands_use_only_a_database_that_is_there(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("WIDGET_SERVER_CONFIG", "WIDGET_SERVER_STORE")
+        }
+        command = [sys.executable, "-m", "widget_server", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=30, cwd=tmp_path, env=env)
+
+    refused = run("users", "add", "kim", "--password-stdin")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "--config" in refused.stderr and "WIDGET_SERVER_CONFIG" in refused.stderr
+    assert not (tmp_path / "data").exists()  # nothing made where nothing was
+    (tmp_path / "data").mkdir()
+    asyncio.run(_database_of_a_server_that_ran(tmp_path / "data"))
+    assert run("users", "list").returncode == 0  # where the embedded server runs, they work as before
+
+
+async def _database_of_a_server_that_ran(data_dir: Path) -> None:
+    store = await open_store("sqlite:", data_dir)
+    await store.close()

@@ -47,7 +47,8 @@ BAD = [
     ('colour = "blue"', "colour: unknown key"),
     ('trusted_proxies = ["10.0.0.1/8"]', "trusted_proxies: [0]: '10.0.0.1/8' has host bits set"),
     ("trusted_proxies = [7]", "trusted_proxies: [0] must be a string"),
-    ('[sites.acme]\nallowed_origins = ["https://acme.example"]', "sites.acme.name: is required"),
+    ('[sites.acme]\nname = ""\nallowed_origins = ["https://acme.example"]', "sites.acme.name: must be 1 to"),
+    ('log_format = "xml"', "log_format: must be one of 'plain', 'json'"),
     (
         '[sites.acme]\nname = "A"\nallowed_origins = ["https://*.com"]',
         "sites.acme.allowed_origins: [0]: 'https://*.com'",
@@ -73,6 +74,11 @@ BAD = [
     ('[sites."ACME!"]\nname = "A"', "sites.ACME!: a site id is"),
     ("[sites.acme\nname = 1", "not valid TOML"),
 ]
+
+
+def test_a_site_without_a_name_is_named_by_its_id(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[sites.acme]\nallowed_origins = ["https://acme.example"]'))
+    assert config.sites["acme"].name == "acme"
 
 
 @pytest.mark.parametrize(("text", "message"), BAD, ids=[b[1][:40] for b in BAD])

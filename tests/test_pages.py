@@ -21,6 +21,8 @@ async def test_the_demo_page_embeds_the_widget_with_the_real_script_tag(server: 
     # The snippet to copy names this server, escaped as text.
     assert f"&lt;script src=&#34;{server.url}/widget.js&#34; data-site=&#34;demo&#34; async&gt;" in page
     assert "frame-ancestors 'none'" in csp and "connect-src 'self'" in csp
+    # A newcomer sees the offline form until an agent signs in: the page says why.
+    assert "Until an agent is signed" in page and "offline form" in page
 
 
 async def test_the_loader_is_served_cacheable_and_revalidated(server: Server) -> None:

@@ -127,6 +127,10 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    taken = _port_taken(args.host, args.port)
+    if taken is not None:
+        print(f"widget-server: cannot listen on {args.host}:{args.port}: {taken}", file=sys.stderr)
+        return 2
     problem, login = asyncio.run(_preflight(config))
     if problem is not None:
         print(f"widget-server: cannot start: {problem}", file=sys.stderr)
@@ -158,6 +162,28 @@ def serve(args: argparse.Namespace) -> int:
     )
     server.run()
     return 0 if server.started else 1
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Why the server could not listen there, found before anything starts (uvicorn would log a
+    traceback-like error and exit 1): a port in use, an address not of this machine."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as error:
+        return f"{host!r} is not an address of this machine ({error.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return "the port is in use (another server?): choose another with --port"
+            return f"{error.strerror} (choose another address with --host or port with --port)"
+    return None
 
 
 async def _preflight(config: Config) -> tuple[str | None, DefaultLogin | None]:

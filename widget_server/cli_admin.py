@@ -12,15 +12,14 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 from widget_server.cli_options import config_option
-from widget_server.config import DEMO_SITE, Config, demo_site, load_config
+from widget_server.config import CONFIG_ENV, DEMO_SITE, Config, demo_site, read_config
 from widget_server.model import ROLES, Actor
 from widget_server.site_admin import AdminError, SiteAdmin, describe
 from widget_server.sites import SiteDirectory
-from widget_server.store import open_store
+from widget_server.store import open_store, sqlite_path
 
 
 def add_commands(commands: Any) -> None:
@@ -79,7 +78,17 @@ def _with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config(args.config) if args.config else Config(data_dir=Path("data"))
+    config = read_config(args.config)
+    database = sqlite_path(config.store, config.data_dir)
+    if args.config is None and database is not None and not database.exists():
+        # Run elsewhere than the server, a command would make a database of its own, which the server
+        # never reads: say so rather than change nothing the operator can see.
+        print(
+            f"widget-server: no server's database here ({database} does not exist): name the server's"
+            f" configuration with --config FILE or ${CONFIG_ENV}, or run this where it runs",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return asyncio.run(_run(args, config))
     except AdminError as error:

@@ -281,9 +281,8 @@ def backend_specs() -> dict[str, Mapping[str, Setting]]:
 
 
 SITE_SPEC = {
-    "name": Setting(
-        str, required=True, check=lambda v: None if 0 < len(v) <= 100 else "must be 1 to 100 characters"
-    ),
+    # Optional: the site's id stands in (the widget's header shows it).
+    "name": Setting(str, check=lambda v: None if 0 < len(v) <= 100 else "must be 1 to 100 characters"),
     "allowed_origins": Setting(list, default=[], check=string_list(_origin_problem)),
     "blocked_ips": Setting(list, default=[], check=string_list(_network_problem)),
     "backend": Setting(str, default="local"),
@@ -336,7 +335,7 @@ def site_from_mapping(
     attachments = AttachmentRules(files["max_bytes"], files["max_files"], tuple(files["types"]))
     return Site(
         id=site_id,
-        name=checked["name"],
+        name=checked["name"] if checked["name"] is not None else site_id,
         allowed_origins=tuple(p.strip() for p in checked["allowed_origins"]),
         blocked_ips=tuple(e.strip() for e in checked["blocked_ips"]),
         backend=backend,

@@ -308,6 +308,12 @@ class Store(Protocol):
         ...
 
 
+def sqlite_path(url: str, data_dir: Path) -> Path | None:
+    """The file of a ``sqlite:`` store URL, or None for another store."""
+    scheme, _, rest = url.partition(":")
+    return data_dir / (rest.removeprefix("///") or "widget.db") if scheme == "sqlite" else None
+
+
 async def open_store(url: str, data_dir: Path) -> Store:
     """``sqlite:///path/to/file.db`` (relative to the data dir when not absolute), or ``sqlite:`` for the
     default file ``widget.db`` in the data dir; ``postgresql://user:password@host:port/database`` (or
@@ -317,8 +323,7 @@ async def open_store(url: str, data_dir: Path) -> Store:
     if scheme == "sqlite":
         from widget_server.store.sqlite import SQLiteStore
 
-        path = rest.removeprefix("///") or "widget.db"
-        return await SQLiteStore.open(data_dir / path)
+        return await SQLiteStore.open(data_dir / (rest.removeprefix("///") or "widget.db"))
     if scheme in ("postgresql", "postgres"):
         # Imported here: asyncpg is needed only when PostgreSQL is chosen (the "cluster" extra).
         try:
