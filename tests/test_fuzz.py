@@ -14,12 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +28,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.support.clients import HOST_ORIGIN, log_in
-from tests.support.cluster import free_port, to_toml
+from tests.support.server_process import ADMIN_PASSWORD, server_process
 
 PROTOCOL_DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 CLOSE_CODES = {1007, 1008, 1009, 1013}  # not UTF-8, refused too often, too large, a slow reader
 WAIT = 5.0
-PASSWORD = "fuzz admin password"
 FUZZ = settings(max_examples=50, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -97,7 +91,6 @@ class FuzzServer:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
     """A `widget-server` process with one site whose limits let every frame through to its handler."""
-    home = tmp_path_factory.mktemp("fuzz")
     limits = {
         "chats_per_ip_per_hour": 100_000,
         "messages_per_minute": 100_000,
@@ -105,53 +98,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
         "frame_burst": 10_000,
     }
     site = {"name": "Fuzz", "allowed_origins": [HOST_ORIGIN], "backend": "local", "limits": limits}
-    (home / "widget.toml").write_text(to_toml({"data_dir": str(home / "data"), "sites": {"fuzz": site}}))
-    env = {**os.environ, "WIDGET_SERVER_ADMIN_PASSWORD": PASSWORD}
-    port = free_port()
-    log = (home / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "widget_server", "--config", "widget.toml", "--port", str(port), "serve"],
-        cwd=home,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/healthz", timeout=1):
-                    break
-            except OSError:
-                alive = process.poll() is None and time.monotonic() < deadline
-                assert alive, (home / "server.log").read_text()
-                time.sleep(0.1)
-        created = subprocess.run(
-            [sys.executable, "-m", "widget_server", "--config", "widget.toml", "tokens", "create", "fuzz"],
-            cwd=home,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        with connect(url.replace("http", "ws") + "/ws/fuzz", origin=HOST_ORIGIN) as ws:  # type: ignore[arg-type]
+    with server_process(tmp_path_factory.mktemp("fuzz"), {"sites": {"fuzz": site}}) as process:
+        with connect(process.url.replace("http", "ws") + "/ws/fuzz", origin=HOST_ORIGIN) as ws:  # type: ignore[arg-type]
             ws.send(json.dumps({"type": "start", "nickname": "Fuzz"}))
             chat = next(
                 f for f in map(json.loads, iter(lambda: ws.recv(WAIT), None)) if f["type"] == "welcome"
             )
-        yield FuzzServer(url, chat["chat"], asyncio.run(_log_in(url)), created.stdout.split()[-1])
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
-    output = (home / "server.log").read_text()
-    assert "Traceback" not in output, output
+        url = process.url
+        yield FuzzServer(url, chat["chat"], asyncio.run(_log_in(url)), process.token("fuzz"))
 
 
 async def _log_in(url: str) -> str:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        return await log_in(http, url, "admin", PASSWORD)
+        return await log_in(http, url, "admin", ADMIN_PASSWORD)
 
 
 def _answers(ws: ClientConnection, types: set[str], codes: set[str]) -> Iterator[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 document of the admin API (served at /api/admin/openapi.json).
+"""The OpenAPI 3.1 document of the admin API and the history API (served at /api/admin/openapi.json).
 
 Written out rather than generated: the API is small, and the document is a promise to the operators'
 scripts, so it should change only on purpose. tests/test_admin_api.py checks that every route is here.
@@ -7,6 +7,8 @@ scripts, so it should change only on purpose. tests/test_admin_api.py checks tha
 from __future__ import annotations
 
 from typing import Any
+
+from widget_server.web import history_openapi
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _SITE = {"$ref": "#/components/schemas/Site"}
@@ -27,9 +29,10 @@ _SITE_ID = {"name": "site", "in": "path", "required": True, "schema": {"type": "
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
-        "title": "widget_server admin API",
+        "title": "widget_server admin and history API",
         "version": "1",
-        "description": "Sites, the websites they admit, the addresses they refuse, and the audit log. "
+        "description": "Sites, the websites they admit, the addresses they refuse, and the audit log; "
+        "and the chats, in the shape of Zendesk Chat's Chats API (/api/v2/chat/chats). "
         "Authenticate with an API token: Authorization: Bearer <token> (widget-server tokens create NAME).",
     },
     "components": {
@@ -54,10 +57,13 @@ OPENAPI: dict[str, Any] = {
                     "blocked_ips": {"type": "array", "items": {"type": "string"}},
                     "backend": {"type": "string", "enum": ["local", "gws", "helpcrunch", "omnidesk"]},
                     "limits": {"type": "object", "additionalProperties": {"type": "number"}},
-                },
-                "additionalProperties": {
-                    "type": "object",
-                    "description": "The backend's settings table, named after the backend (e.g. 'gws').",
+                    "hours": {"type": "object"},
+                    "attachments": {"type": "object"},
+                    "zendesk": {"type": "object"},
+                    **{
+                        backend: {"type": "object", "description": "The backend's settings table."}
+                        for backend in ("gws", "helpcrunch", "omnidesk")
+                    },
                 },
             },
             "Site": {
@@ -277,3 +283,19 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+# Every operation may answer these: too many failed tokens from the address (a valid token is never
+# refused), and a body over the limit (answered before it is read).
+for _operations in OPENAPI["paths"].values():
+    for _name, _operation in _operations.items():
+        if _name == "parameters":
+            continue
+        _operation["responses"].setdefault(
+            "429", _json(_ERROR, "Too many failed authentications from this address: wait a minute.")
+        )
+        if "requestBody" in _operation:
+            _operation["responses"].setdefault("413", _json(_ERROR, "The body is over 64 KiB."))
+
+# The history API shares the admin API's tokens, and its document.
+OPENAPI["paths"].update(history_openapi.PATHS)
+OPENAPI["components"]["schemas"].update(history_openapi.SCHEMAS)

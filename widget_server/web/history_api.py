@@ -409,14 +409,20 @@ async def no_such_endpoint(request: Request) -> Response:
     )
 
 
-_collection = _endpoint({"GET": list_chats, "POST": create_chat, "DELETE": delete_chats})
-_one = _endpoint({"GET": show_chat, "PUT": update_chat, "DELETE": delete_chat})
+#: The operations of each path (the others answer 405), as the OpenAPI document must list them.
+OPERATIONS: dict[str, Any] = {
+    f"{PREFIX}/chats": {"GET": list_chats, "POST": create_chat, "DELETE": delete_chats},
+    f"{PREFIX}/chats/search": {"GET": search_chats},
+    f"{PREFIX}/chats/{{chat_id}}": {"GET": show_chat, "PUT": update_chat, "DELETE": delete_chat},
+}
+_collection = _endpoint(OPERATIONS[f"{PREFIX}/chats"])
+_one = _endpoint(OPERATIONS[f"{PREFIX}/chats/{{chat_id}}"])
 _METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 routes = [
     Route(f"{PREFIX}/chats", _collection, methods=_METHODS),
     Route(f"{PREFIX}/chats/", _collection, methods=_METHODS),
-    Route(f"{PREFIX}/chats/search", _endpoint({"GET": search_chats}), methods=_METHODS),
+    Route(f"{PREFIX}/chats/search", _endpoint(OPERATIONS[f"{PREFIX}/chats/search"]), methods=_METHODS),
     Route(f"{PREFIX}/chats/{{chat_id}}", _one, methods=_METHODS),
     Route(f"{PREFIX}/{{rest:path}}", no_such_endpoint, methods=_METHODS),
 ]
