@@ -2,9 +2,8 @@
  * widget_server chat widget, the visitor side of wire protocol v1 (docs/protocol.md):
  *   <script src="https://CHAT_HOST/widget.js" data-site="SITE" async></script>
  *   optional: data-color="#0a7c66", data-position="left"
- * In a shadow root, not an iframe, so that the socket's Origin is the host site's and the server's
- * allowed-origins check means something. Server text goes in as text nodes: no innerHTML anywhere (which
- * also suits pages that enforce Trusted Types).
+ * In a shadow root, not an iframe: the socket's Origin is the host site's, so the server's origin check
+ * means something. Server text goes in as text nodes: no innerHTML (Trusted Types pages too).
  */
 (() => {
   "use strict";
@@ -111,8 +110,8 @@
     return crypto.randomUUID ? crypto.randomUUID() : Date.now().toString(36) + Math.random().toString(36).slice(2);
   }
 
-  // --- styles. `all: initial` cuts inheritance at the shadow boundary (!important: on the host element the
-  // page's rules win otherwise); the page's selectors never reach inside.
+  // --- styles. `all: initial` cuts inheritance at the shadow boundary (!important: else the page's
+  // rules win on the host element); the page's selectors never reach inside.
 
   const CSS_TEXT = `
 :host{all:initial!important;display:block!important;position:fixed!important;z-index:2147483647!important;top:0!important;left:0!important;width:0!important;height:0!important}
@@ -235,7 +234,7 @@ input,textarea{font-size:16px}
 
   // --- state
 
-  // The stored chat, shared by the site's tabs. One ended over an hour ago is not shown again.
+  // The stored chat, shared by the site's tabs; one ended over an hour ago is forgotten.
   let rec = readStore("localStorage");
   if (rec && (!rec.token || (rec.ended && Date.now() - (rec.endedAt || 0) > 3600e3))) {
     rec = null;
@@ -558,7 +557,7 @@ input,textarea{font-size:16px}
     renderStatus();
     if (isOpen && document.visibilityState === "visible") readSeq = lastSeq;
     updateBadge();
-    // Batched: a replay brings many events. Urgent writes (token, pending) happen elsewhere.
+    // Batched: a replay brings many events. Urgent writes happen elsewhere.
     clearTimeout(persistTimer);
     persistTimer = setTimeout(persist, 250);
   }
@@ -790,7 +789,7 @@ input,textarea{font-size:16px}
 
   // --- the pre-chat form
 
-  // Per field: maximum length, the message when it is required and empty, whether it is an email address.
+  // Per field: max length, the message when required and empty, whether it is an email.
   const NAME = [64, "Please enter your name."];
   const RULES = { name: NAME, email: [254, "", 1], subject: [200], oname: NAME, oemail: [254, "Please enter your email address.", 1], omsg: [4000, "Please write your message."] };
 
@@ -817,7 +816,7 @@ input,textarea{font-size:16px}
     const invalid = ["name", "email", "subject"].filter((name) => !validate(name));
     if (invalid.length) return fields[invalid[0]].input.focus();
     const value = (name) => fields[name].input.value.trim();
-    // The id makes a repeated start (the socket dropped before `welcome`) return the same chat.
+    // The id: a start repeated (the socket dropped before `welcome`) gets the same chat.
     starting = { type: "start", id: newId(), nickname: value("name"), subject: value("subject") };
     if (value("email")) starting.email = value("email");
     if (/^https?:/.test(location.href) && location.href.length <= 2048) starting.page = location.href;
@@ -894,15 +893,13 @@ input,textarea{font-size:16px}
     sock.onclose = (e) => ws === sock && lost(opened, e);
   }
 
-  /** A restart (close 1012) says when to come back: the window of its reason, {"retry": [min, max]} ms. */
+  // A restart (1012): its reason is the retry window, {"retry":[min,max]} ms.
   function restartWindow(e) {
     if (!e || e.code !== 1012) return null;
     try {
       const w = JSON.parse(e.reason).retry;
-      if (w[0] >= 0 && w[1] >= w[0] && w[1] <= 60000) return w;
-    } catch (err) {
-      // no reason, or not ours: the default window
-    }
+      if (w[0] >= 0 && w[1] >= w[0] && w[1] <= 6e4) return w;
+    } catch (err) {}
     return [1000, 5000];
   }
 
@@ -916,18 +913,16 @@ input,textarea{font-size:16px}
     sock.close();
     hideTyping();
     if (!opened && !everOpened && !rec) {
-      // Refused at once: almost always an origin the site does not allow (403). Stay out of sight.
+      // Refused at once: almost always an origin the site does not allow. Stay out of sight.
       if (conn !== "blocked") console.info("widget_server: chat refused on this page; retrying in 5 minutes");
       conn = "blocked";
       root.hidden = true;
       retryTimer = setTimeout(connect, 300000);
       return;
     }
-    // Jitter: a restarted server is not hit by all visitors at once; a restarting one says when to come.
-    const restart = restartWindow(closed);
-    const delay = restart
-      ? restart[0] + Math.random() * (restart[1] - restart[0])
-      : Math.min(30000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
+    // Jitter: a restarted server is not hit by everyone at once.
+    const w = restartWindow(closed);
+    const delay = w ? w[0] + Math.random() * (w[1] - w[0]) : Math.min(30000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
     if (!attempts++) lostAt = Date.now();
     conn = Date.now() - lostAt > 10000 ? "offline" : "reconnecting";
     renderStatus();
@@ -970,7 +965,7 @@ input,textarea{font-size:16px}
         : closed
           ? "We're closed right now. Leave a message and we'll answer by email."
           : "No one is online right now. Leave a message and we'll get back to you by email.";
-      // Outside business hours nobody comes for hours; with no agent online one may log in any minute.
+      // Outside business hours nobody comes for hours; an agent may log in any minute.
       anyway.hidden = closed || !!opensAt;
       // A stored chat wins; so does a form the visitor has begun (after a reconnect).
       const typed = [...main.querySelectorAll("input,textarea")].some((el) => el.value);
@@ -1042,7 +1037,7 @@ input,textarea{font-size:16px}
       return;
     }
     if (rec && f.code === "invalid_field" && f.field === "after") {
-      // Our transcript is ahead of the server's log: start again from its beginning.
+      // Our transcript is ahead of the server's log: start again from the beginning.
       const pending = [...outbox.values()].filter((p) => !p.failed);
       resetChat();
       pending.forEach(queueMessage);
@@ -1098,7 +1093,7 @@ input,textarea{font-size:16px}
 
   function mount() {
     if (document.querySelector(TAG)) return; // loaded twice
-    // A constructed stylesheet escapes the page's style-src; the fallback <style> needs the nonce.
+    // A constructed stylesheet escapes the page's style-src; a <style> needs the nonce.
     let sheet = null;
     try {
       sheet = new CSSStyleSheet();
