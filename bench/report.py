@@ -275,7 +275,7 @@ def cluster_rows(results: dict[str, Any]) -> list[Row]:
                 cpu_a,
                 cpu_b,
                 "<= 2x one process",
-                _at_most(cpu_a, cpu_b, 2),
+                _within(cpu_a, cpu_b, 2),
             )
         )
         stored = _get(a, "every_ack_stored")
@@ -309,7 +309,7 @@ def cluster_rows(results: dict[str, Any]) -> list[Row]:
                 cpu_a,
                 cpu_b,
                 target,
-                _at_most(cpu_a, cpu_b, 2) if keeps_up else None,
+                _within(cpu_a, cpu_b, 2) if keeps_up else None,
             )
         )
     storm = _get(cluster, "storm")
@@ -336,7 +336,8 @@ def _cpu_per_acked(level: dict[str, Any] | None) -> float | None:
     return round(cpu / acked * 1000, 4) if acked and cpu is not None else None
 
 
-def _at_most(ours: Any, theirs: Any, factor: float) -> bool | None:
+def _within(ours: Any, theirs: Any, factor: float) -> bool | None:
+    """Whether ours is at most ``factor`` times theirs; None without both figures."""
     if isinstance(ours, (int, float)) and isinstance(theirs, (int, float)) and theirs:
         return ours <= factor * theirs
     return None

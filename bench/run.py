@@ -800,8 +800,22 @@ def main() -> None:
         type=float,
         help="experiment: gc.freeze() in widget_server's process every SECONDS",
     )
+    parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead of the workloads: visitors coming and going for --soak-minutes (bench/soak.py)",
+    )
+    parser.add_argument("--soak-visitors", type=int, default=5000, help="default 5,000")
+    parser.add_argument("--soak-minutes", type=float, default=30, help="default 30")
+    parser.add_argument("--soak-warmup", type=float, default=5, help="minutes before the drift is measured")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON, markdown and plots go")
     args = parser.parse_args()
+    if args.soak:
+        from bench import soak
+
+        result = soak.run(args.soak_visitors, args.soak_minutes, args.soak_warmup, args.out)
+        print(soak.markdown(result))
+        return
     if args.server_gc_threshold:
         WidgetServer.gc_settings["BENCH_GC_THRESHOLD"] = args.server_gc_threshold
     if args.server_gc_freeze_every:

@@ -126,7 +126,8 @@ class ChatService:
         if appended.new:
             for event in appended.events:
                 if event.kind == model.MESSAGE:
-                    metrics.MESSAGES.labels(event.data.get("from", "")).inc()
+                    sender = event.data.get("from", "")
+                    (metrics.MESSAGES_FROM.get(sender) or metrics.MESSAGES.labels(sender)).inc()
             await self._publish(appended.chat, appended.events, summary_changed=bool(changes))
         return appended
 

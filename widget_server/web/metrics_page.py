@@ -8,6 +8,7 @@ of ``$WIDGET_SERVER_METRICS_TOKEN`` as ``Authorization: Bearer``; anyone else ge
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import time
@@ -47,6 +48,10 @@ class _StoreCollector:
         )
         oldest = self.figures.outbox_oldest
         age = max(0.0, time.time() - oldest / 1000) if oldest is not None else 0.0
+        # This process's: what a leak of them would show (python -m bench --soak reads it).
+        yield GaugeMetricFamily(
+            "widget_asyncio_tasks", "asyncio tasks of this process.", value=len(asyncio.all_tasks())
+        )
         yield GaugeMetricFamily(
             "widget_outbox_oldest_age_seconds",
             "How long the oldest waiting outbox item has waited.",
