@@ -11,7 +11,12 @@ memory forever; three hundred of them from one address hold three hundred. Here:
 - one address holds at most ``ConnectionPolicy.per_address`` HTTP connections at once in this process,
   trusted proxies excepted (every visitor comes through them); past it the connection is answered 503
   and closed. A connection upgraded to a websocket leaves this count: the visitor gate counts sockets
-  per address itself (``sockets_per_ip``).
+  per address itself (``sockets_per_ip``);
+- a connection closed while its client is still sending a body (a 413 answered before the body was
+  read) lingers: it stops writing, reads and drops what still comes for up to ``LINGER_SECONDS`` and
+  ``LINGER_BYTES``, then closes. Closed at once, the unread bytes make the kernel reset the
+  connection, and the answer is lost with it: a reverse proxy turns it into a 502 (nginx's
+  ``lingering_close`` and Go's server do the same for the same reason).
 
 The app hands its policy to this protocol through the lifespan state (``http_policy``), the one channel
 uvicorn offers from the app to its protocols; without one (another app) nothing is capped. Written here
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT = 10.0
 BODY_IDLE_TIMEOUT = 30.0
+LINGER_SECONDS = 5.0
+LINGER_BYTES = 64 * 1024 * 1024
 POLICY_KEY = "http_policy"
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -54,6 +61,26 @@ class ConnectionPolicy:
     open: Counter[str] = field(default_factory=Counter)
 
 
+class _LingeringTransport:
+    """The transport as uvicorn's h11 code holds it, whose ``close`` lingers while the client is still
+    sending a body (see the module's docstring); everything else is the transport's own."""
+
+    __slots__ = ("_protocol", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, protocol: HTTPProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        if self._protocol.conn.their_state is h11.SEND_BODY and not self._transport.is_closing():
+            self._protocol.linger()
+        else:
+            self._transport.close()
+
+
 class HTTPProtocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,11 +88,15 @@ class HTTPProtocol(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._reading_body = False
         self._upgraded = False  # handed to the websocket protocol
+        self._raw: asyncio.Transport | None = None
+        self._lingering = -1  # bytes dropped while lingering; -1 while not
 
     # --- the cap per address ---------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._raw = transport
+        self.transport = _LingeringTransport(transport, self)  # type: ignore[assignment]
         policy: ConnectionPolicy | None = self.app_state.get(POLICY_KEY)
         address = self.client[0] if self.client else None
         if policy is not None and address is not None and not policy.trusted_proxies.contains(address):
@@ -95,11 +126,30 @@ class HTTPProtocol(H11Protocol):
         self._upgraded = True
         self._uncount()
         self._disarm()
+        assert self._raw is not None
+        self.transport = self._raw  # the websocket protocol gets the transport itself
         super().handle_websocket_upgrade(event)
+
+    # --- lingering --------------------------------------------------------------------------------------
+
+    def linger(self) -> None:
+        if self._lingering >= 0 or self._raw is None:
+            return
+        self._lingering = 0
+        self._disarm()
+        if self._raw.can_write_eof():
+            self._raw.write_eof()  # the answer goes out, then a FIN: the client knows we are done
+        self.flow.resume_reading()
+        self._deadline = self.loop.call_later(LINGER_SECONDS, self._raw.close)
 
     # --- the deadlines ---------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering >= 0:  # dropped: the answer was given
+            self._lingering += len(data)
+            if self._lingering > LINGER_BYTES and self._raw is not None:
+                self._raw.close()
+            return
         super().data_received(data)
         if self._upgraded or self.transport.is_closing():
             self._disarm()
@@ -117,7 +167,8 @@ class HTTPProtocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._disarm()  # uvicorn's keep-alive timer takes over until the next request begins
+        if self._lingering < 0:
+            self._disarm()  # uvicorn's keep-alive timer takes over until the next request begins
 
     def _arm(self, seconds: float) -> None:
         self._disarm()
