@@ -9,20 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from widget_server.web import history_openapi
+from widget_server.web.history_openapi import json_answer
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _SITE = {"$ref": "#/components/schemas/Site"}
 
 
-def _json(schema: Any, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
 _ERRORS = {
-    "400": _json(_ERROR, "The request is not valid; 'message' says why, 'field' names the setting."),
-    "401": _json(_ERROR, "No valid API token."),
-    "404": _json(_ERROR, "No such site or entry."),
-    "409": _json(_ERROR, "The site exists already, or comes from the configuration file (read-only)."),
+    "400": json_answer(_ERROR, "The request is not valid; 'message' says why, 'field' names the setting."),
+    "401": json_answer(_ERROR, "No valid API token."),
+    "404": json_answer(_ERROR, "No such site or entry."),
+    "409": json_answer(_ERROR, "The site exists already, or comes from the configuration file (read-only)."),
 }
 _SITE_ID = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -102,7 +99,7 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "All sites, from the file and from the database",
                 "responses": {
-                    "200": _json(
+                    "200": json_answer(
                         {"type": "object", "properties": {"sites": {"type": "array", "items": _SITE}}},
                         "The sites.",
                     ),
@@ -128,12 +125,12 @@ OPENAPI: dict[str, Any] = {
                         }
                     },
                 },
-                "responses": {"201": _json(_SITE, "Created."), **_ERRORS},
+                "responses": {"201": json_answer(_SITE, "Created."), **_ERRORS},
             },
         },
         "/api/admin/sites/{site}": {
             "parameters": [_SITE_ID],
-            "get": {"summary": "One site", "responses": {"200": _json(_SITE, "The site."), **_ERRORS}},
+            "get": {"summary": "One site", "responses": {"200": json_answer(_SITE, "The site."), **_ERRORS}},
             "put": {
                 "summary": "Replace a site's settings",
                 "requestBody": {
@@ -142,7 +139,7 @@ OPENAPI: dict[str, Any] = {
                         "application/json": {"schema": {"$ref": "#/components/schemas/SiteSettings"}}
                     },
                 },
-                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+                "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
             },
             "patch": {
                 "summary": "Change some of a site's settings",
@@ -150,7 +147,7 @@ OPENAPI: dict[str, Any] = {
                     "required": True,
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
-                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+                "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
             },
             "delete": {
                 "summary": "Remove a site (its open sockets are closed)",
@@ -173,14 +170,14 @@ OPENAPI: dict[str, Any] = {
                         }
                     },
                 },
-                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+                "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
             },
             "delete": {
                 "summary": "Remove an origin pattern (sockets it admitted are closed)",
                 "parameters": [
                     {"name": "origin", "in": "query", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+                "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
             },
         },
         "/api/admin/sites/{site}/blocked_ips": {
@@ -199,12 +196,12 @@ OPENAPI: dict[str, Any] = {
                         }
                     },
                 },
-                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+                "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
             },
             "delete": {
                 "summary": "Unblock an address or network",
                 "parameters": [{"name": "ip", "in": "query", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": _json(_SITE, "The site as it is now."), **_ERRORS},
+                "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
             },
         },
         "/api/admin/audit": {
@@ -224,7 +221,7 @@ OPENAPI: dict[str, Any] = {
                     },
                 ],
                 "responses": {
-                    "200": _json(
+                    "200": json_answer(
                         {
                             "type": "object",
                             "properties": {
@@ -245,7 +242,7 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "How this server process keeps up: open visitor sockets, the pollers' recent lag",
                 "responses": {
-                    "200": _json(
+                    "200": json_answer(
                         {
                             "type": "object",
                             "properties": {
@@ -268,7 +265,7 @@ OPENAPI: dict[str, Any] = {
             "get": {
                 "summary": "Open visitor sockets per site, in this server process",
                 "responses": {
-                    "200": _json(
+                    "200": json_answer(
                         {
                             "type": "object",
                             "properties": {
@@ -291,10 +288,10 @@ for _operations in OPENAPI["paths"].values():
         if _name == "parameters":
             continue
         _operation["responses"].setdefault(
-            "429", _json(_ERROR, "Too many failed authentications from this address: wait a minute.")
+            "429", json_answer(_ERROR, "Too many failed authentications from this address: wait a minute.")
         )
         if "requestBody" in _operation:
-            _operation["responses"].setdefault("413", _json(_ERROR, "The body is over 64 KiB."))
+            _operation["responses"].setdefault("413", json_answer(_ERROR, "The body is over 64 KiB."))
 
 # The history API shares the admin API's tokens, and its document.
 OPENAPI["paths"].update(history_openapi.PATHS)

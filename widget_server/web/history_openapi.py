@@ -16,17 +16,18 @@ _CHAT = {"$ref": "#/components/schemas/Chat"}
 _URL_OR_NULL = {"type": ["string", "null"]}
 
 
-def _json(schema: Any, description: str) -> dict[str, Any]:
+def json_answer(schema: Any, description: str) -> dict[str, Any]:
+    """An OpenAPI response whose body is JSON of this schema (the admin API's document uses it too)."""
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 _ERRORS = {
-    "400": _json(_ERROR, "Malformed: an unknown parameter or field, a bad value; 'description' says which."),
-    "401": _json(_ERROR, "No valid API token."),
-    "429": _json(_ERROR, "Too many wrong tokens from this address: wait a minute."),
+    "400": json_answer(_ERROR, "Malformed: an unknown parameter or field, a bad value ('description')."),
+    "401": json_answer(_ERROR, "No valid API token."),
+    "429": json_answer(_ERROR, "Too many wrong tokens from this address: wait a minute."),
 }
-_NOT_FOUND = {"404": _json(_ERROR, "No such chat, or it was deleted.")}
-_TOO_LARGE = {"413": _json(_ERROR, "The body is over 64 KiB.")}
+_NOT_FOUND = {"404": json_answer(_ERROR, "No such chat, or it was deleted.")}
+_TOO_LARGE = {"413": json_answer(_ERROR, "The body is over 64 KiB.")}
 _CHAT_ID = {"name": "chat_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _IDS = {
     "name": "ids",
@@ -72,7 +73,7 @@ PATHS: dict[str, Any] = {
                 _IDS,
             ],
             "responses": {
-                "200": _json(
+                "200": json_answer(
                     {
                         "type": "object",
                         "required": ["count"],
@@ -120,9 +121,9 @@ PATHS: dict[str, Any] = {
                 },
             },
             "responses": {
-                "201": _json(_CHAT, "The offline message created."),
-                "409": _json(_ERROR, "The offline message this Idempotency-Key created was deleted."),
-                "503": _json(_ERROR, "It could not be stored now."),
+                "201": json_answer(_CHAT, "The offline message created."),
+                "409": json_answer(_ERROR, "The offline message this Idempotency-Key created was deleted."),
+                "503": json_answer(_ERROR, "It could not be stored now."),
                 **_ERRORS,
                 **_TOO_LARGE,
             },
@@ -131,7 +132,7 @@ PATHS: dict[str, Any] = {
             "summary": "Delete chats",
             "parameters": [{**_IDS, "required": True}],
             "responses": {
-                "200": _json(
+                "200": json_answer(
                     {
                         "type": "object",
                         "required": ["failed", "number_fail", "number_success"],
@@ -155,7 +156,7 @@ PATHS: dict[str, Any] = {
                 {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
             ],
             "responses": {
-                "200": _json(
+                "200": json_answer(
                     {
                         "type": "object",
                         "required": ["count", "results", "next_url", "prev_url"],
@@ -182,7 +183,7 @@ PATHS: dict[str, Any] = {
         "parameters": [_CHAT_ID],
         "get": {
             "summary": "One chat",
-            "responses": {"200": _json(_CHAT, "The chat."), **_ERRORS, **_NOT_FOUND},
+            "responses": {"200": json_answer(_CHAT, "The chat."), **_ERRORS, **_NOT_FOUND},
         },
         "put": {
             "summary": "Change a chat's visitor or notes (dotted keys, as Zendesk's: visitor.name)",
@@ -191,7 +192,7 @@ PATHS: dict[str, Any] = {
                 "content": {"application/json": {"schema": {"type": "object"}}},
             },
             "responses": {
-                "200": _json(_CHAT, "The chat as it is now."),
+                "200": json_answer(_CHAT, "The chat as it is now."),
                 **_ERRORS,
                 **_NOT_FOUND,
                 **_TOO_LARGE,
