@@ -49,7 +49,8 @@ VISITOR_TYPES = sorted(_documented("Visitor to server"))
 # The console's protocol (widget_server/web/agent.py): its frame types, and one error code of its own.
 CONSOLE_TYPES = ["accept", "say", "typing", "end", "history", "read", "ping"]
 CONSOLE_ANSWERS = {"hello", "chat", "event", "typing", "presence", "history", "ack", "error", "pong"}
-CONSOLE_ERRORS = ERROR_CODES | {"not_found"}
+# The console's own (widget_server/web/agent.py): no such chat, accepted by another, not this agent's.
+CONSOLE_ERRORS = ERROR_CODES | {"not_found", "taken", "not_yours"}
 FIELDS = [
     *("nickname", "subject", "email", "userData", "page", "id", "token", "after", "text", "active"),
     *("url", "name", "message", "rating", "comment", "expanded", "chat"),
