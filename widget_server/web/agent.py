@@ -14,9 +14,9 @@ changes, ``event {chat, seq, at, kind, ...}`` for every stored event of a built-
 ``typing {chat, name, active}`` for the visitor, ``presence {chat, online}``,
 ``history {chat, summary, events}`` answering ``history``, ``ack {id, chat, seq}``,
 ``error {code, message, id?, chat?, field?}`` (the visitor protocol's codes, and ``not_found``: no such
-chat, ``taken``: another agent accepted it, ``not_yours``: accept it first), ``pong``. A chat is its ``Chat.summary()`` plus ``online``.
-The console keeps the last ``seq`` it has of each chat it shows and asks for ``history`` when it sees a
-gap.
+chat, ``taken``: another agent accepted it, ``not_yours``: accept it first), ``pong``. A chat is its
+``Chat.summary()`` plus ``online``. The console keeps the last ``seq`` it has of each chat it shows and
+asks for ``history`` when it sees a gap.
 """
 
 from __future__ import annotations
