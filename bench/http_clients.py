@@ -1,6 +1,6 @@
 """Which async HTTP client and which poll scheduling keep 1,000 chats polled once a second, at what CPU cost?
 
-The GWS adapter polls ``GET /api/v2/chats/{id}/messages`` once per chat per interval (DESIGN.md: one poller
+The GWS adapter polls ``GET /api/v2/chats/{id}/messages`` once per chat per interval (one poller
 per chat). This benchmark measures two clients, both pooled with keep-alive:
 
 - ``aiohttp``: ``aiohttp.ClientSession`` with a ``TCPConnector``;

@@ -4,7 +4,7 @@ Each backend is a parameter of the fixtures below (tests/support/contact_centers
 contact center through the real agent console, the others through their fake servers. Adding a
 contact center is one class there and one name here.
 
-A contact center's quirks are attributes of its side class, never an ``if`` in a test (STYLE.md): a
+A contact center's quirks are attributes of its side class, never an ``if`` in a test: a
 test that needs typing takes the ``typing`` fixture, which runs over the sides that carry it, and the
 sides that do not are held to that by ``test_a_contact_center_without_typing_hears_none``; the
 ``fallible`` fixture runs over the contact centers that can be down apart from us. Every chat

@@ -1,6 +1,6 @@
 """The fake GWS Customer Chat server, driven over real HTTP the way the adapter will drive it.
 
-If these pass, the fake says what the documentation (contact-center-apis.md section A, seeds 000 and 001)
+If these pass, the fake says what the documentation (Genesys's GWS customer chat API)
 says; the adapter's tests can then trust it.
 """
 
@@ -188,7 +188,7 @@ BAD_OPERATIONS: list[tuple[str, Any, int, int]] = [
     ("/api/v2/chats/", {"operationName": "SendMessage", "text": "hi"}, 400, 10),
     ("/api/v2/chats/", {"operationName": "RequestChat", "subject": "s"}, 400, 1),
     ("/api/v2/chats/", {"operationName": "RequestChat", "nickname": "", "subject": "s"}, 400, 1),
-    ("/api/v2/chats/", {"operationName": "RequestChat", "nickname": "Chris"}, 400, 1),  # seed 000
+    ("/api/v2/chats/", {"operationName": "RequestChat", "nickname": "Chris"}, 400, 1),  # GWS's documentation
     ("/api/v2/chats/", CHRIS | {"userData": {"vip": True}}, 400, 10),
     ("/api/v2/chats/", CHRIS | {"userData": ["key", "value"]}, 400, 10),
     ("/api/v2/chats/", ["RequestChat"], 400, 10),
@@ -225,7 +225,7 @@ async def test_invalid_json_and_unknown_resources(customer: Customer) -> None:
         assert (status, answer["statusCode"]) == (404, 6)
     status, answer = await customer.call("GET", f"/api/v2/chats/{chat_id}/messages?index=-1")
     assert (status, answer["statusCode"]) == (400, 10)
-    # seed 001 names only the two GETs under /api/v2/me/chat/{id}
+    # GWS's documentation names only the two GETs under /api/v2/me/chat/{id}
     status, answer = await customer.call("POST", f"/api/v2/me/chat/{chat_id}", {"operationName": "Complete"})
     assert (status, answer["statusCode"]) == (405, 3)
 

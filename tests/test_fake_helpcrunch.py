@@ -1,6 +1,6 @@
 """The fake HelpCrunch REST API and its webhooks, driven over real HTTP the way the adapter will drive them.
 
-If these pass, the fake says what the documentation says (seed 002, contact-center-apis.md section B), and
+If these pass, the fake says what the documentation says (HelpCrunch's REST API documentation), and
 the adapter's tests can trust it.
 """
 
@@ -527,7 +527,7 @@ def test_route(method: str, path: str, expected: tuple[str, str | None] | None) 
         assert route(method, path) == expected
 
 
-# --- webhooks (B.5) -------------------------------------------------------------------------------------
+# --- webhooks (HelpCrunch's webhook events) ---------------------------------------------------------
 
 
 def verify(headers: dict[str, str], body: bytes) -> bool:

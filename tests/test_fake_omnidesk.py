@@ -1,6 +1,6 @@
 """The fake Omnidesk Chat controller and its hookpoint, driven over real HTTP the way the adapter will.
 
-If these pass, the fake says what the documentation says (seed 004, contact-center-apis.md section D), and
+If these pass, the fake says what the documentation says (Omnidesk's API documentation), and
 the adapter's tests can trust it.
 """
 
@@ -440,7 +440,7 @@ async def test_attachment_refusals(omnidesk: FakeOmnidesk, client: Client) -> No
     form = aiohttp.FormData({"other": "x"}, default_to_multipart=True)
     query = {"chatServer": CHAT_SERVER, "chatSessionID": SESSION_ID, "chatAccountToken": TOKEN}
     assert await client.call("addAttachment", data=form, query=query) == (400, error("file is required."))
-    # the query carries the fields (seed 004); in the body they do not count
+    # the query carries the fields (Omnidesk's documentation); in the body they do not count
     status, answer = await client.call(
         "addAttachment", data=aiohttp.FormData(query | {"file": "eA=="}, default_to_multipart=True)
     )

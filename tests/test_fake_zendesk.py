@@ -1,7 +1,7 @@
 """The fake Zendesk Chat API, driven over real HTTP the way the Zendesk outbox will drive it.
 
-If these pass, the fake says what seed 003 ("Create Chat", "Show Chat") and section C of
-contact-center-apis.md say, and refuses what they do not allow; the outbox's tests can then trust it.
+If these pass, the fake says what Zendesk Chat's REST API ("Create Chat", "Show Chat") says, and
+refuses what it does not allow; the outbox's tests can then trust it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The HelpCrunch bridge against the fake HelpCrunch, over real HTTP: what the contract suite does not cover.
 
-The fake (tests/fakes/helpcrunch.py) follows seed 002 and reference section B; our server runs for real
+The fake (tests/fakes/helpcrunch.py) follows HelpCrunch's REST API documentation; our server runs for real
 and the fake posts its signed webhooks to it.
 """
 
@@ -44,7 +44,7 @@ from widget_server.model import Actor, Chat, Event
 KEY_ENV = "TEST_HELPCRUNCH_API_KEY"
 SECRET_ENV = "TEST_HELPCRUNCH_WEBHOOK_KEY"
 SECRET = "whsec-shop-signing-key"
-DEPARTMENT, ASSIGNEE = 233048, 4188  # the fake's defaults, as in seed 002
+DEPARTMENT, ASSIGNEE = 233048, 4188  # the fake's defaults, as in HelpCrunch's documentation
 
 
 @pytest.fixture(autouse=True)

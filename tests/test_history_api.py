@@ -1,4 +1,4 @@
-"""The chat history API (/api/v2/chat/, Zendesk Chat's Chats API of seed 003) over real HTTP, against
+"""The chat history API (/api/v2/chat/, Zendesk Chat's Chats API) over real HTTP, against
 chats made through real visitor and agent websockets, so that every object is computed from a real log."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The chat object computed from a chat's log (widget_server/history/chat_object.py): tables of logs and
-what Zendesk Chat's API would show of them, checked against the examples of seed 003 ("Chats")."""
+what Zendesk Chat's API would show of them, checked against the examples of
+Zendesk Chat's documentation ("Chats")."""
 
 from __future__ import annotations
 

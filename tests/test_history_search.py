@@ -1,6 +1,7 @@
 """The search query language (widget_server/history/search.py): a table of queries and the chats they find.
 
-Every example query of seed 003 ("Search Chats") is in the table, marked "seed". Two of them need a word:
+Every example query of Zendesk Chat's documentation ("Search Chats") is in the table, marked "seed".
+Two of them need a word:
 the seed's third example reads ``visitor_email:[email protected]``, which is the web page's email
 obfuscation left behind when the page was copied, not the query Zendesk wrote; it is here both as copied
 (a clear QueryError) and with a real address. The Node.js sample passes an already encoded ``q`` to axios,
@@ -111,7 +112,7 @@ DOCS = {
 ENDED = {"harry", "visitor7", "hermione", "harry2", "oct16", "ron"}
 
 MATCHES: list[tuple[str, set[str]]] = [
-    # --- seed 003, "Example queries" and the code samples ---
+    # --- Zendesk Chat's documentation, "Example queries" and the code samples ---
     ("agent_names:Tom AND visitor_name:Harry", {"harry", "harry2"}),  # seed
     ("type:chat AND chocolate", {"harry", "hermione", "oct16"}),  # seed
     ("visitor_email:harry@example.com AND timestamp:[2014-10-10 TO 2014-12-12]", {"harry"}),  # seed, repaired

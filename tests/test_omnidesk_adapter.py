@@ -1,6 +1,6 @@
 """The Omnidesk bridge against the fake Omnidesk, over real HTTP: what the contract suite does not cover.
 
-The fake follows seed 004 and reference D (tests/fakes/omnidesk.py); our server runs on a port held
+The fake follows Omnidesk's API documentation (tests/fakes/omnidesk.py); our server runs on a port held
 before it starts, so that its ``chat_server`` (the hookpoint base the fake POSTs agent replies to) is
 known in its configuration.
 """

@@ -1,4 +1,4 @@
-"""The store contract: every Store implementation passes this suite (STYLE.md: one contract suite per
+"""The store contract: every Store implementation passes this suite (one contract suite per
 interface). A backend's quirks are attributes of its fixture, never an `if` in a test."""
 
 from __future__ import annotations

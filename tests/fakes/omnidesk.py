@@ -1,12 +1,12 @@
 """A fake Omnidesk "Chat" controller (API v2) and its hookpoint, following the vendor's documentation.
 
-Sources: the user's page (shared/seeds/004 "Chat": the nine endpoints, their fields, lengths and patterns)
-and section D of shared/reference/contact-center-apis.md ("D.n" below; the integration guide's session
-model and hookpoint). Where the seed and the reference differ, the seed wins (seeds/README.md): it names
+Sources: Omnidesk's API documentation, "Chat" (the nine endpoints, their fields, lengths and patterns),
+and its chat integration guide ("D.n" below: the session model and the hookpoint). Where the two
+differ, the API reference wins: it names
 addAttachment's query parameters and its body field ``file``, and requestChatQueue's ``chatAccountToken``.
 Where both are silent the choice is marked [I] (inferred) and is an option or a module-level constant.
 
-Layers, following STYLE.md ("pure cores, thin edges"):
+Layers, pure cores, thin edges:
 
 - ``ENDPOINTS``: the documented fields of every endpoint as data, and ``validate`` over them.
 - ``OmnideskCore``: chat sessions, tickets, what was received, the account's policy and queue; no I/O.
@@ -45,11 +45,11 @@ from tests.fakes.http import json_params, wait_unless_disconnected
 
 API_BASE = "/api/v2/chat/"  # D.1
 DEFAULT_API_KEY = "omnidesk-test-key"
-DEFAULT_CHAT_ACCOUNT_TOKEN = "a1b2c3d4e5f6a7b8"  # the one in DESIGN.md's example
+DEFAULT_CHAT_ACCOUNT_TOKEN = "a1b2c3d4e5f6a7b8"  # the one in Omnidesk's example
 DEFAULT_CHANNEL_ID = 8  # D.3: "use 8 for live chat"
-PERMISSION = "API_CHAT"  # seed 004: "All endpoints require the API_CHAT permission"
+PERMISSION = "API_CHAT"  # Omnidesk's documentation: "All endpoints require the API_CHAT permission"
 FIRST_TICKET_ID = 12312  # the integration guide's example ticketID
-EVENTS = ("startedtyping", "stoppedtyping", "expandedchat", "minimizedchat")  # seed 004
+EVENTS = ("startedtyping", "stoppedtyping", "expandedchat", "minimizedchat")  # Omnidesk's documentation
 
 # --- responses ------------------------------------------------------------------------------------------
 # D.1: success is {"type": "result", "message": ...}; an error is HTTP 400
@@ -98,7 +98,7 @@ SUCCESS_MESSAGES = {  # [I] except notifyUserNewChatMessage's
 HOOK_PATH = "/messageForCustomer"  # [C] POST {chatServer}/messageForCustomer
 HOOK_ANSWER = "ok"  # [C] the hookpoint answers the text "ok"
 # [I] The payload's field names were not readable in the docs (D.4). These are the defaults the server's
-# hookpoint reads too (DESIGN.md), and ``hook_fields`` maps them otherwise.
+# hookpoint reads too, and ``hook_fields`` maps them otherwise.
 DEFAULT_HOOK_FIELDS = {"chat_session_id": "chatSessionID", "message": "message", "agent_name": "agentName"}
 HOOK_FORMATS = ("multipart", "urlencoded", "json")  # [I] multipart, as the API itself, by default
 
@@ -123,7 +123,7 @@ class ControlError(Exception):
         self.http_status = http_status
 
 
-# --- the documented fields (seed 004) -------------------------------------------------------------------
+# --- the documented fields (Omnidesk's documentation) ---------------------------------------------
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # [I] "string · email" gives no grammar
 

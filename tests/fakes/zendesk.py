@@ -1,7 +1,7 @@
 """A fake Zendesk Chat REST API (the Chats resource) that follows the vendor's documentation.
 
-Sources: the user's page (shared/seeds/003 "Chats": "Create Chat", "Show Chat", the offline message
-model) and section C of shared/reference/contact-center-apis.md, cited as "C.n". Where both are silent
+Sources: Zendesk Chat's REST API documentation, "Chats" ("Create Chat", "Show Chat", the offline
+message model); comments cite its points as "C.n". Where it is silent
 the choice is marked [I] (inferred) and kept plain, so that a test depending on it is easy to spot.
 
 Only the calls widget_server makes are served: the Zendesk outbox forwards offline messages with Create
@@ -397,7 +397,7 @@ class FakeZendesk:
         if path in (CHATS_PATH, CHATS_PATH + "/"):
             if method == "POST":
                 return self._create(request.headers, body)
-            # [I] List Chats and Bulk Delete exist (seed 003) but widget_server does not call them.
+            # [I] List Chats and Bulk Delete exist (Zendesk's docs) but widget_server does not call them.
             raise ZendeskError(405, "MethodNotAllowed", f"this fake does not serve {method} {CHATS_PATH}")
         if path == CHATS_PATH + "/search" and method == "GET":
             return self._search(request)
@@ -434,7 +434,7 @@ class FakeZendesk:
     def _search(self, request: Request) -> Response:
         """Search Chats over the offline messages created here (the only chats this fake has).
 
-        [I] The query language is the one seed 003 documents; the fake borrows widget_server's parser of
+        [I] The query language is the one Zendesk Chat documents; the fake borrows widget_server's parser of
         it (widget_server/history/search.py, tested against the seed on its own) rather than writing a
         second one. Results are shaped as the seed's example; one page.
         """

@@ -1,6 +1,6 @@
 """Run an ASGI app under a real uvicorn server on a free loopback port, for the length of a test.
 
-Tests talk to fakes and to our own app over real sockets (STYLE.md, "Fakes, not mocks"), so what they
+Tests talk to fakes and to our own app over real sockets (fakes, not mocks), so what they
 exercise is what production exercises: HTTP parsing, headers, keep-alive, timeouts.
 """
 

@@ -238,7 +238,7 @@ class HelpCrunchSide:
     """HelpCrunch in its main mode, webhooks: the fake HelpCrunch posts signed events to our
     ``/hooks/helpcrunch/contract``, and the agent acts through the fake's controls.
 
-    A quirk of HelpCrunch, as an attribute (STYLE.md: a quirk is an attribute, not an ``if`` in a test):
+    A quirk of HelpCrunch, as an attribute (a quirk is an attribute, not an ``if`` in a test):
     it carries no typing, so the contract suite runs its typing tests on the other sides and holds this
     one to sending none.
     """

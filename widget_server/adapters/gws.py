@@ -1,6 +1,6 @@
 """Genesys Web Services (GWS) v2 Customer Chat API: a visitor chat becomes a GWS chat.
 
-What the API is (seeds 000/001, docs/gws.md, ../shared/reference A): seven customer operations, every
+What the API is (Genesys's GWS customer chat API documentation, docs/gws.md): seven customer operations, every
 request with the ``ContactCenterId`` header and never an ``Authorization`` header; JSON bodies with an
 ``operationName``; every answer with a ``statusCode`` (0 is success; on error only ``statusCode`` and
 ``statusMessage``). No push: agent activity is read by polling the chat's messages, following their

@@ -1,4 +1,4 @@
-"""HelpCrunch REST API v1 (seed 002, ../shared/reference B): a visitor chat becomes a HelpCrunch customer
+"""HelpCrunch REST API v1 (HelpCrunch's REST API documentation): a visitor chat becomes a HelpCrunch customer
 and chat, created together with the visitor's first message.
 
 What the API is: JSON over HTTPS under ``https://api.helpcrunch.com/v1``, every request with
@@ -8,7 +8,7 @@ unchanged and its codes name the refused fields.
 
 How a chat maps (docs/helpcrunch.md has the operator's view):
 
-- ``start`` creates nothing: "it is not recommended to create empty chats without messages" (seed 002),
+- ``start`` creates nothing: "it is not recommended to create empty chats without messages" (HelpCrunch),
   and a visitor who opens the form and never writes should leave no trace there. It only refuses, with
   ``backend_unavailable`` for the visitor, when the API key is missing or HelpCrunch refused it lately.
 - The first visitor message creates the customer (``POST /customers``: name, email, our chat id as
@@ -148,7 +148,7 @@ def customer_body(chat: Chat) -> dict[str, Any]:
 
 
 def chat_body(customer_id: int, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """``POST /chats`` (seed 002): customer and application, department and assignee if configured."""
+    """``POST /chats``, as documented: customer and application, department and assignee if configured."""
     body: dict[str, Any] = {"customer": customer_id, "application": settings["application"]}
     for key in ("department", "assignee"):
         if settings.get(key) is not None:

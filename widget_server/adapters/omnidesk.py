@@ -1,4 +1,4 @@
-"""Omnidesk's Chat controller (seed 004, reference D): a visitor chat becomes an Omnidesk chat session.
+"""Omnidesk's Chat controller (Omnidesk's API documentation): a visitor chat becomes an Omnidesk chat session.
 
 What the API is (docs/omnidesk.md has the detail): nine endpoints under ``/api/v2/chat/``, every one a
 ``multipart/form-data`` request with the ``apiKey`` header. We own the session: our chat id *is* the
@@ -55,7 +55,7 @@ API_PATH = "/api/v2/chat/"
 HOOK_PATH = "/messageForCustomer"  # D.4: Omnidesk POSTs agent replies to {chatServer}/messageForCustomer
 HOOK_ROUTE_PREFIX = "/hooks/omnidesk/"  # ours: /hooks/omnidesk/{site}/{secret}/messageForCustomer
 
-# The documented patterns (seed 004), matched against the whole value.
+# The documented patterns (Omnidesk's documentation), matched against the whole value.
 CHAT_SERVER_PATTERN = re.compile(r"[a-zA-Z0-9.:/\-]{5,}")
 CHAT_ACCOUNT_TOKEN_PATTERN = re.compile(r"[a-zA-Z0-9]{10,}")
 SESSION_PATTERN = re.compile(r"[a-zA-Z0-9\-]{10,65}")  # the strictest of the three forms, and 10-65

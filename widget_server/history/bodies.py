@@ -1,4 +1,4 @@
-"""The bodies of the history API's writes, checked (seed 003: "Update Chat", "Create Chat"). No I/O.
+"""The bodies of the history API's writes, checked (Zendesk Chat: "Update Chat", "Create Chat"). No I/O.
 
 ``chat_edit(body, chat_type)`` reads an Update Chat body, ``new_offline_message(body)`` a Create Chat body.
 Each returns plain data for the store and the chat service, or raises ``RequestError`` (``RecordInvalid``)

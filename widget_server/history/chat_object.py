@@ -1,4 +1,4 @@
-"""A chat and its log as Zendesk Chat's chat object (seed 003, "Chats"), and as the search sees it. No I/O.
+"""A chat and its log as Zendesk Chat's chat object (its API's "Chats"), and as the search sees it. No I/O.
 
 ``chat_object(chat, events)`` is the documented object of a chat or, for ``type == "offline_msg"``, of an
 offline message; ``events`` is the chat's log in ``seq`` order. Everything is computed from the log and the

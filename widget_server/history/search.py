@@ -4,7 +4,7 @@
 whose message is one sentence naming what is wrong; ``Query.matches(doc)`` decides one ``SearchDoc``.
 ``page_number(raw)`` reads the ``page`` parameter under the endpoint's documented limits.
 
-What seed 003 documents, and nothing more:
+What Zendesk Chat's REST API documents, and nothing more:
 
 - Searchable fields: ``agent_names``, ``visitor_name``, ``visitor_email``, ``timestamp``,
   ``end_timestamp``, ``chat_type`` ("one of offline_msg or chat"), ``rating`` ("one of good or bad"),

@@ -1,4 +1,4 @@
-"""The chat history API: Zendesk Chat's Chats REST API (seed 003) over our own chats, under ``/api/v2/chat/``.
+"""The chat history API: Zendesk Chat's Chats REST API over our own chats, under ``/api/v2/chat/``.
 
 Scripts and tools written for Zendesk Chat work against widget_server: every chat and offline message of
 every site and backend is here, as the chat object of widget_server/history/chat_object.py.

@@ -1,4 +1,5 @@
-"""``POST /hooks/helpcrunch/{site}``: HelpCrunch's webhooks, agent activity pushed to us (reference B.5).
+"""``POST /hooks/helpcrunch/{site}``: HelpCrunch's webhooks, agent activity pushed to us
+(HelpCrunch's "Chat webhooks" and "Message webhooks").
 
 Only for a site on the HelpCrunch backend with ``webhook_secret_env`` set (404 otherwise). Every call is
 authenticated before anything of it is read: ``X-HelpCrunch-Signature`` must be the hex HMAC-SHA1 of the
