@@ -379,9 +379,7 @@ class HelpCrunchCore:
         self.applications = None if applications is None else set(applications)
         self.departments = dict(DEFAULT_DEPARTMENTS if departments is None else departments)
         self.agents: dict[int, Agent] = {a.id: a for a in agents} or {
-            DEFAULT_AGENT_ID: Agent(
-                DEFAULT_AGENT_ID, DEFAULT_AGENT_NAME, "", "admin"
-            )  # documented assignee
+            DEFAULT_AGENT_ID: Agent(DEFAULT_AGENT_ID, DEFAULT_AGENT_NAME, "", "admin")  # documented assignee
         }
         # B.3: most revisions mark application REQUIRED, one optional.
         self.require_application = require_application
