@@ -260,6 +260,27 @@ async def test_queue_positions_move_up(server: Server) -> None:
         await second.expect("queue", position=1)
 
 
+async def test_only_the_visitors_behind_a_leaver_move_up(server: Server) -> None:
+    async with (
+        Agent.connected(server) as agent,
+        Visitor.connected(server) as first,
+        Visitor.connected(server) as second,
+        Visitor.connected(server) as third,
+    ):
+        for place, visitor in enumerate((first, second, third), start=1):
+            await visitor.start()
+            await visitor.expect("queue", position=place)
+        await agent.send({"type": "accept", "chat": second.chat})
+        await third.expect("queue", position=2)
+        await first.no_frame(0.5)  # nobody left ahead of the first
+        await agent.send({"type": "end", "chat": second.chat})
+        await second.expect("event", kind="state", state="ended")
+        await third.no_frame(0.5)  # an active chat ended: the queue did not move
+        await first.send({"type": "end"})  # the first gives up waiting: the last is next
+        await third.expect("queue", position=1)
+        await third.no_frame(0.5)
+
+
 async def test_a_queued_visitor_who_leaves_is_dropped_after_the_grace_period(server: Server) -> None:
     server.runtime.service.presence.abandon_after = 0.2
     async with Agent.connected(server) as agent:

@@ -67,6 +67,23 @@ async def test_the_console_reloads_after_redis_was_down(server: Server, own_redi
         assert visitor.chat in [chat["id"] for chat in hello["chats"]]
 
 
+async def test_a_waiting_visitor_learns_the_place_that_moved_while_redis_was_down(
+    server: Server, own_redis: RedisServer
+) -> None:
+    async with (
+        Agent.connected(server) as agent,
+        Visitor.connected(server) as first,
+        Visitor.connected(server) as second,
+    ):
+        for place, visitor in enumerate((first, second), start=1):
+            await visitor.start()
+            await visitor.expect("queue", position=place)
+        await own_redis.stop()
+        await agent.send({"type": "accept", "chat": first.chat})  # the queue moves; the bus is down
+        await own_redis.start()
+        await second.expect("queue", position=1, timeout=15)  # counted again after the resync
+
+
 async def test_a_poller_delivers_what_the_visitor_said_while_redis_was_down(
     data_dir: Path, own_redis: RedisServer
 ) -> None:

@@ -91,6 +91,21 @@ async def test_a_visitor_hops_between_processes_and_keeps_tabs_on_two(cluster: C
                 assert reply["seq"] == last + 2
 
 
+async def test_the_queue_moves_for_visitors_on_every_process(cluster: Cluster) -> None:
+    async with (
+        Agent.connected(cluster[0]) as agent,  # type: ignore[arg-type]
+        Visitor.connected(cluster[1]) as first,  # type: ignore[arg-type]
+        Visitor.connected(cluster[2]) as second,  # type: ignore[arg-type]
+        Visitor.connected(cluster[1]) as third,  # type: ignore[arg-type]
+    ):
+        for place, visitor in enumerate((first, second, third), start=1):
+            await visitor.start()
+            await visitor.expect("queue", position=place)
+        await agent.send({"type": "accept", "chat": first.chat})
+        await second.expect("queue", position=1)
+        await third.expect("queue", position=2)
+
+
 async def test_redis_restarted_mid_chat_loses_nothing(
     tmp_path: Path, postgres_url: str, own_redis: RedisServer
 ) -> None:

@@ -99,7 +99,7 @@ class ChatService:
             availability_changed=availability_changed,
             spawn=self._spawn,
         )
-        self.queue = QueuePlaces(store, bus, chat_channel, self._spawn)
+        self.queue = QueuePlaces(store, bus, self._spawn)
         self.pollers = Pollers(self, poll_settings or PollSettings(), leases)
         self._sweeper: asyncio.Task[None] | None = None
         self._limits_logged: dict[tuple[str, str, str], float] = {}
@@ -367,21 +367,27 @@ class ChatService:
 
     async def _end(self, chat_id: str, before: list[NewEvent], fence: int | None = None) -> Chat | None:
         """End the chat if it is open; return it as it was, or None if it had ended already."""
-        try:
-            appended = await self.append(
-                chat_id,
-                [*before, model.state(ENDED)],
-                changes={"state": ENDED, "ended_at": model.now_ms()},
-                require_states=OPEN_STATES,
-                fence=fence,
-            )
-        except WrongState:
-            return None
-        chat = appended.chat
-        self.presence.keep(chat_id)
-        if chat.backend == "local":
-            self.queue.moved(chat.site)
-        return chat
+        # Queued first, then active: whether it was waiting decides whether the queue moves, and only the
+        # write that ended it knows (a read before could see it queued just before an agent accepted it).
+        for state in OPEN_STATES:
+            try:
+                appended = await self.append(
+                    chat_id,
+                    [*before, model.state(ENDED)],
+                    changes={"state": ENDED, "ended_at": model.now_ms()},
+                    require_states=[state],
+                    fence=fence,
+                )
+            except WrongState as error:
+                if error.chat.state == ENDED:
+                    return None
+                continue
+            chat = appended.chat
+            self.presence.keep(chat_id)
+            if state == QUEUED and chat.backend == "local":
+                self.queue.left(chat)
+            return chat
+        return None
 
     async def _call_adapter(self, chat: Chat, call: Callable[[Adapter], Awaitable[None]]) -> None:
         """Best-effort calls (typing, visits, end): a failure is logged, never shown to the visitor."""
@@ -520,7 +526,7 @@ class ChatService:
                 raise ServiceError("taken", "Another agent has already accepted this chat.") from None
             raise ServiceError("chat_ended", "This chat has ended.") from None
         self.presence.keep(chat_id)
-        self.queue.moved(appended.chat.site)
+        self.queue.left(appended.chat)
         return appended.chat
 
     async def agent_say(self, chat_id: str, agent: User, client_id: str, text: str) -> Appended:
@@ -646,6 +652,7 @@ class ChatService:
             self._sweeper = None
         await self.pollers.close()
         await self.presence.close()
+        await self.queue.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

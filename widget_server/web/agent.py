@@ -50,7 +50,7 @@ from widget_server.web.security import (
     log_out,
     session_user,
 )
-from widget_server.web.ws_protocol import OUTBOX_BYTES, OUTBOX_FRAMES, TOO_SLOW
+from widget_server.web.ws_protocol import CONSOLE_OUTBOX_BYTES, CONSOLE_OUTBOX_FRAMES, TOO_SLOW
 
 log = logging.getLogger(__name__)
 
@@ -278,9 +278,9 @@ class AgentConnection:
         text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
         self._outbox.append(text)
         self._outbox_bytes += len(text)
-        if len(self._outbox) > OUTBOX_FRAMES or self._outbox_bytes > OUTBOX_BYTES:
+        if len(self._outbox) > CONSOLE_OUTBOX_FRAMES or self._outbox_bytes > CONSOLE_OUTBOX_BYTES:
             # A console that does not read (a frozen tab): it reloads everything when it reconnects.
-            log.info("closing the console of %s: it does not read its frames", self.user.name)
+            log.warning("closing the console of %s: it does not read its frames", self.user.name)
             self._too_slow = True
             self._outbox.clear()
             self._outbox_bytes = 0

@@ -26,6 +26,7 @@ from widget_server.bus import Message
 from widget_server.chat_service import ChatEnded, ServiceError
 from widget_server.config import Site
 from widget_server.model import ATTACHMENT, ENDED, Chat, Event
+from widget_server.queue_positions import Watch
 from widget_server.ratelimit import TokenBucket
 from widget_server.runtime import Runtime
 from widget_server.store import ChatNotFound
@@ -71,6 +72,7 @@ class VisitorConnection:
         self.nickname = ""  # the chat's visitor's, for the messages they send
         self.last_seq = 0
         self._unsubscribe: Any = None
+        self._queue_place: Watch | None = None  # while the chat waits in the built-in queue
         # Lists, not deques: an empty deque costs 760 bytes, and thousands of these wait idle.
         self._outbox: list[str | Event | _CatchUp] = []
         self._outbox_bytes = 0  # roughly: the text frames' length, an event's text and a little more
@@ -292,13 +294,17 @@ class VisitorConnection:
         self._unsubscribe = await self.service.subscribe(chat.id, self._on_bus)
         await self.service.visitor_attached(chat)
         self._push(CATCH_UP)
-        position = await self.service.queue.place(chat)
-        if position is not None:
-            self.send(protocol.queue_frame(position))
+        self._queue_place = await self.service.queue.watch(chat, self._tell_place)
         for client_id in chat.backend_state.get("undelivered", []):
             self.send(not_delivered_frame(client_id))
 
+    def _tell_place(self, position: int) -> None:
+        self.send(protocol.queue_frame(position))
+
     async def _detach(self) -> None:
+        if self._queue_place is not None:
+            watch, self._queue_place = self._queue_place, None
+            await watch.stop()
         if self._unsubscribe is not None:
             unsubscribe, self._unsubscribe = self._unsubscribe, None
             await unsubscribe()

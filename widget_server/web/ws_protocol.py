@@ -45,6 +45,11 @@ SEND_DEADLINE = 10.0
 # with TOO_SLOW (1013, "try again later"): the widget and the console reconnect and catch up from the store.
 OUTBOX_FRAMES = 1000
 OUTBOX_BYTES = 1024 * 1024
+# An agent's console receives every event of every chat of the built-in contact center: thousands of
+# frames a second on a busy site, which a console that reads may fall behind by for a moment. Consoles are
+# few and logged in, so theirs is a larger bound.
+CONSOLE_OUTBOX_FRAMES = 50_000
+CONSOLE_OUTBOX_BYTES = 8 * 1024 * 1024
 TOO_SLOW = 1013
 # On a restart (SIGTERM) every socket is closed with 1012 (Service Restart), as uvicorn does, and a reason
 # that tells the widget and the console when to come back: at a random moment of this window (ms), so
