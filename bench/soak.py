@@ -67,7 +67,10 @@ class Tab:
             try:
                 await self._visit(until)
             except (OSError, WebSocketException, TimeoutError, KeyError) as error:
-                self.errors.append(type(error).__name__)
+                # A close says who closed and why: 1013 is the server closing a client that fell behind.
+                received = getattr(error, "rcvd", None)
+                code = f" {received.code}" if received is not None else ""
+                self.errors.append(type(error).__name__ + code)
             await asyncio.sleep(random.uniform(5, 30))  # away
 
     async def _visit(self, until: float) -> None:

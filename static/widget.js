@@ -19,6 +19,7 @@
   const WS_URL = (src.protocol === "https:" ? "wss://" : "ws://") + src.host + base + "ws/" + encodeURIComponent(site);
   const KEY = "widget_server:" + src.origin + ":" + site;
   const HTTP = src.origin + base;
+  const HELLO = HTTP + "hello/" + encodeURIComponent(site);
   const nonce = script.nonce || script.getAttribute("nonce");
   const color = script.dataset.color;
   const BRAND = color && window.CSS && CSS.supports("color", color) ? color : "#2a5bd7";
@@ -429,6 +430,7 @@ input,textarea{font-size:16px}
     launcher.setAttribute("aria-expanded", open);
     launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
     writeStore("sessionStorage", open || null); // stays open from page to page
+    if (open && conn !== "blocked") connect();
     // Some contact centers (Omnidesk) like to know; only about a live chat.
     if (attached && (chatState === "queued" || chatState === "active")) send({ type: "widget", expanded: open });
     if (open) {
@@ -462,7 +464,7 @@ input,textarea{font-size:16px}
   function renderStatus() {
     let text = "Chat ended";
     let tone = "";
-    if (conn !== "open" || (rec && !chatState)) {
+    if (!/^(open|idle)$/.test(conn) || (rec && !chatState)) {
       tone = "wait";
       text = conn === "offline" || navigator.onLine === false ? "Offline — we'll reconnect automatically"
         : conn === "reconnecting" ? "Reconnecting…" : "Connecting…";
@@ -893,6 +895,21 @@ input,textarea{font-size:16px}
     sock.onclose = (e) => ws === sock && lost(opened, e);
   }
 
+  // A page view that may never chat asks over HTTP; the socket opens with the widget or a chat.
+  function peek() {
+    fetch(HELLO, { credentials: "omit" })
+      .then((r) => (r.status === 403 ? blocked() : r.json().then((f) => ws || ((conn = "idle"), (root.hidden = false), onHello(f)))))
+      .catch(connect); // the server or the network failed: the socket retries with backoff
+  }
+
+  function blocked() {
+    // Refused: almost always an origin the site does not allow. Stay out of sight.
+    if (conn !== "blocked") console.info("widget_server: chat refused on this page; retrying in 5 minutes");
+    conn = "blocked";
+    root.hidden = true;
+    retryTimer = setTimeout(() => (rec || isOpen ? connect() : peek()), 300000);
+  }
+
   // A restart (1012): its reason is the retry window, {"retry":[min,max]} ms.
   function restartWindow(e) {
     if (!e || e.code !== 1012) return null;
@@ -912,14 +929,7 @@ input,textarea{font-size:16px}
     sock.onclose = sock.onmessage = null;
     sock.close();
     hideTyping();
-    if (!opened && !everOpened && !rec) {
-      // Refused at once: almost always an origin the site does not allow. Stay out of sight.
-      if (conn !== "blocked") console.info("widget_server: chat refused on this page; retrying in 5 minutes");
-      conn = "blocked";
-      root.hidden = true;
-      retryTimer = setTimeout(connect, 300000);
-      return;
-    }
+    if (!opened && !everOpened && !rec) return blocked(); // refused at once
     // Jitter: a restarted server is not hit by everyone at once.
     const w = restartWindow(closed);
     const delay = w ? w[0] + Math.random() * (w[1] - w[0]) : Math.min(30000, 500 * 2 ** attempts) * (0.5 + Math.random() / 2);
@@ -940,7 +950,8 @@ input,textarea{font-size:16px}
   function wake() {
     if (conn === "blocked") return;
     if (ws) ping();
-    else connect();
+    else if (rec || isOpen) connect();
+    else peek();
   }
 
   function receive(data) {
@@ -952,26 +963,7 @@ input,textarea{font-size:16px}
     }
     if (!f) return;
     if (f.type === "hello") {
-      available = f.available !== false;
-      opensAt = !available && f.opensAt && !isNaN(new Date(f.opensAt)) ? f.opensAt : null;
-      title.textContent = f.name || "Chat";
-      if (rec) rec.name = f.name; // shown at once on the next page
-      note.hidden = available;
-      files = (f.capabilities || []).includes("attachments");
-      loadFiles();
-      const closed = f.reason === "hours";
-      offLead.textContent = opensAt
-        ? backAt() + " Leave a message and we'll answer by email."
-        : closed
-          ? "We're closed right now. Leave a message and we'll answer by email."
-          : "No one is online right now. Leave a message and we'll get back to you by email.";
-      // Outside business hours nobody comes for hours; an agent may log in any minute.
-      anyway.hidden = closed || !!opensAt;
-      // A stored chat wins; so does a form the visitor has begun (after a reconnect).
-      const typed = [...main.querySelectorAll("input,textarea")].some((el) => el.value);
-      if (!rec && !starting && !leaving && !typed && /^(form|offline)$/.test(view)) showView(home());
-      root.classList.add("ready"); // the launcher shows once the form it opens is known
-      renderStatus();
+      onHello(f);
     } else if (f.type === "welcome") {
       onWelcome(f);
     } else if (f.type === "event") {
@@ -994,6 +986,29 @@ input,textarea{font-size:16px}
     } else if (f.type === "error") {
       onError(f);
     }
+  }
+
+  function onHello(f) {
+    available = f.available !== false;
+    opensAt = !available && f.opensAt && !isNaN(new Date(f.opensAt)) ? f.opensAt : null;
+    title.textContent = f.name || "Chat";
+    if (rec) rec.name = f.name; // shown at once on the next page
+    note.hidden = available;
+    files = (f.capabilities || []).includes("attachments");
+    loadFiles();
+    const closed = f.reason === "hours";
+    offLead.textContent = opensAt
+      ? backAt() + " Leave a message and we'll answer by email."
+      : closed
+        ? "We're closed right now. Leave a message and we'll answer by email."
+        : "No one is online right now. Leave a message and we'll get back to you by email.";
+    // Outside business hours nobody comes for hours; an agent may log in any minute.
+    anyway.hidden = closed || !!opensAt;
+    // A stored chat wins; so does a form the visitor has begun (after a reconnect).
+    const typed = [...main.querySelectorAll("input,textarea")].some((el) => el.value);
+    if (!rec && !starting && !leaving && !typed && /^(form|offline)$/.test(view)) showView(home());
+    root.classList.add("ready"); // the launcher shows once the form it opens is known
+    renderStatus();
   }
 
   function onWelcome(f) {
@@ -1122,7 +1137,9 @@ input,textarea{font-size:16px}
       showView("form");
     }
     renderStatus();
-    connect();
+    if (rec) connect();
+    else peek();
+    setInterval(() => ws || conn === "blocked" || document.visibilityState !== "visible" || peek(), 60000);
 
     addEventListener("online", wake);
     addEventListener("offline", () => (ws ? ping() : renderStatus()));

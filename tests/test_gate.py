@@ -8,11 +8,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.support.clients import Server, Visitor, make_config, running
+from tests.support.clients import HOST_ORIGIN, Agent, Server, Visitor, make_config, running
 
 SITES = {
     "acme": {
@@ -153,3 +154,46 @@ async def test_chats_per_address_per_hour(data_dir: Path) -> None:
             server, site="acme", origin="https://acme.example", local_addr=("127.0.0.3", 0)
         ) as neighbour:
             await neighbour.start()
+
+
+async def hello_over_http(
+    server: Server, site: str, origin: str | None, local: str = "127.0.0.1"
+) -> aiohttp.ClientResponse:
+    """``GET /hello/{site}``, as the widget asks on a page view, from a page of ``origin``."""
+    headers = {} if origin is None else {"Origin": origin}
+    connector = aiohttp.TCPConnector(local_addr=(local, 0))
+    async with aiohttp.ClientSession(connector=connector) as http:
+        response = await http.get(f"{server.url}/hello/{site}", headers=headers)
+        await response.read()
+        return response
+
+
+async def test_the_hello_over_http_has_the_same_gate(data_dir: Path) -> None:
+    """A page view asks over HTTP instead of opening a socket: the same origins and addresses get in."""
+    async with running(make_config(data_dir, {"sites": SITES})) as server:
+        for site, origin, expected in CASES:
+            response = await hello_over_http(server, site, origin)
+            assert response.status == (200 if expected == 101 else 403), (site, origin)
+            if response.status == 403:
+                assert await response.read() == b"", "a refusal must not say why"
+                # Readable as a refusal by any page (the widget then stays quiet), and saying nothing.
+                assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert (await hello_over_http(server, "acme", "https://acme.example", "127.0.0.9")).status == 403
+        assert (await hello_over_http(server, "acme", "https://acme.example", "127.0.0.90")).status == 200
+
+        response = await hello_over_http(server, "acme", "https://shop.acme.example")
+        hello = await response.json()
+        assert hello["type"] == "hello" and hello["name"] == "ACME" and hello["available"] is False
+        # Readable by that page only, kept briefly by that browser only.
+        assert response.headers["Access-Control-Allow-Origin"] == "https://shop.acme.example"
+        assert response.headers["Vary"] == "Origin"
+        assert response.headers["Cache-Control"].startswith("private, max-age=")
+        # The same frame the socket sends first.
+        async with Visitor.connected(server, site="acme", origin="https://acme.example") as visitor:
+            assert visitor.hello == hello
+
+
+async def test_the_hello_over_http_says_when_an_agent_is_online(server: Server) -> None:
+    assert (await (await hello_over_http(server, "demo", HOST_ORIGIN)).json())["available"] is False
+    async with Agent.connected(server):
+        assert (await (await hello_over_http(server, "demo", HOST_ORIGIN)).json())["available"] is True

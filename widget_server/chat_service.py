@@ -128,19 +128,21 @@ class ChatService:
                 if event.kind == model.MESSAGE:
                     sender = event.data.get("from", "")
                     (metrics.MESSAGES_FROM.get(sender) or metrics.MESSAGES.labels(sender)).inc()
-            await self._publish(appended.chat, appended.events, summary_changed=bool(changes))
+            await self._publish(chat_id, appended, summary_changed=bool(changes))
         return appended
 
-    async def _publish(self, chat: Chat, events: Sequence[Event], *, summary_changed: bool) -> None:
-        channel = chat_channel(chat.id)
-        console = chat.backend == "local"  # the console answers chats of the built-in contact center
-        for event in events:
+    async def _publish(self, chat_id: str, appended: Appended, *, summary_changed: bool) -> None:
+        """The events to the chat's channel, and for the built-in contact center to the consoles, with the
+        chat's summary when it changed (reading ``appended.chat`` only then: a message does not need it)."""
+        channel = chat_channel(chat_id)
+        console = appended.backend == "local"  # the console answers chats of the built-in contact center
+        for event in appended.events:
             message = {"t": "event", "e": event.to_json()}
             await self.bus.publish(channel, message)
             if console:
                 await self.bus.publish(CONSOLE, message)
         if summary_changed and console:
-            await self.bus.publish(CONSOLE, await self._console_chat(chat))
+            await self.bus.publish(CONSOLE, await self._console_chat(appended.chat))
 
     async def _console_chat(self, chat: Chat) -> Message:
         """A chat's summary for the consoles, with whether its visitor is online: read here, once, rather
@@ -191,11 +193,7 @@ class ChatService:
                 "backend_unavailable", "The chat service is unavailable; please try again."
             ) from None
         chat = replace(chat, backend_ref=started.backend_ref, backend_state=started.backend_state)
-        position = (
-            await self.store.count_chats(sites=[site.id], states=[QUEUED]) + 1
-            if chat.backend == "local"
-            else None
-        )
+        position = await self.queue.place_of_new(chat) if chat.backend == "local" else None
         first = [model.state(QUEUED, position)]
         if request.page:
             first.append(model.visit(request.page))
@@ -210,7 +208,9 @@ class ChatService:
                 await adapter.end(chat)
             return appended.chat
         metrics.CHATS_STARTED.labels(chat.backend).inc()
-        await self._publish(appended.chat, appended.events, summary_changed=True)
+        if chat.backend == "local":
+            self.queue.entered(appended.chat)
+        await self._publish(chat.id, appended, summary_changed=True)
         await self.pollers.ensure(appended.chat, adapter)
         return appended.chat
 

@@ -32,6 +32,11 @@ HANDSHAKES = Counter(
     "Visitor websocket handshakes, by outcome and, when refused, the rule that refused them.",
     ["outcome", "rule"],
 )
+HELLOS = Counter(
+    "widget_visitor_hellos",
+    "The widget's hello over HTTP (a page view without a socket), by outcome and refusing rule.",
+    ["outcome", "rule"],
+)
 CHATS_STARTED = Counter(
     "widget_chats_started", "Chats started, by contact center ('offline': offline messages).", ["backend"]
 )

@@ -10,6 +10,7 @@ a human sentence for the ``error`` frame. It never raises anything else, whateve
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -329,8 +330,15 @@ _PARSERS: dict[str, Any] = {
 
 def iso_time(epoch_ms: int) -> str:
     """ISO 8601 UTC with milliseconds, e.g. ``2026-11-21T05:44:00.123Z``."""
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+    second, millisecond = divmod(epoch_ms, 1000)
+    return f"{_iso_second(second)}.{millisecond:03d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _iso_second(second: int) -> str:
+    # Cached: every event frame carries its time, and a burst's events share their second (formatting a
+    # datetime was 7 % of the server's CPU in a burst of messages).
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def hello_frame(

@@ -187,8 +187,8 @@ async def test_a_restarting_server_is_left_alone_for_its_retry_window(
 async def test_on_a_page_of_an_origin_not_allowed_the_widget_stays_quiet(
     browsing: Browsing, stack: Stack, caplog_info: pytest.LogCaptureFixture
 ) -> None:
-    # The one console error we expect: Chromium's report of the refused handshake.
-    browsing.expect_console_error(r"^WebSocket connection to 'ws://localhost:\d+/ws/shop' failed: .*403")
+    # The one console error we expect: Chromium's report of the refused hello.
+    browsing.expect_console_error(r"^Failed to load resource: the server responded with a status of 403")
     async with serve(stack.site.app) as foreign:  # the same pages on an origin `shop` does not allow
         browsing.allow_origin(foreign)
         page = await (await browsing.context()).new_page()
@@ -201,8 +201,9 @@ async def test_on_a_page_of_an_origin_not_allowed_the_widget_stays_quiet(
         await expect(widget.launcher).to_be_hidden()
         assert any("403" in error for error in browsing.console_errors), browsing.console_errors
         await shot(page, "12-origin-not-allowed")
-    assert f"refused visitor websocket: site='{SITE}' origin='{foreign}'" in caplog_info.text
+    assert f"refused widget hello: site='{SITE}' origin='{foreign}'" in caplog_info.text
     assert "rule=origin_not_allowed" in caplog_info.text
+    assert "refused visitor websocket" not in caplog_info.text  # no socket was tried
 
 
 # Everything that decides how an element looks and where it is, for the host element and every element

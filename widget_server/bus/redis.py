@@ -26,13 +26,13 @@ path, one order.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
@@ -42,6 +42,7 @@ from redis.exceptions import RedisError
 from widget_server import metrics
 from widget_server.bus import BusError, Callback, Message
 from widget_server.bus.fanout import Fanout
+from widget_server.json_output import dumps
 from widget_server.redis_url import split_prefix
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class RedisBus:
 
     async def publish(self, channel: str, message: Message) -> None:
         metrics.BUS_PUBLISHED.inc()
-        data = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        data = dumps(message)
         try:
             await self._publisher.publish(self._wire(channel), data)
         except (RedisError, OSError) as error:
@@ -277,7 +278,7 @@ class RedisBus:
         if kind == b"message":
             channel = wire.decode()[len(self.prefix) :]
             try:
-                message = json.loads(response[2])
+                message = orjson.loads(response[2])
             except ValueError:
                 message = None
             if not isinstance(message, dict):

@@ -36,7 +36,16 @@ from widget_server.store.postgres_files import PostgresFiles
 from widget_server.store.postgres_history import HistoryQueries
 from widget_server.store.postgres_outbox import OutboxTables
 from widget_server.store.postgres_schema import migrate
-from widget_server.store.rows import CHAT_COLUMNS, chat_of, dumps, encode_changes, event_of
+from widget_server.store.rows import (
+    BACKEND,
+    CHAT_COLUMNS,
+    LAST_SEQ,
+    STATE,
+    chat_of,
+    dumps,
+    encode_changes,
+    event_of,
+)
 
 #: Connections per process unless the URL says otherwise (``?pool_max=``): PostgreSQL's default
 #: ``max_connections`` is 100, shared by every process of the cluster.
@@ -291,7 +300,6 @@ async def _append(
     )
     if row is None:
         raise ChatNotFound(chat_id)
-    chat = chat_of(row)
     if fence is not None and fence < row[_FENCE]:
         raise Fenced(chat_id, fence, row[_FENCE])
     client_ids = [new.client_id for new in events if new.client_id is not None]
@@ -307,18 +315,19 @@ async def _append(
         }
         for client_id in client_ids:
             if client_id in found:
-                return Appended(chat, [event_of(chat_id, found[client_id])], new=False)
-    if require_states is not None and chat.state not in require_states:
-        raise WrongState(chat)
+                return Appended(chat_of(row), [event_of(chat_id, found[client_id])], new=False)
+    if require_states is not None and row[STATE] not in require_states:
+        raise WrongState(chat_of(row))
     if at_most is not None:
         kind, limit = at_most
         held = await conn.fetchval(
             "SELECT COUNT(*) FROM events WHERE chat_id = $1 AND kind = $2", chat_id, kind
         )
         if held + sum(1 for new in events if new.kind == kind) > limit:
-            raise LimitReached(chat, kind, limit)
+            raise LimitReached(chat_of(row), kind, limit)
     at = now_ms()
-    stored = [Event(chat_id, chat.last_seq + n, at, new.kind, new.data) for n, new in enumerate(events, 1)]
+    last_seq = row[LAST_SEQ]
+    stored = [Event(chat_id, last_seq + n, at, new.kind, new.data) for n, new in enumerate(events, 1)]
     if events:
         await conn.execute(
             "INSERT INTO events (chat_id, seq, at, kind, data, client_id)"
@@ -332,7 +341,7 @@ async def _append(
             [dumps(new.data) for new in events],
             [new.client_id for new in events],
         )
-    seq = chat.last_seq + len(events)
+    seq = last_seq + len(events)
     changes = dict(changes or {})
     columns = dict(encoded if encoded is not None else encode_changes(changes))
     messages = [event for event in stored if event.kind == MESSAGE]
@@ -344,4 +353,4 @@ async def _append(
     p = Params(chat_id, seq)
     sets = "".join(f", {column} = {p(value)}" for column, value in columns.items())
     await conn.execute(f"UPDATE chats SET last_seq = $2{sets} WHERE id = $1", *p.values)
-    return Appended(replace(chat, last_seq=seq, **changes), stored, new=True)
+    return Appended.later(lambda: replace(chat_of(row), last_seq=seq, **changes), row[BACKEND], stored)

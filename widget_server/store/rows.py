@@ -4,16 +4,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
+from widget_server.json_output import dumps as dumps  # how both stores write their JSON columns
 from widget_server.model import Chat, Event, OutboxItem, Visitor
 
 CHAT_COLUMNS = (
     "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
     " backend_state, preview, start_id, ip, type, meta, deleted_at"
 )
+# Where chat_of finds what an append checks without decoding the whole row.
+BACKEND, STATE, LAST_SEQ = 2, 3, 6
 CHANGEABLE = {
     "state",
     "agent",
@@ -34,29 +38,25 @@ def chat_of(row: Sequence[Any]) -> Chat:
         site=row[1],
         backend=row[2],
         state=row[3],
-        visitor=Visitor.from_json(json.loads(row[4])),
+        visitor=Visitor.from_json(orjson.loads(row[4])),
         created_at=row[5],
         last_seq=row[6],
         ended_at=row[7],
         agent=row[8],
         agent_name=row[9],
         backend_ref=row[10],
-        backend_state=json.loads(row[11]),
-        preview=json.loads(row[12]) if row[12] else None,
+        backend_state=orjson.loads(row[11]),
+        preview=orjson.loads(row[12]) if row[12] else None,
         start_id=row[13],
         # row[14], the visitor's address, is also in ``visitor``: a column of its own for the per-IP limit
         type=row[15],
-        meta=json.loads(row[16]),
+        meta=orjson.loads(row[16]),
         deleted_at=row[17],
     )
 
 
 def event_of(chat_id: str, row: Sequence[Any]) -> Event:
-    return Event(chat_id, row[0], row[1], row[2], json.loads(row[3]))
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return Event(chat_id, row[0], row[1], row[2], orjson.loads(row[3]))
 
 
 def encode_changes(changes: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def outbox_item_of(row: Sequence[Any]) -> OutboxItem:
         row[1],
         row[2],
         row[3],
-        json.loads(row[4]),
+        orjson.loads(row[4]),
         row[5],
         row[6],
         row[7],

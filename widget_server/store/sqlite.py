@@ -27,7 +27,16 @@ from typing import Any
 
 from widget_server.model import MESSAGE, OPEN_STATES, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
 from widget_server.store import Appended, ChatNotFound, Fenced, LimitReached, StoreFigures, WrongState
-from widget_server.store.rows import CHAT_COLUMNS, chat_of, dumps, encode_changes, event_of
+from widget_server.store.rows import (
+    BACKEND,
+    CHAT_COLUMNS,
+    LAST_SEQ,
+    STATE,
+    chat_of,
+    dumps,
+    encode_changes,
+    event_of,
+)
 from widget_server.store.sqlite_admin import AdminTables
 from widget_server.store.sqlite_base import Doors
 from widget_server.store.sqlite_history import HistoryQueries
@@ -288,7 +297,6 @@ def _append(
     row = conn.execute(f"SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
     if row is None:
         raise ChatNotFound(chat_id)
-    chat = chat_of(row)
     if fence is not None:
         _check_fence(conn, chat_id, fence)
     for new in events:
@@ -299,19 +307,19 @@ def _append(
             (chat_id, new.client_id),
         ).fetchone()
         if found:
-            return Appended(chat, [event_of(chat_id, found)], new=False)
-    if require_states is not None and chat.state not in require_states:
-        raise WrongState(chat)
+            return Appended(chat_of(row), [event_of(chat_id, found)], new=False)
+    if require_states is not None and row[STATE] not in require_states:
+        raise WrongState(chat_of(row))
     if at_most is not None:
         kind, limit = at_most
         (held,) = conn.execute(
             "SELECT COUNT(*) FROM events WHERE chat_id = ? AND kind = ?", (chat_id, kind)
         ).fetchone()
         if held + sum(1 for new in events if new.kind == kind) > limit:
-            raise LimitReached(chat, kind, limit)
+            raise LimitReached(chat_of(row), kind, limit)
     at = now_ms()
     stored = []
-    seq = chat.last_seq
+    seq = row[LAST_SEQ]
     for new in events:
         seq += 1
         conn.execute(
@@ -332,4 +340,4 @@ def _append(
     conn.execute(
         f"UPDATE chats SET last_seq = ?{', ' + sets if sets else ''} WHERE id = ?", (seq, *values, chat_id)
     )
-    return Appended(replace(chat, last_seq=seq, **changes), stored, new=True)
+    return Appended.later(lambda: replace(chat_of(row), last_seq=seq, **changes), row[BACKEND], stored)

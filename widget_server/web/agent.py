@@ -22,7 +22,6 @@ asks for ``history`` when it sees a gap.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from typing import Any
@@ -34,6 +33,7 @@ from starlette.websockets import WebSocket
 from widget_server import json_input, logs, metrics, model, protocol
 from widget_server.bus import Message
 from widget_server.chat_service import CONSOLE, ServiceError
+from widget_server.json_output import dumps
 from widget_server.model import ACTIVE, ENDED, QUEUED, User
 from widget_server.passwords import verify_password
 from widget_server.ratelimit import TokenBucket
@@ -275,7 +275,7 @@ class AgentConnection:
     def send(self, frame: dict[str, Any]) -> None:
         if self._too_slow:
             return
-        text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        text = dumps(frame)
         self._outbox.append(text)
         self._outbox_bytes += len(text)
         if len(self._outbox) > CONSOLE_OUTBOX_FRAMES or self._outbox_bytes > CONSOLE_OUTBOX_BYTES:

@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from widget_server import metrics
+from widget_server.config import Site
+from widget_server.runtime import Runtime
 
 log = logging.getLogger("widget_server.gate")
 
@@ -40,37 +42,47 @@ class VisitorGate:
         origin = _header(scope, b"origin")
         ip = scope["client"][0] if scope.get("client") else None
         site = runtime.sites.get(site_id)
-        if site is None:
-            rule = "unknown_site"
-        else:
-            # An Omnidesk site with policy_source = true asks Omnidesk (widget_server/omnidesk_policy.py).
-            if runtime.omnidesk.governs(site):
-                rule = await runtime.omnidesk.refusal(site, origin, ip)
-            else:
-                rule = site.policy.refusal(origin, ip)
-            # Counted in every process: reaching several of them does not get a visitor past the limit.
-            if (
-                rule is None
-                and ip is not None
-                and await runtime.live.count_ip(ip) >= site.limits.sockets_per_ip
-            ):
-                rule = "sockets_per_ip"
+        rule = await refusal(runtime, site, origin, ip)
+        # Counted in every process: reaching several of them does not get a visitor past the limit.
+        if (
+            site is not None
+            and rule is None
+            and ip is not None
+            and await runtime.live.count_ip(ip) >= site.limits.sockets_per_ip
+        ):
+            rule = "sockets_per_ip"
         metrics.HANDSHAKES.labels("refused" if rule else "accepted", rule or "").inc()
         if rule is not None:
-            log.warning(
-                "refused visitor websocket: site=%r origin=%r ip=%s rule=%s",
-                site_id[:64],
-                (origin or "")[:200],
-                ip,
-                rule,
-                extra={"site": site_id[:64], "client": ip, "rule": rule, "origin": (origin or "")[:200]},
-            )
+            log_refusal("visitor websocket", site_id, origin, ip, rule)
             await send({"type": "websocket.close", "code": 1008})
             return
         scope["widget.site"] = site
         scope["widget.ip"] = ip
         scope["widget.origin"] = origin
         await self.handler(WebSocket(scope, receive, send))
+
+
+async def refusal(runtime: Runtime, site: Site | None, origin: str | None, ip: str | None) -> str | None:
+    """The rule that refuses a visitor of this site from this origin and address, or None: for the
+    websocket and for the widget's ``hello`` over HTTP alike."""
+    if site is None:
+        return "unknown_site"
+    # An Omnidesk site with policy_source = true asks Omnidesk (widget_server/omnidesk_policy.py).
+    if runtime.omnidesk.governs(site):
+        return await runtime.omnidesk.refusal(site, origin, ip)
+    return site.policy.refusal(origin, ip)
+
+
+def log_refusal(what: str, site_id: str, origin: str | None, ip: str | None, rule: str) -> None:
+    log.warning(
+        "refused %s: site=%r origin=%r ip=%s rule=%s",
+        what,
+        site_id[:64],
+        (origin or "")[:200],
+        ip,
+        rule,
+        extra={"site": site_id[:64], "client": ip, "rule": rule, "origin": (origin or "")[:200]},
+    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

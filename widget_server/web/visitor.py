@@ -13,10 +13,8 @@ connection read the missing ones from the store first. That is how "after seq N"
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -25,6 +23,7 @@ from widget_server import json_input, logs, metrics, protocol
 from widget_server.bus import Message
 from widget_server.chat_service import ChatEnded, ServiceError
 from widget_server.config import Site
+from widget_server.json_output import dumps
 from widget_server.model import ATTACHMENT, ENDED, Chat, Event
 from widget_server.queue_positions import Watch
 from widget_server.ratelimit import TokenBucket
@@ -32,6 +31,7 @@ from widget_server.runtime import Runtime
 from widget_server.store import ChatNotFound
 from widget_server.tokens import InvalidToken
 from widget_server.web.attachments import file_frame, visitor_url
+from widget_server.web.hello import hello_for
 from widget_server.web.ws_protocol import OUTBOX_BYTES, OUTBOX_FRAMES, TOO_SLOW
 
 log = logging.getLogger(__name__)
@@ -46,10 +46,6 @@ class _CatchUp:
 
 
 CATCH_UP = _CatchUp()
-
-
-def _dumps(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
 async def visitor_socket(websocket: WebSocket) -> None:
@@ -90,29 +86,7 @@ class VisitorConnection:
     def send_hello(self) -> None:
         """`hello`: what the widget needs before anything else, sent first and again when availability
         changes (an agent comes or goes), so an open widget can switch between chat and offline form."""
-        now = datetime.now(UTC)
-        site = self.runtime.sites.get(self.site.id) or self.site
-        opens = site.hours.next_opening(now) if site.hours is not None else None
-        adapter = self.runtime.adapter(site.id)
-        reason = self.service.presence.unavailable_because(site, now)
-        if reason is None and adapter.setup_problem is not None:
-            reason = "backend"  # it cannot work as configured: the offline form, not a chat that fails
-        capabilities = sorted(adapter.capabilities)
-        frame = protocol.hello_frame(
-            available=reason is None,
-            capabilities=capabilities,
-            name=site.name,
-            opens_at=opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens is not None and opens > now else None,
-            reason=reason,
-        )
-        if "attachments" in capabilities:  # so the widget can say the limits before an upload fails
-            rules = site.attachments
-            frame["files"] = {
-                "maxBytes": rules.max_bytes,
-                "maxFiles": rules.max_files,
-                "types": list(rules.types),
-            }
-        self.send(frame)
+        self.send(hello_for(self.runtime, self.site))
 
     def kick(self, code: int, reason: str) -> None:
         """Close from our side (a policy change no longer admits this visitor)."""
@@ -343,7 +317,7 @@ class VisitorConnection:
     # --- the ordered outbox ---------------------------------------------------------------------------
 
     def send(self, frame: dict[str, Any]) -> None:
-        self._push(_dumps(frame))
+        self._push(dumps(frame))
 
     def _push(self, item: str | Event | _CatchUp) -> None:
         if self._closed and self._closing is not None:
@@ -401,7 +375,7 @@ class VisitorConnection:
             self.chat_state = event.data["state"]
         if event.kind == ATTACHMENT:
             url = visitor_url(self.runtime, event.chat_id, event.data["file"]["id"])
-            await self.ws.send_text(_dumps(file_frame(event.frame(), url)))
+            await self.ws.send_text(dumps(file_frame(event.frame(), url)))
             return
         await self.ws.send_text(event.frame_json())
 
