@@ -113,10 +113,12 @@ class QueuePlaces:
         self._publish_soon(chat.site, entered=key_of(chat))
 
     def left(self, chat: Chat) -> None:
-        """The chat has left its site's queue (accepted, ended, abandoned): the others move up."""
+        """The chat has left its site's queue (accepted, ended, abandoned): the others move up, told with
+        the burst it belongs to (telling each waiting visitor at every accept of a burst would be a
+        queue's length of frames per accept)."""
         queue = self._sites.get(chat.site)
-        if queue is not None and queue.leave(key_of(chat), time.monotonic()):
-            self._tell(queue, key_of(chat), {key_of(chat)})
+        if queue is not None:
+            queue.leave(key_of(chat), time.monotonic())
         self._publish_soon(chat.site, left=key_of(chat))
 
     # --- the visitors' side ----------------------------------------------------------------------------
@@ -238,6 +240,9 @@ class QueuePlaces:
             await asyncio.sleep(COALESCE)
         finally:  # on shutdown too: the others hear of the moves before this process goes
             entered, left = self._outgoing.pop(site_id, ([], []))
+            queue = self._sites.get(site_id)
+            if queue is not None and left:  # this process's visitors now, the others' when it arrives
+                self._tell(queue, min(left), set(left))
             if entered or left:
                 await self.bus.publish(
                     queue_channel(site_id), {"t": "queue", "entered": entered, "left": left}
