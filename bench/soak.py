@@ -76,7 +76,15 @@ class Tab:
     async def _visit(self, until: float) -> None:
         source = SOURCE_ADDRESSES[self.index % len(SOURCE_ADDRESSES)]
         async with connect(
-            self.url, origin=VISITOR_ORIGIN, local_addr=(source, 0), open_timeout=30, ping_interval=None
+            self.url,
+            origin=VISITOR_ORIGIN,
+            local_addr=(source, 0),
+            open_timeout=30,
+            ping_interval=None,
+            # Read the socket all the time, as a browser does: with the default bound (16 unread frames)
+            # a tab sleeping between its messages stopped reading its queue places, and so the server's
+            # pings, and the server closed it (1011, keepalive ping timeout).
+            max_queue=None,
         ) as ws:  # type: ignore[arg-type]
             await self._answer(ws, "hello")
             self.visits += 1

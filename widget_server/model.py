@@ -7,11 +7,11 @@ chat and a time in epoch milliseconds; the store assigns both. The event's kind-
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from widget_server.json_output import dumps
 from widget_server.protocol import iso_time
 
 # Chat states, as the visitor sees them in `state` events.
@@ -134,7 +134,7 @@ class Event:
         return {"type": "event", "seq": self.seq, "at": iso_time(self.at), "kind": self.kind, **self.data}
 
     def frame_json(self) -> str:
-        return json.dumps(self.frame(), ensure_ascii=False, separators=(",", ":"))
+        return dumps(self.frame())
 
     def to_json(self) -> dict[str, Any]:
         """For the bus: the event with its chat, as plain JSON."""
