@@ -109,6 +109,13 @@ async def test_append_is_idempotent_by_client_id(store: Store) -> None:
     assert again.events[0].seq == first.events[0].seq
     chat = await store.get_chat("c1")
     assert chat is not None and chat.state == "queued" and chat.last_seq == 1  # nothing else happened
+    # A repeat is answered even where the write would now be refused, and inside a write of several.
+    await store.append("c1", [model.state(model.ENDED)], changes={"state": "ended"})
+    late = await store.append("c1", [model.message("visitor", "C", "hi", "m1")], require_states=["queued"])
+    assert not late.new and late.events[0].seq == first.events[0].seq
+    pair = [model.message("visitor", "C", "new", "m2"), model.message("visitor", "C", "hi", "m1")]
+    assert not (await store.append("c1", pair)).new
+    assert [e.seq for e in await store.events_after("c1", 0)] == [1, 2]
     # The same client id in another chat is another message.
     await store.create_chat(new_chat("c2"), [])
     assert (await store.append("c2", [model.message("visitor", "C", "hi", "m1")])).new
@@ -157,10 +164,12 @@ async def test_a_start_id_creates_one_chat_per_site(store: Store) -> None:
 async def test_update_list_and_count(store: Store) -> None:
     await store.create_chat(new_chat("a", "acme", 1), [])
     await store.create_chat(new_chat("b", "acme", 2), [])
-    await store.create_chat(new_chat("c", "globex", 3), [])
+    await store.create_chat(replace(new_chat("c", "globex", 3), backend="gws"), [])
     await store.update_chat("b", {"state": "ended", "backend_state": {"cursor": 7}})
     assert [c.id for c in await store.list_chats(sites=["acme"], states=["queued"])] == ["a"]
     assert [c.id for c in await store.list_chats(newest_first=True, limit=2)] == ["c", "b"]
+    assert [c.id for c in await store.list_chats(backends=["gws", "omnidesk"])] == ["c"]
+    assert [c.id for c in await store.list_chats(states=["queued"], backends=["local"])] == ["a"]
     assert await store.count_chats(states=["queued"]) == 2
     assert await store.count_chats(sites=["acme"]) == 2
     chat = await store.get_chat("b")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from widget_server import attachments, metrics, model, zendesk
-from widget_server.adapters import Adapter, BackendError, Polled
+from widget_server.adapters import POLLING_BACKENDS, Adapter, BackendError, Polled
 from widget_server.bus import Bus, Callback, Message
 from widget_server.config import Site
 from widget_server.file_store import DirectoryFiles, FileStore
@@ -605,11 +605,12 @@ class ChatService:
     async def sweep(self, *, first: bool = False) -> None:
         """Adopt the open chats on polling contact centers that no process polls (their process died, or
         stopped): each gets a poller here if this process wins its lease."""
-        chats = [
-            chat
-            for chat in await self.store.list_chats(states=list(OPEN_STATES), limit=1_000_000)
-            if chat.backend != "local" and not self.pollers.running(chat.id)
-        ]
+        # Only polling contact centers' chats: listing (and decoding) every open chat of the built-in one
+        # every two seconds was 3 to 5 % of the server's CPU with 5,000 chats open (py-spy).
+        open_chats = await self.store.list_chats(
+            states=list(OPEN_STATES), backends=POLLING_BACKENDS, limit=1_000_000
+        )
+        chats = [chat for chat in open_chats if not self.pollers.running(chat.id)]
         if not chats:
             return
         held = await self.pollers.leases.held([chat.id for chat in chats])  # one question for all

@@ -132,6 +132,10 @@ class Adapter(Protocol):
     async def close(self) -> None: ...
 
 
+#: The contact centers whose chats a poller follows (all but the built-in one, which needs none).
+POLLING_BACKENDS = ("gws", "helpcrunch", "omnidesk")
+
+
 def settings_specs() -> dict[str, Mapping[str, Setting]]:
     """The settings table of every backend, by backend name (as in ``backend = "..."``)."""
     from widget_server.adapters import gws, helpcrunch, local, omnidesk

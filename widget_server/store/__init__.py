@@ -175,8 +175,10 @@ class Store(Protocol):
         states: Sequence[str] | None = None,
         limit: int = 1000,
         newest_first: bool = False,
+        backends: Sequence[str] | None = None,
     ) -> list[Chat]:
-        """Chats oldest first (or newest first), filtered by site and state; deleted ones are left out."""
+        """Chats oldest first (or newest first), filtered by site, state and contact center; deleted ones
+        are left out."""
         ...
 
     async def count_chats(

@@ -228,9 +228,10 @@ class PostgresStore(HistoryQueries, OutboxTables, AdminTables):
         states: Sequence[str] | None = None,
         limit: int = 1000,
         newest_first: bool = False,
+        backends: Sequence[str] | None = None,
     ) -> list[Chat]:
         p = Params()
-        clause = _chat_filter(p, sites, states)
+        clause = _chat_filter(p, sites, states, backends)
         order = "DESC" if newest_first else "ASC"
         rows = await self._pool.fetch(
             f"SELECT {CHAT_COLUMNS} FROM chats {clause}"
@@ -274,8 +275,15 @@ class PostgresStore(HistoryQueries, OutboxTables, AdminTables):
         )
 
 
-def _chat_filter(p: Params, sites: Sequence[str] | None, states: Sequence[str] | None) -> str:
+def _chat_filter(
+    p: Params,
+    sites: Sequence[str] | None,
+    states: Sequence[str] | None,
+    backends: Sequence[str] | None = None,
+) -> str:
     where = ["deleted_at IS NULL"]
+    if backends is not None:
+        where.append(f"backend = ANY({p(list(backends))}::text[])")
     if states is not None:
         where.append(f"state = ANY({p(list(states))}::text[])")
     if sites is not None:

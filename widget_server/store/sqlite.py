@@ -207,9 +207,10 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
         states: Sequence[str] | None = None,
         limit: int = 1000,
         newest_first: bool = False,
+        backends: Sequence[str] | None = None,
     ) -> list[Chat]:
         def run(conn: sqlite3.Connection) -> list[Chat]:
-            clause, values = _chat_filter(sites, states)
+            clause, values = _chat_filter(sites, states, backends)
             order = "DESC" if newest_first else "ASC"
             rows = conn.execute(
                 f"SELECT {CHAT_COLUMNS} FROM chats {clause} ORDER BY created_at {order}, id {order} LIMIT ?",
@@ -259,9 +260,14 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
         return await self._read(run)
 
 
-def _chat_filter(sites: Sequence[str] | None, states: Sequence[str] | None) -> tuple[str, list[Any]]:
+def _chat_filter(
+    sites: Sequence[str] | None, states: Sequence[str] | None, backends: Sequence[str] | None = None
+) -> tuple[str, list[Any]]:
     where: list[str] = ["deleted_at IS NULL"]
     values: list[Any] = []
+    if backends is not None:
+        where.append(f"backend IN ({','.join('?' * len(backends))})")
+        values.extend(backends)
     if states is not None:
         where.append(f"state IN ({','.join('?' * len(states))})")
         values.extend(states)
@@ -285,6 +291,19 @@ def _check_fence(conn: sqlite3.Connection, chat_id: str, fence: int) -> None:
         raise Fenced(chat_id, fence, row[0])
 
 
+def _repeated(conn: sqlite3.Connection, chat_id: str, events: Sequence[NewEvent]) -> Event | None:
+    """The stored event with the client id of one of ``events``, if any."""
+    for new in events:
+        if new.client_id is not None:
+            found = conn.execute(
+                "SELECT seq, at, kind, data FROM events WHERE chat_id = ? AND client_id = ?",
+                (chat_id, new.client_id),
+            ).fetchone()
+            if found:
+                return event_of(chat_id, found)
+    return None
+
+
 def _append(
     conn: sqlite3.Connection,
     chat_id: str,
@@ -299,15 +318,14 @@ def _append(
         raise ChatNotFound(chat_id)
     if fence is not None:
         _check_fence(conn, chat_id, fence)
-    for new in events:
-        if new.client_id is None:
-            continue
-        found = conn.execute(
-            "SELECT seq, at, kind, data FROM events WHERE chat_id = ? AND client_id = ?",
-            (chat_id, new.client_id),
-        ).fetchone()
-        if found:
-            return Appended(chat_of(row), [event_of(chat_id, found)], new=False)
+    # One event to a chat that takes it (a message): its insert finds a repeated client id itself (the
+    # unique index), so the common case reads nothing but the chat's row. Otherwise a repeat is looked
+    # for first: it is answered even where the write itself would be refused.
+    single = len(events) == 1 and at_most is None and (require_states is None or row[STATE] in require_states)
+    if not single:
+        repeated = _repeated(conn, chat_id, events)
+        if repeated is not None:
+            return Appended(chat_of(row), [repeated], new=False)
     if require_states is not None and row[STATE] not in require_states:
         raise WrongState(chat_of(row))
     if at_most is not None:
@@ -322,10 +340,15 @@ def _append(
     seq = row[LAST_SEQ]
     for new in events:
         seq += 1
-        conn.execute(
-            "INSERT INTO events (chat_id, seq, at, kind, data, client_id) VALUES (?, ?, ?, ?, ?, ?)",
+        inserted = conn.execute(
+            "INSERT INTO events (chat_id, seq, at, kind, data, client_id) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (chat_id, client_id) WHERE client_id IS NOT NULL DO NOTHING",
             (chat_id, seq, at, new.kind, dumps(new.data), new.client_id),
-        )
+        ).rowcount
+        if not inserted:  # a repeated client id (only ``single`` gets here: nothing else was written)
+            repeated = _repeated(conn, chat_id, events)
+            assert repeated is not None
+            return Appended(chat_of(row), [repeated], new=False)
         stored.append(Event(chat_id, seq, at, new.kind, new.data))
     changes = dict(changes or {})
     messages = [event for event in stored if event.kind == MESSAGE]
