@@ -786,7 +786,9 @@ input,textarea{font-size:16px}
       rated && h("p", { role: "status" }, "Thanks for your feedback"),
       rated && !commented && rateForm,
     ];
+    const typing = shadow.activeElement === comment;
     rateBox.replaceChildren(...parts.filter((part) => part));
+    if (typing) comment.focus(); // the rating's own event re-renders the box while the visitor types
   }
 
   // --- the pre-chat form
