@@ -99,7 +99,7 @@ class ChatService:
             availability_changed=availability_changed,
             spawn=self._spawn,
         )
-        self.queue = QueuePlaces(store, bus, self._spawn)
+        self.queue = QueuePlaces(store, bus)
         self.pollers = Pollers(self, poll_settings or PollSettings(), leases)
         self._sweeper: asyncio.Task[None] | None = None
         self._limits_logged: dict[tuple[str, str, str], float] = {}

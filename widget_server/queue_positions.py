@@ -23,7 +23,6 @@ import bisect
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from widget_server.bus import Bus, Message
 from widget_server.model import QUEUED, Chat
@@ -90,10 +89,9 @@ class SiteQueue:
 
 
 class QueuePlaces:
-    def __init__(self, store: Store, bus: Bus, spawn: Callable[[Awaitable[None]], Any]) -> None:
+    def __init__(self, store: Store, bus: Bus) -> None:
         self.store = store
         self.bus = bus
-        self.spawn = spawn
         self._sites: dict[str, SiteQueue] = {}
         self._outgoing: dict[str, tuple[list[Key], list[Key]]] = {}  # site -> (entered, left) to publish
         self._publishing: set[asyncio.Task[None]] = set()
