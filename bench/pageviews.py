@@ -1,6 +1,7 @@
 """Page views that do not chat: what a visit to a page with the widget costs the server.
 
     python -m bench.pageviews [--seconds 10] [--concurrency 64] [--workers 2]
+    python -m bench --only pageviews    # the same, as a workload of the full run
 
 Most page views of a site with the widget never chat. Until the widget asked for its ``hello`` over HTTP,
 each of them opened a websocket (a handshake, the hello, a socket held for the page's life). This runs, in
@@ -123,14 +124,10 @@ def measure(server: ServerProcess, kind: str, args: argparse.Namespace) -> dict[
     return results[-1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=64, help="page views in flight per worker")
-    parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+def run(seconds: float, concurrency: int, workers: int, log: Any = print) -> dict[str, dict[str, float]]:
+    """Page views against widget_server (as a socket, as it was, and over HTTP, as it is) and the ceiling's
+    handshakes, each on a fresh server on core 0. Returns ``{"widget_server ws": {...}, ...}``."""
+    args = argparse.Namespace(seconds=seconds, concurrency=concurrency, workers=workers)
     server_cores = {0} if (os.cpu_count() or 1) > 1 else None
     figures: dict[str, dict[str, float]] = {}
     for label, make, kinds in (
@@ -142,9 +139,21 @@ def main() -> None:
         try:
             for kind in kinds:
                 figures[f"{label} {kind}"] = measure(server, kind, args)
-                print(f"{label} {kind}: {figures[f'{label} {kind}']}", flush=True)
+                log(f"page views, {label} {kind}: {figures[f'{label} {kind}']}")
         finally:
             server.stop()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=64, help="page views in flight per worker")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    figures = run(args.seconds, args.concurrency, args.workers)
     ceiling = figures["ceiling ws"]["per_second"]
     print()
     print("| page view | per second | server CPU each (ms) | failed | vs the ceiling's handshakes |")

@@ -85,7 +85,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
             target, ok = "", None
             rss_a, rss_b = _get(a, "rss_kb_per_visitor"), _get(b, "rss_kb_per_visitor")
             if planned == top and rss_a is not None and rss_b:
-                target, ok = "<= 1.5x ceiling", rss_a <= 1.5 * rss_b
+                target, ok = "<= 1.2x ceiling", rss_a <= 1.2 * rss_b
             out.append(Row("1 idle", f"RSS per visitor at {n:,} (KiB)", rss_a, rss_b, target, ok))
             out.append(
                 Row(
@@ -95,9 +95,9 @@ def rows(results: dict[str, Any]) -> list[Row]:
                     _pct(_get(b, "server_cpu_share")),
                 )
             )
-            out.append(
-                Row("1 idle", f"ping p99 at {n:,} (ms)", _get(a, "pong", "p99_ms"), _get(b, "pong", "p99_ms"))
-            )
+            ping = _get(a, "pong", "p99_ms")
+            target, ok = ("< 50 ms", ping < 50) if planned == top and ping is not None else ("", None)
+            out.append(Row("1 idle", f"ping p99 at {n:,} (ms)", ping, _get(b, "pong", "p99_ms"), target, ok))
             out.append(both("1 idle", f"connect+start per second to {n:,}", a, b, "setup", "per_second"))
     if "steady" in mine or "steady" in bare:
         ours, ceiling = mine, bare
@@ -237,6 +237,25 @@ def rows(results: dict[str, Any]) -> list[Row]:
         )
         out.append(Row("5 gws", f"{n}: server CPU s/min active (idle)", cpu["active"]))
         out[-1].ours = f"{cpu['active']} ({cpu['idle']})"
+    views = results.get("pageviews")
+    if views:
+        ceiling = _get(views, "ceiling ws")
+        http, ws = _get(views, "widget_server http"), _get(views, "widget_server ws")
+        # The target: a page view at >= 0.5x the ceiling's handshakes, or better, no socket at all.
+        out.append(
+            both(
+                "8 page views",
+                "GET /hello (no socket): per second",
+                http,
+                ceiling,
+                "per_second",
+                target="no socket, or >= 0.5x",
+                ok=True,
+            )
+        )
+        out.append(both("8 page views", "GET /hello: server CPU each (ms)", http, ceiling, "cpu_ms_each"))
+        out.append(both("8 page views", "as a socket, as before: per second", ws, ceiling, "per_second"))
+        out.append(both("8 page views", "as a socket: server CPU each (ms)", ws, ceiling, "cpu_ms_each"))
     return out
 
 

@@ -11,8 +11,9 @@ each figure comes with a ratio that holds on a noisy machine. The server runs on
 
 Workloads (issue 6), in the order they run:
 
-1. ``idle``: visitors connect and start a chat, N = 1,000, 5,000, 10,000, pinging every 30 s: server RSS per
-   connection and CPU while idle at each N.
+1. ``idle``: visitors connect (from 240 loopback addresses) and start a chat, N = 1,000, 5,000, 10,000,
+   then 100,000 or as many as the open-file limit allows (``ulimit -Hn`` less 1,000), pinging every 30 s:
+   server RSS per connection, CPU while idle and ping latency at each N.
 2./3. ``chat``: first the burst (200 chats sending as fast as their acks return, 10 s: messages per second
    stored, acked and delivered to the agent's console), then steady chat (1,000, 2,500, then 5,000
    visitors each sending one message a second: ack latency p50/p99/max, server CPU per message), then
@@ -24,6 +25,8 @@ Workloads (issue 6), in the order they run:
 5. ``gws``: the GWS bridge (bench/gws_bridge.py) with 100 and 1,000 chats against the fake GWS in its own
    process: delivery delay, backend requests per chat per minute while idle and active, poller CPU.
 7. the ceiling: the same workloads 1 to 4 against bench/ceiling.py; each figure's ratio is ours / ceiling.
+8. ``pageviews``: page views that do not chat (bench/pageviews.py): the widget's ``GET /hello/SITE`` and,
+   as it was before, a socket's handshake and hello, against the ceiling's handshakes.
 
 Garbage-collection pauses are logged (``gc.callbacks``) in every client process and in both servers
 (bench/gclog.py wraps the server's ``python -m``), and reported next to the latencies of the same window.
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -50,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import gclog, loadgen, profiles, report
+from bench import gclog, loadgen, pageviews, profiles, report
 from bench.cluster import ClusterServer
 from bench.servers import (
     ROOT,
@@ -66,7 +70,7 @@ from bench.servers import (
 RESULTS = ROOT / "bench-results"
 # The cores this process may use when it starts; the server gets the first, the load the others.
 CORES = sorted(os.sched_getaffinity(0))
-WORKLOADS = ("idle", "chat", "roundtrip", "storm", "gws")
+WORKLOADS = ("idle", "chat", "roundtrip", "storm", "gws", "pageviews")
 
 
 @dataclass
@@ -74,6 +78,7 @@ class Plan:
     """The sizes and durations of one run."""
 
     idle_levels: tuple[int, ...]
+    idle_most: int  # the target's sockets: one level more, as many as the open-file limit allows
     idle_window: float
     ping_interval: float
     burst_chats: int
@@ -86,6 +91,7 @@ class Plan:
     roundtrip_every: tuple[float, float]
     gws_runs: tuple[tuple[int, float, float], ...]  # (chats, idle s, active s)
     gws_settle: float
+    pageview_seconds: float
     gws_script: tuple[tuple[float, float], tuple[float, float]]  # the fake agent's reply gaps and typing, s
     drain: float  # seconds a phase waits for the acks still owed after its window
     quiesce: float  # at most this long for the server to work off a backlog before the next phase
@@ -96,6 +102,7 @@ class Plan:
 
 FULL = Plan(
     idle_levels=(1000, 5000, 10000),
+    idle_most=100_000,
     idle_window=10.0,
     ping_interval=30.0,
     burst_chats=200,
@@ -108,6 +115,7 @@ FULL = Plan(
     roundtrip_every=(20.0, 40.0),
     gws_runs=((100, 20.0, 35.0), (1000, 20.0, 35.0)),
     gws_settle=3.0,
+    pageview_seconds=5.0,
     gws_script=((5.0, 30.0), (2.0, 6.0)),
     drain=10.0,
     quiesce=45.0,
@@ -116,6 +124,7 @@ FULL = Plan(
 )
 QUICK = Plan(
     idle_levels=(200, 500),
+    idle_most=0,
     idle_window=1.5,
     ping_interval=30.0,
     burst_chats=50,
@@ -128,6 +137,7 @@ QUICK = Plan(
     roundtrip_every=(1.0, 2.0),
     gws_runs=((40, 4.0, 5.0),),
     gws_settle=1.0,
+    pageview_seconds=1.0,
     gws_script=((1.0, 3.0), (0.5, 1.0)),  # quicker than a person, to see replies within seconds
     drain=5.0,
     quiesce=20.0,
@@ -288,6 +298,16 @@ def latency(values: list[float], waited: list[float] | None = None) -> dict[str,
     return result
 
 
+def with_most_idle(plan: Plan, open_files: int) -> Plan:
+    """The plan with its last idle level: ``plan.idle_most`` sockets, or as many as one process may open
+    here (every socket is a file of the server's; a thousand are left for its database, logs and the
+    rest), when that is more than the planned levels."""
+    most = min(plan.idle_most, open_files - 1000)
+    if most <= max(plan.idle_levels):
+        return plan
+    return dataclasses.replace(plan, idle_levels=(*plan.idle_levels, most))
+
+
 # --- the sessions ---------------------------------------------------------------------------------------
 
 
@@ -306,6 +326,7 @@ class Bench:
         if self.client_cores:
             os.sched_setaffinity(0, self.client_cores)
         raise_open_files()
+        self.plan = with_most_idle(self.plan, open_files_limit())
         self.results: dict[str, Any] = {}
 
     def log(self, text: str) -> None:
@@ -724,6 +745,10 @@ class Bench:
             self.results["servers"]["ceiling"] = self.server_run(CeilingServer, only)
         if "gws" in only:
             self.results["gws"] = self.gws()
+        if "pageviews" in only:
+            self.results["pageviews"] = pageviews.run(
+                self.plan.pageview_seconds, concurrency=64, workers=self.args.workers, log=self.log
+            )
         machine["load_after"] = os.getloadavg()
         self.results["seconds"] = round(time.monotonic() - started, 1)
         return self.results
