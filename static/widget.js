@@ -295,7 +295,7 @@ input,textarea{font-size:16px}
   const dot = h("span", { class: "dot" });
   const endBtn = h("button", { class: "hbtn end", hidden: true, onclick: endChat }, "End chat");
   const head = h(
-    "header",
+    "div", // not a <header>: that would add a second banner landmark to the host page
     { class: "head" },
     avatar,
     h("div", { class: "titles" }, title, h("p", { class: "status", role: "status" }, dot, statusText)),

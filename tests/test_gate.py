@@ -193,6 +193,23 @@ async def test_the_hello_over_http_has_the_same_gate(data_dir: Path) -> None:
             assert visitor.hello == hello
 
 
+async def test_a_page_of_the_chat_host_itself_gets_its_hello(data_dir: Path) -> None:
+    """A browser sends no Origin with a same-origin GET; Sec-Fetch-Site, which pages cannot set, says where
+    the page is. The server's own origin is then the page's, and must be allowed like any other."""
+    async with running(make_config(data_dir, {"sites": SITES})) as server:
+        own = {"Sec-Fetch-Site": "same-origin"}
+        async with aiohttp.ClientSession() as http:
+            host = server.url.replace("127.0.0.1", "localhost")  # acme allows http://localhost:*
+            async with http.get(f"{host}/hello/acme", headers=own) as response:
+                assert response.status == 200
+            async with http.get(f"{server.url}/hello/acme", headers=own) as response:
+                assert response.status == 403, "http://127.0.0.1:PORT is not among acme's origins"
+            for fetch_site in ("cross-site", "same-site", "none"):
+                headers = {"Sec-Fetch-Site": fetch_site}
+                async with http.get(f"{host}/hello/acme", headers=headers) as response:
+                    assert response.status == 403, fetch_site
+
+
 async def test_the_hello_over_http_says_when_an_agent_is_online(server: Server) -> None:
     assert (await (await hello_over_http(server, "demo", HOST_ORIGIN)).json())["available"] is False
     async with Agent.connected(server):

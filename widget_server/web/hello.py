@@ -52,6 +52,19 @@ def hello_for(runtime: Runtime, site: Site) -> dict[str, Any]:
     return frame
 
 
+def page_origin(request: Request) -> str | None:
+    """The origin of the page that asks. A browser names it in ``Origin`` on a cross-origin fetch, but not
+    on a GET from a page of the chat host itself (the Fetch standard sends none for a same-origin GET):
+    there ``Sec-Fetch-Site: same-origin``, which no script can set, says the page is of this origin. The
+    demo page is such a page, as is any site the operator serves from the chat host."""
+    origin = request.headers.get("origin")
+    if origin is None and request.headers.get("sec-fetch-site") == "same-origin":
+        host = request.headers.get("host")
+        if host:
+            return f"{request.url.scheme}://{host}"
+    return origin
+
+
 async def visitor_hello(request: Request) -> Response:
     """``GET /hello/{site}`` from a page of an allowed origin: the hello frame as JSON, readable by that
     origin only (CORS). Refused like a websocket handshake: 403 with an empty body, one log line."""
@@ -59,7 +72,7 @@ async def visitor_hello(request: Request) -> Response:
     await runtime.refresh_sites()
     site_id = request.path_params["site"]
     site = runtime.sites.get(site_id)
-    origin = request.headers.get("origin")
+    origin = page_origin(request)
     ip = request.client.host if request.client else None
     rule = await refusal(runtime, site, origin, ip)
     metrics.HELLOS.labels("refused" if rule else "accepted", rule or "").inc()
