@@ -91,6 +91,32 @@ async def test_a_visitor_hops_between_processes_and_keeps_tabs_on_two(cluster: C
                 assert reply["seq"] == last + 2
 
 
+async def test_a_note_on_one_process_reaches_the_consoles_on_the_others_and_no_visitor(
+    cluster: Cluster,
+) -> None:
+    async with (
+        Agent.connected(cluster[0]) as writer,  # type: ignore[arg-type]
+        Agent.connected(cluster[1]) as reader,  # type: ignore[arg-type]
+        Visitor.connected(cluster[2]) as visitor,  # type: ignore[arg-type]
+    ):
+        await visitor.start()
+        chat = visitor.chat or ""
+        await writer.accept(chat)
+        await writer.send({"type": "note", "chat": chat, "id": "n1", "text": "Knows the product well."})
+        ack = await writer.expect("ack", id="n1")
+        note = await reader.expect("event", kind="note", id="n1")
+        assert note["chat"] == chat and note["seq"] == ack["seq"] == 4  # queued, joined, active, the note
+        assert note["name"] == "Admin" and note["text"] == "Knows the product well."
+        await writer.say(chat, "Hello!", id="a1")
+        seen = await visitor.events_until(lambda e: e.get("text") == "Hello!")
+        assert [(e["seq"], e["kind"]) for e in seen] == [
+            (1, "state"),
+            (2, "joined"),
+            (3, "state"),
+            (4, "message"),
+        ]
+
+
 async def test_the_queue_moves_for_visitors_on_every_process(cluster: Cluster) -> None:
     async with (
         Agent.connected(cluster[0]) as agent,  # type: ignore[arg-type]
@@ -126,7 +152,9 @@ async def test_redis_restarted_mid_chat_loses_nothing(
                 # Back: every process resubscribes and its connections catch up from the store.
                 during = "said while Redis was down"
                 reply = await visitor.expect("event", timeout=15, kind="message", text=during)
-                await agent.expect("hello", timeout=15)  # the console reloads (static/agent.js: onHello)
+                await agent.expect(
+                    "hello", timeout=15
+                )  # the console reloads (static/agent/frames.js: onHello)
                 await agent.say(chat, "and after", id="a2")
                 after = await visitor.expect("event", kind="message", text="and after")
         history = await cluster_history(cluster[0], chat)

@@ -47,7 +47,7 @@ SERVER_TYPES = _documented("Server to visitor")
 ERROR_CODES = _documented("Error codes") - {"internal_error"}
 VISITOR_TYPES = sorted(_documented("Visitor to server"))
 # The console's protocol (widget_server/web/agent.py): its frame types, and one error code of its own.
-CONSOLE_TYPES = ["accept", "say", "typing", "end", "history", "read", "ping"]
+CONSOLE_TYPES = ["accept", "say", "note", "typing", "end", "history", "read", "ping"]
 CONSOLE_ANSWERS = {"hello", "chat", "event", "typing", "presence", "history", "ack", "error", "pong"}
 # The console's own (widget_server/web/agent.py): no such chat, accepted by another, not this agent's.
 CONSOLE_ERRORS = ERROR_CODES | {"not_found", "taken", "not_yours"}

@@ -369,3 +369,22 @@ def test_a_search_results_preview_is_what_the_visitor_asked(
     entries: list[tuple[float, str, dict[str, Any]]], expected: str
 ) -> None:
     assert preview(log(*entries)) == expected
+
+
+def test_agents_notes_are_not_in_the_chat_object_nor_in_what_the_search_sees() -> None:
+    events = log(
+        (0, "state", {"state": "queued"}),
+        visitor_says(5, "hello"),
+        (10, "joined", {"name": "John"}),
+        (15, "note", {"name": "John", "text": "call back tomorrow", "id": "n1"}),
+        agent_says(20, "hi"),
+        (600, "note", {"name": "Bo", "text": "still open?", "id": "n2"}),
+    )
+    chat = make_chat(state="active", ended_at=None, agent="john", agent_name="John")
+    without = [event for event in events if event.kind != "note"]
+    shown = chat_object(chat, events)
+    assert shown == chat_object(chat, without)
+    assert shown["duration"] == 20  # an open chat lasts to its last event: a note is not one
+    assert shown["agent_names"] == ["John"]  # Bo only wrote a note
+    assert search_doc(chat, events) == search_doc(chat, without)
+    assert preview(events) == "hello"

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.support.clients import HOST_ORIGIN, Server, make_config, running
+from tests.support.clients import HOST_ORIGIN, Server, log_in, make_config, running
+
+CONSOLE_MODULES = Path(__file__).parents[1] / "static" / "agent"
 
 
 async def test_the_demo_page_embeds_the_widget_with_the_real_script_tag(server: Server) -> None:
@@ -65,9 +67,29 @@ async def test_the_console_needs_a_login(server: Server) -> None:
         async with http.get(f"{server.url}/agent/login") as response:
             assert response.headers["X-Frame-Options"] == "DENY"
             assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
-        for asset in ["/static/agent.js", "/static/console.css"]:
+        for asset in ["/static/agent/main.js", "/static/console.css"]:
             async with http.get(f"{server.url}{asset}") as response:
                 assert response.status == 200, asset
+
+
+async def test_the_console_loads_its_modules_as_javascript_and_all_at_once(server: Server) -> None:
+    """The console's script is native ES modules (static/agent/, no build step). A browser runs a module only
+    when it comes with a JavaScript content type, and a broken import stops the whole console; the page
+    preloads every module, so that the imports cost one round trip rather than one per level."""
+    modules = sorted(path.name for path in CONSOLE_MODULES.glob("*.js"))
+    for path in CONSOLE_MODULES.glob("*.js"):
+        for imported in re.findall(r'^(?:import .*|\}) from "\./([^"]+)";$', path.read_text(), re.MULTILINE):
+            assert imported in modules, f"{path.name} imports ./{imported}, which is not in static/agent/"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await log_in(http, server.url, "admin", server.admin_password())
+        page = await (await http.get(f"{server.url}/agent")).text()
+        for name in modules:
+            async with http.get(f"{server.url}/static/agent/{name}") as response:
+                assert response.status == 200, name
+                assert response.content_type in {"text/javascript", "application/javascript"}, name
+    assert re.findall(r"<script[^>]*>", page) == ['<script type="module" src="/static/agent/main.js">']
+    preloaded = re.findall(r'<link rel="modulepreload" href="/static/agent/([^"]+)">', page)
+    assert sorted([*preloaded, "main.js"]) == modules
 
 
 async def test_login_redirects_only_to_our_own_pages(server: Server) -> None:

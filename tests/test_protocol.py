@@ -128,5 +128,24 @@ def test_event_frames() -> None:
         "name": "Ana",
         "text": "Hi",
     }
-    assert json.loads(event.frame_json()) == event.frame()
+    # No note before it: the visitor's frame is the same.
+    assert json.loads(event.visitor_frame_json()) == event.frame()
     assert Event.from_json(event.to_json()) == event
+
+
+def test_agents_notes_are_numbered_in_the_log_and_left_out_of_the_visitors_view() -> None:
+    log = [  # (seq, kind, hidden_before) as the store writes them
+        (1, "state", 0),
+        (2, "note", 0),
+        (3, "message", 1),
+        (4, "note", 1),
+        (5, "note", 2),
+        (6, "message", 3),
+    ]
+    events = [Event("c1", seq, 0, kind, {"text": "t"}, hidden) for seq, kind, hidden in log]
+    assert [e.visitor_seq for e in events] == [1, None, 2, None, None, 3]
+    assert [e.frame()["seq"] for e in events] == [1, 2, 3, 4, 5, 6]  # the consoles: the whole log
+    assert events[5].visitor_frame()["seq"] == 3
+    with pytest.raises(ValueError, match="not for visitors"):
+        events[1].visitor_frame()
+    assert [Event.from_json(e.to_json()) for e in events] == events  # across the bus, as it was

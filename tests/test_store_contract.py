@@ -121,6 +121,36 @@ async def test_append_is_idempotent_by_client_id(store: Store) -> None:
     assert (await store.append("c2", [model.message("visitor", "C", "hi", "m1")])).new
 
 
+async def test_agents_notes_are_in_the_log_and_out_of_the_visitors_numbering(store_factory: Reopen) -> None:
+    store = await store_factory()
+    await store.create_chat(new_chat(), [model.state(model.QUEUED), model.note("Ana", "first", "n0")])
+    await store.append("c1", [model.message("visitor", "C", "hi", "m1")])
+    noted = await store.append("c1", [model.note("Ana", "VIP", "n1")])
+    assert noted.chat.hidden_events == 2 and noted.chat.visitor_last_seq == 2 and noted.chat.last_seq == 4
+    # Several in one append, a note between two others: each numbered where it stands.
+    batch = [model.joined("Ana"), model.note("Ana", "mid", "n2"), model.state(model.ACTIVE)]
+    appended = await store.append("c1", batch, changes={"state": "active"})
+    assert [(e.seq, e.visitor_seq) for e in appended.events] == [(5, 3), (6, None), (7, 4)]
+    assert appended.chat.hidden_events == 3
+    # A repeated note is the stored one, with its place in both numberings; nothing else happens.
+    again = await store.append("c1", [model.note("Ana", "VIP", "n1")])
+    assert not again.new and again.events[0].seq == 4 and again.events[0].hidden_before == 1
+    reply = await store.append("c1", [model.message("agent", "Ana", "hello", "agent:a1")])
+    assert [(e.seq, e.visitor_seq) for e in reply.events] == [(8, 5)]
+    for reader in (store, await store_factory()):  # this instance, and another process's
+        log = await reader.events_after("c1", 0)
+        assert [e.seq for e in log] == list(range(1, 9))
+        assert [e.kind for e in log if e.visitor_seq is None] == ["note"] * 3
+        assert [e.data["text"] for e in log if e.kind == model.NOTE] == ["first", "VIP", "mid"]
+        seen = await reader.visitor_events_after("c1", 0)
+        assert [(e.seq, e.visitor_seq) for e in seen] == [(1, 1), (3, 2), (5, 3), (7, 4), (8, 5)]
+        assert [e.visitor_seq for e in await reader.visitor_events_after("c1", 2)] == [3, 4, 5]
+        assert await reader.visitor_events_after("c1", 5) == []
+        chat = await reader.get_chat("c1")
+        assert chat is not None and (chat.last_seq, chat.hidden_events, chat.visitor_last_seq) == (8, 3, 5)
+        assert (await reader.events_of_chats(["c1"]))["c1"] == log  # the history API's read, the same
+
+
 async def test_require_states_guards_the_change(store: Store) -> None:
     await store.create_chat(new_chat(), [])
     await store.append(
@@ -322,6 +352,28 @@ async def test_two_instances_appending_to_one_chat_keep_seq_gapless(two_stores: 
     assert all(events[i + 1].data["url"] == f"/{events[i].data['text']}" for i in range(0, 120, 2))
     chat = await one.get_chat("c1")
     assert chat is not None and chat.last_seq == 120
+
+
+async def test_notes_racing_with_messages_on_two_instances_keep_both_numberings_gapless(
+    two_stores: tuple[Store, Store],
+) -> None:
+    one, two = two_stores
+    await one.create_chat(new_chat(), [])
+    await asyncio.gather(
+        *(
+            (one if n % 2 else two).append(
+                "c1",
+                [model.note("Ana", str(n), f"n{n}") if n % 3 == 0 else model.message("visitor", "C", str(n))],
+            )
+            for n in range(60)
+        )
+    )
+    log = await one.events_after("c1", 0)
+    assert [e.seq for e in log] == list(range(1, 61))
+    seen = await two.visitor_events_after("c1", 0)
+    assert [e.visitor_seq for e in seen] == list(range(1, 41)) and model.NOTE not in {e.kind for e in seen}
+    chat = await two.get_chat("c1")
+    assert chat is not None and chat.hidden_events == 20 and chat.visitor_last_seq == 40
 
 
 async def test_a_limit_on_a_kind_holds_for_writers_racing_on_two_instances(

@@ -120,6 +120,14 @@ async def test_a_version_1_database_keeps_its_rows_and_gains_the_newest_schema(
         await store.append("old", [model.joined("Ana")], fence=5)
         with pytest.raises(Fenced):
             await store.update_chat("old", {"backend_state": {"cursor": 1}}, fence=4)
+        # The old log has no agents-only events: the visitor numbers it as it always did, and a note
+        # added now is left out of that numbering from here on.
+        assert [e.visitor_seq for e in await store.visitor_events_after("old", 0)] == [1, 2]
+        await store.append("old", [model.note("Ana", "noted", "n1"), model.left("Ana")])
+        assert [(e.seq, e.visitor_seq) for e in await store.visitor_events_after("old", 1)] == [
+            (2, 2),
+            (4, 3),
+        ]
     finally:
         await store.close()
 

@@ -159,7 +159,9 @@ class ChatFiles:
         if not appended.new:
             await self.files.remove(chat_id, file_id)  # the same upload again: keep the first
         stored = appended.events[0]
-        return {**stored.data["file"], "seq": stored.seq}
+        # Numbered as the uploader sees the log: a visitor's view leaves agents' notes out (model.py).
+        seq = stored.visitor_seq if sender == model.VISITOR else stored.seq
+        return {**stored.data["file"], "seq": seq}
 
     async def remove_all(self, chat_id: str) -> None:
         """The chat was deleted: its files go with it (its events stay, for the audit, unreadable)."""

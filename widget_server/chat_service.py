@@ -9,10 +9,11 @@ Bus channels and what they carry (all plain JSON):
 - ``chat:{id}``: ``{"t": "event", "e": event}``, ``{"t": "typing", "from", "name", "active"}``,
   ``{"t": "queue", "position"}``, ``{"t": "close", "code", "reason"}``, and ``{"t": "presence",
   "online"}`` when the visitor's first socket in a process opens or its last one closes (for the chat's
-  poller, which may run in another process);
-- ``console``: what the agent consoles show: the same events and typing with their chat, plus
-  ``{"t": "chat", "chat": summary}`` when a chat is created or changes state or agent, and
-  ``{"t": "presence", "chat", "online"}`` when its visitor comes or goes.
+  poller, which may run in another process). Never an agents-only event (an internal note,
+  ``model.AGENTS_ONLY``): whatever is published here may reach the visitor's sockets;
+- ``console``: what the agent consoles show: the same events, agents-only ones included, and typing with
+  their chat, plus ``{"t": "chat", "chat": summary}`` when a chat is created or changes state or agent,
+  and ``{"t": "presence", "chat", "online"}`` when its visitor comes or goes.
 """
 
 from __future__ import annotations
@@ -138,7 +139,10 @@ class ChatService:
         console = appended.backend == "local"  # the console answers chats of the built-in contact center
         for event in appended.events:
             message = {"t": "event", "e": event.to_json()}
-            await self.bus.publish(channel, message)
+            # A note never goes where a visitor's socket or a poller listens: the first guard of several
+            # (the visitor's connection and the store's visitor reads leave it out too).
+            if event.kind not in model.AGENTS_ONLY:
+                await self.bus.publish(channel, message)
             if console:
                 await self.bus.publish(CONSOLE, message)
         if summary_changed and console:
@@ -541,6 +545,20 @@ class ChatService:
             )
         except WrongState:
             raise ServiceError("chat_ended", "This chat has ended.") from None
+
+    async def add_note(self, chat_id: str, agent: User, client_id: str, text: str) -> Appended:
+        """An agent's internal note in a chat of the built-in contact center, in any state and by any agent
+        (a colleague may leave one for the agent in the chat, or after it ended). Stored in the log and
+        published to the consoles only; idempotent by the console's client id."""
+        chat = await self.get_chat(chat_id)
+        if chat.deleted_at is not None:
+            raise ChatNotFound(chat_id)
+        if chat.backend != "local":
+            # Its log is mirrored from another contact center, and no console shows it.
+            raise ServiceError(
+                "unsupported", "Notes can be added only to chats of the built-in contact center."
+            )
+        return await self.append(chat_id, [model.note(agent.display_name, text, client_id)])
 
     async def agent_typing(self, chat_id: str, agent: User, active: bool) -> None:
         chat = await self.get_chat(chat_id)

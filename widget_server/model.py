@@ -3,6 +3,15 @@
 A chat's log is append-only. Each event has a gapless sequence number ``seq`` (1, 2, 3, ...) within its
 chat and a time in epoch milliseconds; the store assigns both. The event's kind-specific fields live in
 ``data`` exactly as they go on the wire (see docs/protocol.md), so formatting a frame is a dict merge.
+
+Some events are for agents only (``AGENTS_ONLY``: an agent's internal note). They are in the log like
+any other, with their ``seq``, and agents' consoles see every ``seq``. The visitor never receives them, and
+their view is numbered apart, so that it stays gapless too: an event's ``visitor_seq`` is its ``seq`` less
+the agents-only events before it (``hidden_before``, which the store writes with the event). A visitor
+who saw events 1 to 5, then an agent's note (``seq`` 6), then a reply (``seq`` 7) receives the reply as
+``seq`` 6, resumes "after 6", and cannot tell that a note exists. Numbering the visitor's view apart,
+rather than leaving a gap in it, keeps the protocol's promise (a gap means something was missed, and a
+client may ask for it again: it would never come) and tells the visitor nothing about notes.
 """
 
 from __future__ import annotations
@@ -28,6 +37,11 @@ LEFT = "left"
 VISIT = "visit"
 RATING = "rating"
 ATTACHMENT = "attachment"
+NOTE = "note"  # an agent's internal note: agents see it, the visitor never does
+
+#: Kinds of event that only agents see: never sent to a visitor, nor forwarded to a contact center, the
+#: history API or Zendesk, and not counted in the visitor's ``seq`` (see the module doc).
+AGENTS_ONLY = frozenset({NOTE})
 
 # Who wrote a message.
 VISITOR = "visitor"
@@ -100,6 +114,14 @@ class Chat:
     #: What people may change afterwards (the history API): rating, comment, tags, unread.
     meta: dict[str, Any] = field(default_factory=dict)
     deleted_at: int | None = None
+    #: How many of the log's events are agents-only (internal notes): the visitor's view has that many
+    #: fewer (see the module doc).
+    hidden_events: int = 0
+
+    @property
+    def visitor_last_seq(self) -> int:
+        """The ``seq`` of the chat's last event as its visitor numbers them."""
+        return self.last_seq - self.hidden_events
 
     def summary(self) -> dict[str, Any]:
         """The chat as the agent console shows it in its lists."""
@@ -128,21 +150,39 @@ class Event:
     at: int
     kind: str
     data: dict[str, Any]
+    #: How many agents-only events come before this one in the log (see the module doc).
+    hidden_before: int = 0
+
+    @property
+    def visitor_seq(self) -> int | None:
+        """The event's ``seq`` in its visitor's view; None for an event the visitor never receives."""
+        return None if self.kind in AGENTS_ONLY else self.seq - self.hidden_before
 
     def frame(self) -> dict[str, Any]:
-        """The `event` frame of wire protocol v1."""
+        """The `event` frame as the agents' consoles get it: numbered by the log's ``seq``."""
         return {"type": "event", "seq": self.seq, "at": iso_time(self.at), "kind": self.kind, **self.data}
 
-    def frame_json(self) -> str:
-        return dumps(self.frame())
+    def visitor_frame(self) -> dict[str, Any]:
+        """The `event` frame of wire protocol v1, numbered by ``visitor_seq``. Never for an agents-only
+        event: a visitor must not receive one, so asking is a bug that fails here, not a leak."""
+        seq = self.visitor_seq
+        if seq is None:
+            raise ValueError(f"a {self.kind} event is not for visitors")
+        return {"type": "event", "seq": seq, "at": iso_time(self.at), "kind": self.kind, **self.data}
+
+    def visitor_frame_json(self) -> str:
+        return dumps(self.visitor_frame())
 
     def to_json(self) -> dict[str, Any]:
         """For the bus: the event with its chat, as plain JSON."""
-        return {"chat": self.chat_id, "seq": self.seq, "at": self.at, "kind": self.kind, "data": self.data}
+        obj = {"chat": self.chat_id, "seq": self.seq, "at": self.at, "kind": self.kind, "data": self.data}
+        if self.hidden_before:
+            obj["hidden"] = self.hidden_before
+        return obj
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Event:
-        return cls(obj["chat"], obj["seq"], obj["at"], obj["kind"], obj["data"])
+        return cls(obj["chat"], obj["seq"], obj["at"], obj["kind"], obj["data"], obj.get("hidden", 0))
 
 
 PREVIEW_LENGTH = 200
@@ -195,6 +235,12 @@ def left(name: str) -> NewEvent:
 
 def visit(url: str) -> NewEvent:
     return NewEvent(VISIT, {"url": url})
+
+
+def note(name: str, text: str, client_id: str) -> NewEvent:
+    """An agent's internal note (agents only). Its client id is kept apart from messages' ("note:..."), so
+    that a note and a message that happen to share a console's client id are both stored."""
+    return NewEvent(NOTE, {"name": name, "text": text, "id": client_id}, client_id=f"note:{client_id}")
 
 
 def rating(value: str, comment: str | None, client_id: str | None = None) -> NewEvent:

@@ -263,7 +263,8 @@ class Poller:
         delivered = int(self.state.get("delivered_seq", 0))
         events = await self.service.store.events_after(self.chat.id, delivered)
         for event in events:
-            if event.data.get("from") != model.VISITOR:
+            # Only what the visitor sent: never an agent's internal note, nor anything else of ours.
+            if event.data.get("from") != model.VISITOR or event.kind in model.AGENTS_ONLY:
                 continue
             if event.kind == model.MESSAGE or (
                 event.kind == model.ATTACHMENT and "attachments" in self.adapter.capabilities

@@ -6,6 +6,11 @@ chat's record, nothing is stored twice. The keys are exactly those of the seed's
 
 How the log maps (the seed's fields, and the decisions where it is silent):
 
+- Agents' internal notes (``model.AGENTS_ONLY``) are left out of everything here: the API's clients are
+  other systems (a CRM, an export, another contact center), and a note is for the agents of this one.
+  Zendesk shows its own agents' notes in a chat's history; we do not, so nothing written for agents
+  only can travel on through this API. They change no count, time or duration either.
+
 - ``history``: ``chat.memberjoin`` for the visitor when the chat starts and for every agent's ``joined``;
   ``chat.msg`` for every message: the visitor's, agents', and our own notices (``nick`` ``"system"``,
   ``name`` ``"System"``); ``chat.memberleave`` for every agent's ``left`` and for the visitor when the
@@ -231,8 +236,14 @@ def offline_message_text(events: Sequence[Event]) -> str:
     return str(messages[0].data.get("text", "")) if messages else ""
 
 
+def public_events(events: Sequence[Event]) -> list[Event]:
+    """The events this API may show: every kind but the agents-only ones (internal notes)."""
+    return [event for event in events if event.kind not in model.AGENTS_ONLY]
+
+
 def chat_object(chat: Chat, events: Sequence[Event]) -> dict[str, Any]:
     """The chat (or offline message) as Zendesk Chat's API shows it; see the module doc."""
+    events = public_events(events)
     if chat.type == model.OFFLINE_MESSAGE:
         return offline_message_object(chat, events)
     meta = chat.meta
@@ -289,6 +300,7 @@ def offline_message_object(chat: Chat, events: Sequence[Event]) -> dict[str, Any
 
 def search_doc(chat: Chat, events: Sequence[Event]) -> SearchDoc:
     """The chat for ``Query.matches``. ``events`` need only be the messages, joins and leaves."""
+    events = public_events(events)
     return SearchDoc(
         agent_names=tuple(name for _, name in agents(chat, events)),
         visitor_name=chat.visitor.nickname,
@@ -304,7 +316,7 @@ def search_doc(chat: Chat, events: Sequence[Event]) -> SearchDoc:
 def preview(events: Sequence[Event]) -> str:
     """What a search result shows of a chat: the visitor's first message (what the chat is about), else the
     first message of anyone, cut to ``PREVIEW_LENGTH`` characters."""
-    return offline_message_text(events)[:PREVIEW_LENGTH]
+    return offline_message_text(public_events(events))[:PREVIEW_LENGTH]
 
 
 def search_result(chat: Chat, events: Sequence[Event], url: str) -> dict[str, Any]:

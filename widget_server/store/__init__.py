@@ -141,7 +141,9 @@ class Store(Protocol):
         """Append events to a chat's log and apply ``changes`` to the chat, all or nothing, durable when
         it returns.
 
-        Sequence numbers continue the chat's log without gaps, however many processes append at once. With
+        Sequence numbers continue the chat's log without gaps, however many processes append at once; each
+        event carries how many agents-only events come before it (``hidden_before``), and the chat how many
+        it holds (``hidden_events``), so that the visitor's numbering has no gaps either (model.py). With
         ``require_states`` the append happens only when the chat is in one of them, else ``WrongState``.
         Unknown chat: ``ChatNotFound``. ``changes`` may set ``state``, ``agent``, ``agent_name``,
         ``ended_at``, ``backend_ref`` and ``backend_state``. The chat's ``preview`` follows its last
@@ -165,7 +167,12 @@ class Store(Protocol):
     async def get_chat(self, chat_id: str) -> Chat | None: ...
 
     async def events_after(self, chat_id: str, after: int, limit: int | None = None) -> list[Event]:
-        """The chat's events with ``seq > after``, in order."""
+        """The chat's events with ``seq > after``, in order: the whole log, as agents see it."""
+        ...
+
+    async def visitor_events_after(self, chat_id: str, after: int) -> list[Event]:
+        """The events the chat's visitor receives (no agents-only kind, ``model.AGENTS_ONLY``) with
+        ``visitor_seq > after``, in order; ``after`` counts as the visitor does (model.py)."""
         ...
 
     async def list_chats(

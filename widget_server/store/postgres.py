@@ -20,7 +20,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from widget_server.model import MESSAGE, OPEN_STATES, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
+from widget_server.model import (
+    AGENTS_ONLY,
+    MESSAGE,
+    OPEN_STATES,
+    Chat,
+    Event,
+    NewEvent,
+    OutboxItem,
+    now_ms,
+    preview_of,
+)
 from widget_server.store import (
     Appended,
     ChatNotFound,
@@ -39,6 +49,8 @@ from widget_server.store.postgres_schema import migrate
 from widget_server.store.rows import (
     BACKEND,
     CHAT_COLUMNS,
+    EVENT_COLUMNS,
+    HIDDEN_EVENTS,
     LAST_SEQ,
     STATE,
     chat_of,
@@ -125,7 +137,7 @@ class PostgresStore(HistoryQueries, OutboxTables, AdminTables):
             # first one's commit and then finds its chat.
             inserted = await conn.fetchval(
                 f"INSERT INTO chats ({CHAT_COLUMNS})"
-                " VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, NULL)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, NULL, 0)"
                 " ON CONFLICT (site, start_id) WHERE start_id IS NOT NULL DO NOTHING RETURNING id",
                 chat.id,
                 chat.site,
@@ -214,10 +226,21 @@ class PostgresStore(HistoryQueries, OutboxTables, AdminTables):
 
     async def events_after(self, chat_id: str, after: int, limit: int | None = None) -> list[Event]:
         rows = await self._pool.fetch(
-            "SELECT seq, at, kind, data FROM events WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE chat_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             chat_id,
             after,
             limit,  # NULL: no limit
+        )
+        return [event_of(chat_id, row) for row in rows]
+
+    async def visitor_events_after(self, chat_id: str, after: int) -> list[Event]:
+        # seq >= visitor seq: "seq > after" narrows to the chat's newer events through the primary key.
+        rows = await self._pool.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE chat_id = $1 AND seq > $2"
+            " AND seq - hidden_before > $2 AND kind <> ALL($3::text[]) ORDER BY seq",
+            chat_id,
+            after,
+            sorted(AGENTS_ONLY),
         )
         return [event_of(chat_id, row) for row in rows]
 
@@ -313,9 +336,9 @@ async def _append(
     client_ids = [new.client_id for new in events if new.client_id is not None]
     if client_ids:
         found = {
-            found[4]: found
+            found[5]: found
             for found in await conn.fetch(
-                "SELECT seq, at, kind, data, client_id FROM events"
+                f"SELECT {EVENT_COLUMNS}, client_id FROM events"
                 " WHERE chat_id = $1 AND client_id = ANY($2::text[])",
                 chat_id,
                 client_ids,
@@ -335,19 +358,25 @@ async def _append(
             raise LimitReached(chat_of(row), kind, limit)
     at = now_ms()
     last_seq = row[LAST_SEQ]
-    stored = [Event(chat_id, last_seq + n, at, new.kind, new.data) for n, new in enumerate(events, 1)]
+    hidden = row[HIDDEN_EVENTS]
+    stored = []
+    for n, new in enumerate(events, 1):
+        stored.append(Event(chat_id, last_seq + n, at, new.kind, new.data, hidden))
+        if new.kind in AGENTS_ONLY:
+            hidden += 1
     if events:
         await conn.execute(
-            "INSERT INTO events (chat_id, seq, at, kind, data, client_id)"
-            " SELECT $1, seq, $2, kind, data, client_id"
-            " FROM unnest($3::integer[], $4::text[], $5::text[], $6::text[])"
-            " AS e (seq, kind, data, client_id)",
+            "INSERT INTO events (chat_id, seq, at, kind, data, client_id, hidden_before)"
+            " SELECT $1, seq, $2, kind, data, client_id, hidden_before"
+            " FROM unnest($3::integer[], $4::text[], $5::text[], $6::text[], $7::integer[])"
+            " AS e (seq, kind, data, client_id, hidden_before)",
             chat_id,
             at,
             [event.seq for event in stored],
             [new.kind for new in events],
             [dumps(new.data) for new in events],
             [new.client_id for new in events],
+            [event.hidden_before for event in stored],
         )
     seq = last_seq + len(events)
     changes = dict(changes or {})
@@ -358,6 +387,8 @@ async def _append(
         columns["preview"] = dumps(changes["preview"])
     if fence is not None:
         columns["backend_fence"] = fence
+    if hidden != row[HIDDEN_EVENTS]:
+        changes["hidden_events"] = columns["hidden_events"] = hidden
     p = Params(chat_id, seq)
     sets = "".join(f", {column} = {p(value)}" for column, value in columns.items())
     await conn.execute(f"UPDATE chats SET last_seq = $2{sets} WHERE id = $1", *p.values)

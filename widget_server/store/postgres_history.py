@@ -14,7 +14,7 @@ from typing import Any
 from widget_server.model import AuditEntry, Chat, Event, Visitor
 from widget_server.store import ChatNotFound
 from widget_server.store.postgres_base import Params, Pooled, insert_audit
-from widget_server.store.rows import CHAT_COLUMNS, chat_of, dumps, event_of
+from widget_server.store.rows import CHAT_COLUMNS, EVENT_COLUMNS, chat_of, dumps, event_of
 
 _LOGGED = "kind IN ('message', 'joined', 'left')"
 
@@ -50,7 +50,7 @@ class HistoryQueries(Pooled):
         self, chat_ids: Sequence[str], kinds: Sequence[str] | None = None
     ) -> dict[str, list[Event]]:
         rows = await self._pool.fetch(
-            "SELECT chat_id, seq, at, kind, data FROM events WHERE chat_id = ANY($1::text[])"
+            f"SELECT chat_id, {EVENT_COLUMNS} FROM events WHERE chat_id = ANY($1::text[])"
             " AND ($2::text[] IS NULL OR kind = ANY($2::text[])) ORDER BY chat_id, seq",
             list(dict.fromkeys(chat_ids)),
             list(kinds) if kinds else None,

@@ -133,6 +133,13 @@ MIGRATIONS = [
     );
     ALTER TABLE files ALTER COLUMN data SET STORAGE EXTERNAL;
     """,
+    # 4: agents-only events (internal notes), which the visitor's view of the log does not number: how
+    # many a chat holds, and how many come before each event (model.py). 0 is right for every older row,
+    # and a constant default adds the columns without rewriting the tables.
+    """
+    ALTER TABLE chats ADD COLUMN hidden_events INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN hidden_before INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -14,10 +14,12 @@ from widget_server.model import Chat, Event, OutboxItem, Visitor
 
 CHAT_COLUMNS = (
     "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
-    " backend_state, preview, start_id, ip, type, meta, deleted_at"
+    " backend_state, preview, start_id, ip, type, meta, deleted_at, hidden_events"
 )
 # Where chat_of finds what an append checks without decoding the whole row.
-BACKEND, STATE, LAST_SEQ = 2, 3, 6
+BACKEND, STATE, LAST_SEQ, HIDDEN_EVENTS = 2, 3, 6, 18
+#: An event's columns, in the order ``event_of`` reads them.
+EVENT_COLUMNS = "seq, at, kind, data, hidden_before"
 CHANGEABLE = {
     "state",
     "agent",
@@ -52,11 +54,13 @@ def chat_of(row: Sequence[Any]) -> Chat:
         type=row[15],
         meta=orjson.loads(row[16]),
         deleted_at=row[17],
+        hidden_events=row[18],
     )
 
 
 def event_of(chat_id: str, row: Sequence[Any]) -> Event:
-    return Event(chat_id, row[0], row[1], row[2], orjson.loads(row[3]))
+    """An event from its ``EVENT_COLUMNS``."""
+    return Event(chat_id, row[0], row[1], row[2], orjson.loads(row[3]), row[4])
 
 
 def encode_changes(changes: dict[str, Any]) -> dict[str, Any]:

@@ -25,11 +25,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widget_server.model import MESSAGE, OPEN_STATES, Chat, Event, NewEvent, OutboxItem, now_ms, preview_of
+from widget_server.model import (
+    AGENTS_ONLY,
+    MESSAGE,
+    OPEN_STATES,
+    Chat,
+    Event,
+    NewEvent,
+    OutboxItem,
+    now_ms,
+    preview_of,
+)
 from widget_server.store import Appended, ChatNotFound, Fenced, LimitReached, StoreFigures, WrongState
 from widget_server.store.rows import (
     BACKEND,
     CHAT_COLUMNS,
+    EVENT_COLUMNS,
+    HIDDEN_EVENTS,
     LAST_SEQ,
     STATE,
     chat_of,
@@ -108,7 +120,7 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
                     return Appended(chat_of(found), [], new=False)
             conn.execute(
                 f"INSERT INTO chats ({CHAT_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL)",
+                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL, 0)",
                 (
                     chat.id,
                     chat.site,
@@ -193,8 +205,22 @@ class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
     async def events_after(self, chat_id: str, after: int, limit: int | None = None) -> list[Event]:
         def run(conn: sqlite3.Connection) -> list[Event]:
             rows = conn.execute(
-                "SELECT seq, at, kind, data FROM events WHERE chat_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE chat_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (chat_id, after, -1 if limit is None else limit),
+            ).fetchall()
+            return [event_of(chat_id, row) for row in rows]
+
+        return await self._read(run)
+
+    async def visitor_events_after(self, chat_id: str, after: int) -> list[Event]:
+        hidden = ", ".join("?" * len(AGENTS_ONLY))
+
+        def run(conn: sqlite3.Connection) -> list[Event]:
+            # seq >= visitor seq: "seq > after" narrows to the chat's newer events through the primary key.
+            rows = conn.execute(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE chat_id = ? AND seq > ?"
+                f" AND seq - hidden_before > ? AND kind NOT IN ({hidden}) ORDER BY seq",
+                (chat_id, after, after, *sorted(AGENTS_ONLY)),
             ).fetchall()
             return [event_of(chat_id, row) for row in rows]
 
@@ -296,7 +322,7 @@ def _repeated(conn: sqlite3.Connection, chat_id: str, events: Sequence[NewEvent]
     for new in events:
         if new.client_id is not None:
             found = conn.execute(
-                "SELECT seq, at, kind, data FROM events WHERE chat_id = ? AND client_id = ?",
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE chat_id = ? AND client_id = ?",
                 (chat_id, new.client_id),
             ).fetchone()
             if found:
@@ -338,24 +364,32 @@ def _append(
     at = now_ms()
     stored = []
     seq = row[LAST_SEQ]
+    hidden = row[HIDDEN_EVENTS]
     for new in events:
         seq += 1
         inserted = conn.execute(
-            "INSERT INTO events (chat_id, seq, at, kind, data, client_id) VALUES (?, ?, ?, ?, ?, ?)"
+            "INSERT INTO events (chat_id, seq, at, kind, data, client_id, hidden_before)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (chat_id, client_id) WHERE client_id IS NOT NULL DO NOTHING",
-            (chat_id, seq, at, new.kind, dumps(new.data), new.client_id),
+            (chat_id, seq, at, new.kind, dumps(new.data), new.client_id, hidden),
         ).rowcount
         if not inserted:  # a repeated client id (only ``single`` gets here: nothing else was written)
             repeated = _repeated(conn, chat_id, events)
             assert repeated is not None
             return Appended(chat_of(row), [repeated], new=False)
-        stored.append(Event(chat_id, seq, at, new.kind, new.data))
+        stored.append(Event(chat_id, seq, at, new.kind, new.data, hidden))
+        if new.kind in AGENTS_ONLY:
+            hidden += 1
     changes = dict(changes or {})
     messages = [event for event in stored if event.kind == MESSAGE]
     sets, values = _changes_sql(changes) if changes else ("", [])
     if fence is not None:
         sets = f"{sets + ', ' if sets else ''}backend_fence = ?"
         values.append(fence)
+    if hidden != row[HIDDEN_EVENTS]:
+        changes["hidden_events"] = hidden
+        sets = f"{sets + ', ' if sets else ''}hidden_events = ?"
+        values.append(hidden)
     if messages:
         changes["preview"] = preview_of(messages[-1])
         sets = f"{sets + ', ' if sets else ''}preview = ?"

@@ -9,7 +9,7 @@ from typing import Any
 
 from widget_server.model import AuditEntry, Chat, Event, Visitor
 from widget_server.store import ChatNotFound
-from widget_server.store.rows import CHAT_COLUMNS, chat_of, dumps, event_of
+from widget_server.store.rows import CHAT_COLUMNS, EVENT_COLUMNS, chat_of, dumps, event_of
 from widget_server.store.sqlite_base import Doors, insert_audit
 
 
@@ -40,7 +40,7 @@ class HistoryQueries(Doors):
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 rows = conn.execute(
-                    "SELECT chat_id, seq, at, kind, data FROM events"
+                    f"SELECT chat_id, {EVENT_COLUMNS} FROM events"
                     f" WHERE chat_id IN ({','.join('?' * len(chunk))}){kind_clause} ORDER BY chat_id, seq",
                     (*chunk, *(kinds or ())),
                 ).fetchall()

@@ -110,6 +110,12 @@ MIGRATIONS = [
     """
     ALTER TABLE chats ADD COLUMN backend_fence INTEGER NOT NULL DEFAULT 0;
     """,
+    # 3: agents-only events (internal notes), which the visitor's view of the log does not number: how
+    # many a chat holds, and how many come before each event (model.py). 0 is right for every older row.
+    """
+    ALTER TABLE chats ADD COLUMN hidden_events INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN hidden_before INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -2,7 +2,8 @@
 
 The console's websocket protocol (JSON text frames, like the visitor's):
 
-console -> server: ``accept {chat}``, ``say {chat, id, text}``, ``typing {chat, active}``, ``end {chat}``,
+console -> server: ``accept {chat}``, ``say {chat, id, text}``, ``note {chat, id, text}`` (an internal
+note: for agents only, never for the visitor), ``typing {chat, active}``, ``end {chat}``,
 ``history {chat, after}``, ``read {chat}`` (an offline message was read: for every agent), ``ping``; any of
 them may carry an ``id``, which errors repeat.
 
@@ -10,13 +11,16 @@ server -> console: ``hello {me, sites, chats}`` first (open and recent chats of 
 center, and the recent offline messages of every site), and again whenever the bus may have lost
 messages (a Redis reconnect): the console takes every ``hello`` as a reload of its lists and asks for the
 ``history`` of the transcripts it holds; then ``chat {chat}`` when a chat appears or
-changes, ``event {chat, seq, at, kind, ...}`` for every stored event of a built-in-contact-center chat,
+changes, ``event {chat, seq, at, kind, ...}`` for every stored event of a built-in-contact-center chat
+(``note`` events included: ``name``, ``text`` and the ``id`` the console gave),
 ``typing {chat, name, active}`` for the visitor, ``presence {chat, online}``,
 ``history {chat, summary, events}`` answering ``history``, ``ack {id, chat, seq}``,
 ``error {code, message, id?, chat?, field?}`` (the visitor protocol's codes, and ``not_found``: no such
-chat, ``taken``: another agent accepted it, ``not_yours``: accept it first), ``pong``. A chat is its
+chat, ``taken``: another agent accepted it, ``not_yours``: accept it first; ``unsupported``: a note in a
+chat of another contact center), ``pong``. A chat is its
 ``Chat.summary()`` plus ``online``. The console keeps the last ``seq`` it has of each chat it shows and
-asks for ``history`` when it sees a gap.
+asks for ``history`` when it sees a gap. Its ``seq`` numbers the whole log, notes included; the visitor's
+numbering leaves notes out (model.py), so the two differ once a chat has a note.
 """
 
 from __future__ import annotations
@@ -217,6 +221,8 @@ class AgentConnection:
         except ServiceError as error:
             self.send(protocol.error_frame(error.code, error.message, id=frame_id))
         except protocol.FrameError as error:
+            if error.id is None:
+                error.id = _short_text(frame_id)  # so that the console knows which of its frames failed
             self.send(error.frame())
         except ChatNotFound:
             self.send(protocol.error_frame("not_found", "There is no such chat.", id=frame_id))
@@ -231,7 +237,7 @@ class AgentConnection:
         if kind == "ping":
             self.send(protocol.PONG)
             return
-        if kind not in ("accept", "say", "typing", "end", "history", "read"):
+        if kind not in ("accept", "say", "note", "typing", "end", "history", "read"):
             raise protocol.FrameError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
         chat_id = _text(frame, "chat", 1, 64)
         if kind == "accept":
@@ -240,6 +246,12 @@ class AgentConnection:
             client_id = _text(frame, "id", 1, protocol.MAX_CLIENT_ID)
             text = _text(frame, "text", 1, protocol.MAX_TEXT)
             appended = await self.service.agent_say(chat_id, self.user, client_id, text)
+            self.send({"type": "ack", "id": client_id, "chat": chat_id, "seq": appended.events[0].seq})
+        elif kind == "note":
+            # Checked as a message is: the same client ids, the same length and emptiness rules.
+            client_id = _text(frame, "id", 1, protocol.MAX_CLIENT_ID)
+            text = _text(frame, "text", 1, protocol.MAX_TEXT)
+            appended = await self.service.add_note(chat_id, self.user, client_id, text)
             self.send({"type": "ack", "id": client_id, "chat": chat_id, "seq": appended.events[0].seq})
         elif kind == "typing":
             active = frame.get("active")

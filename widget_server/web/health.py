@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 3.0  # a check that takes longer fails: a load balancer's probe waits about this long
 # What the pages need, as installed: a file that goes missing or unreadable later fails readiness.
 TEMPLATE_NAMES = tuple(templates.env.list_templates())
-STATIC_FILES = tuple(sorted(path.name for path in Path(STATIC).iterdir() if path.is_file()))
+# Every file below static/, the console's modules in static/agent/ included, as paths relative to it.
+STATIC_FILES = tuple(
+    sorted(str(path.relative_to(STATIC)) for path in Path(STATIC).rglob("*") if path.is_file())
+)
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -8,6 +8,11 @@ Outgoing frames go through one ordered queue per connection, drained by a task t
 there is something to send. Events are sent strictly in ``seq`` order without gaps or repeats: an event
 that arrives ahead of its predecessors (published out of order, or by another process) makes the
 connection read the missing ones from the store first. That is how "after seq N" resumes exactly.
+
+The ``seq`` a visitor sees is the event's ``visitor_seq`` (model.py): agents' internal notes are in the
+chat's log but not in the visitor's view of it, which is numbered without them, so it has no gaps either.
+A note is kept from a visitor three times over: never published on the chat's channel, left out by the
+store's visitor reads, and refused by ``_deliver`` should one reach it anyway.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ class VisitorConnection:
         self.chat_id: str | None = None
         self.chat_state: str | None = None
         self.nickname = ""  # the chat's visitor's, for the messages they send
-        self.last_seq = 0
+        self.last_seq = 0  # the last event sent, as the visitor numbers them (Event.visitor_seq)
         self._unsubscribe: Any = None
         self._queue_place: Watch | None = None  # while the chat waits in the built-in queue
         # Lists, not deques: an empty deque costs 760 bytes, and thousands of these wait idle.
@@ -215,10 +220,10 @@ class VisitorConnection:
         chat = await self.service.store.get_chat(chat_id)
         if chat is None or chat.site != self.site.id or chat.deleted_at is not None:
             raise protocol.FrameError("invalid_token", "This chat cannot be resumed; start a new one.")
-        if frame.after > chat.last_seq:
+        if frame.after > chat.visitor_last_seq:
             raise protocol.FrameError(
                 "invalid_field",
-                f"'after' is beyond the end of this chat ({chat.last_seq}); resume with after=0.",
+                f"'after' is beyond the end of this chat ({chat.visitor_last_seq}); resume with after=0.",
                 field="after",
             )
         await self._attach(chat, after=frame.after)
@@ -235,7 +240,7 @@ class VisitorConnection:
             appended = await self.service.say(chat_id, frame.id, frame.text, nickname=self.nickname)
         except ChatEnded:
             raise protocol.FrameError("chat_ended", "This chat has ended.", id=frame.id) from None
-        self.send(protocol.ack_frame(frame.id, appended.events[0].seq))
+        self.send(protocol.ack_frame(frame.id, appended.events[0].visitor_seq))
         metrics.ACK_SECONDS.observe(time.perf_counter() - received)
 
     async def _guard_ended(self, call: Any) -> None:
@@ -354,9 +359,10 @@ class VisitorConnection:
             self._drainer = None
 
     async def _send_event(self, event: Event) -> None:
-        if event.chat_id != self.chat_id or event.seq <= self.last_seq:
-            return  # another chat's, or already sent
-        if event.seq == self.last_seq + 1:
+        seq = event.visitor_seq
+        if event.chat_id != self.chat_id or seq is None or seq <= self.last_seq:
+            return  # another chat's, not for visitors, or already sent
+        if seq == self.last_seq + 1:
             await self._deliver(event)
         else:
             await self._catch_up()
@@ -364,20 +370,21 @@ class VisitorConnection:
     async def _catch_up(self) -> None:
         if self.chat_id is None:
             return
-        for event in await self.service.store.events_after(self.chat_id, self.last_seq):
+        for event in await self.service.store.visitor_events_after(self.chat_id, self.last_seq):
             await self._deliver(event)
 
     async def _deliver(self, event: Event) -> None:
-        if event.chat_id != self.chat_id or event.seq <= self.last_seq:
+        seq = event.visitor_seq
+        if event.chat_id != self.chat_id or seq is None or seq <= self.last_seq:
             return
-        self.last_seq = event.seq
+        self.last_seq = seq
         if event.kind == "state":
             self.chat_state = event.data["state"]
         if event.kind == ATTACHMENT:
             url = visitor_url(self.runtime, event.chat_id, event.data["file"]["id"])
-            await self.ws.send_text(dumps(file_frame(event.frame(), url)))
+            await self.ws.send_text(dumps(file_frame(event.visitor_frame(), url)))
             return
-        await self.ws.send_text(event.frame_json())
+        await self.ws.send_text(event.visitor_frame_json())
 
 
 def not_delivered_frame(client_id: str) -> dict[str, Any]:
