@@ -266,7 +266,8 @@ async def test_chats_by_id_their_events_and_soft_deletion(store: Store) -> None:
 async def test_finding_chats_for_the_history_api(store: Store) -> None:
     for n, name in enumerate(["a", "b", "c", "d"]):
         chat = replace(
-            new_chat(name, created_at=1000 + n), visitor=Visitor(f"Visitor {name}", email=f"{name}@x.example")
+            new_chat(name, site="acme" if name != "c" else "other", created_at=1000 + n),
+            visitor=Visitor(f"Visitor {name}", email=f"{name}@x.example"),
         )
         await store.create_chat(
             chat, [model.message("visitor", chat.visitor.nickname, f"about chocolate {name}")]
@@ -280,6 +281,12 @@ async def test_finding_chats_for_the_history_api(store: Store) -> None:
     assert (1000, "a") in await store.find_chat_keys(words=[("any", "chocolate")])
     assert await store.find_chat_keys(before=(1002, "c"), limit=1) == [(1001, "b")]
     assert await store.find_chat_keys(after=(1000, "a"), limit=2) == [(1002, "c"), (1001, "b")]
+    assert await store.find_chat_keys(sites=["other"]) == [(1002, "c")]
+    assert await store.find_chat_keys(sites=["acme", "other"], created=(1002, None)) == [
+        (1003, "d"),
+        (1002, "c"),
+    ]
+    assert await store.find_chat_keys(sites=[]) == []
 
 
 async def test_editing_a_chat_for_the_history_api(store: Store) -> None:

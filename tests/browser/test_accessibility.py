@@ -116,6 +116,23 @@ async def test_the_admin_pages_pass_axe_and_fit_a_phone(browsing: Browsing, stac
         await check(page, name)
 
 
+async def test_the_chat_history_passes_axe_and_fits_a_phone(browsing: Browsing, stack: Stack) -> None:
+    console = await console_with_a_chat(browsing)
+    page = console.page
+    await page.get_by_role("link", name="History").click()
+    await expect(page.get_by_role("heading", name="Chat history")).to_be_visible()
+    await check(page, "history-search")
+    await page.get_by_label("Words").fill("Norway")
+    await page.get_by_role("button", name="Search").click()
+    await page.locator(".history-table .when a").first.click()
+    await expect(page.get_by_role("heading", name="Ada")).to_be_visible()
+    await expect(page.get_by_text("Do you ship to Norway?")).to_be_visible()
+    await check(page, "history-chat")
+    browsing.expect_console_error("status of 400")  # the form with its error is a 400, as it should be
+    await page.goto(stack.widget + "/agent/history?from=soon")
+    await check(page, "history-search-error")
+
+
 async def test_the_login_page_passes_axe_and_fits_a_phone(browsing: Browsing, stack: Stack) -> None:
     page = await (await browsing.context()).new_page()
     await page.goto(stack.widget + "/agent/login")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -173,6 +173,7 @@ class StoreFilter:
     exact: bool = True
     impossible: bool = False
     needs_log: bool = False  # deciding needs the messages and agents' joins and leaves
+    sites: Sequence[str] | None = None  # only these sites' chats (not in Zendesk's query language)
 
 
 def store_filter(query: Query) -> StoreFilter:
@@ -212,8 +213,11 @@ class SearchPage:
     count: int
 
 
-async def search(store: Store, query: Query, page: int) -> SearchPage:
+async def search(store: Store, query: Query, page: int, sites: Sequence[str] | None = None) -> SearchPage:
+    """One page of the chats that match, newest first; ``sites``, when given, keeps only those sites'
+    chats (the console's search: its site filter, and the sites a person may see)."""
     where = store_filter(query)
+    where.sites = sites
     if where.impossible:
         hits: list[Key] = []
     elif where.exact:
@@ -237,6 +241,7 @@ async def _find(store: Store, where: StoreFilter, before: Key | None, limit: int
         rating=where.rating,
         email=where.email,
         words=where.words,
+        sites=where.sites,
         before=before,
         limit=limit,
     )

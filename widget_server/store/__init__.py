@@ -300,6 +300,7 @@ class Store(Protocol):
         rating: str | None = None,
         email: str | None = None,
         words: Sequence[tuple[str, str]] = (),
+        sites: Sequence[str] | None = None,
         before: tuple[int, str] | None = None,
         after: tuple[int, str] | None = None,
         limit: int = 100,
@@ -312,6 +313,7 @@ class Store(Protocol):
         caller decides those exactly): ``email``, the visitor's email equal to it ignoring case; ``words``,
         ``(place, word)`` pairs, the case-folded word occurring in ``"visitor"`` (the visitor's name),
         ``"agents"`` (agents' names) or ``"any"`` (those, the visitor's email, and the messages).
+        ``sites``: only chats of these sites (none: no chat).
 
         Keyset paging: ``before`` keeps only chats older than that key, ``after`` only newer ones; with
         ``after``, the ``limit`` chats nearest to it are returned (still newest first).

@@ -69,6 +69,7 @@ class HistoryQueries(Pooled):
         rating: str | None = None,
         email: str | None = None,
         words: Sequence[tuple[str, str]] = (),
+        sites: Sequence[str] | None = None,
         before: tuple[int, str] | None = None,
         after: tuple[int, str] | None = None,
         limit: int = 100,
@@ -86,6 +87,8 @@ class HistoryQueries(Pooled):
                 where.append(f"{column} < {p(end)}")
         if types is not None:
             where.append(f"type = ANY({p(list(types))}::text[])")
+        if sites is not None:
+            where.append(f"site = ANY({p(list(sites))}::text[])")
         if rating is not None:
             where.append(f"meta ->> 'rating' = {p(rating)}")
         if email is not None:

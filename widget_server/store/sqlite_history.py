@@ -59,6 +59,7 @@ class HistoryQueries(Doors):
         rating: str | None = None,
         email: str | None = None,
         words: Sequence[tuple[str, str]] = (),
+        sites: Sequence[str] | None = None,
         before: tuple[int, str] | None = None,
         after: tuple[int, str] | None = None,
         limit: int = 100,
@@ -79,6 +80,9 @@ class HistoryQueries(Doors):
         if types is not None:
             where.append(f"type IN ({','.join('?' * len(types))})")
             values.extend(types)
+        if sites is not None:
+            where.append(f"site IN ({','.join('?' * len(sites))})" if sites else "0")
+            values.extend(sites)
         if rating is not None:
             where.append("json_extract(meta, '$.rating') = ?")
             values.append(rating)

@@ -1,5 +1,5 @@
 """The admin JSON API under ``/api/admin/``, for automation: sites, their origins and blocked addresses,
-the audit log, live connections. Described by the OpenAPI document at ``/api/admin/openapi.json``.
+the audit log, live connections, reports. Described by the OpenAPI document at ``/api/admin/openapi.json``.
 
 Every request carries ``Authorization: Bearer <token>`` with a token an operator created (CLI
 ``widget-server tokens create NAME``); a revoked token stops working at once. Errors are JSON:
@@ -18,6 +18,8 @@ from starlette.routing import Route
 
 from widget_server import json_input, model
 from widget_server.model import Actor
+from widget_server.report_reader import group_names, read_report
+from widget_server.reports import QueryError, parse_query
 from widget_server.runtime import Runtime
 from widget_server.shared_state import SharedState
 from widget_server.site_admin import AdminError, SiteAdmin, describe
@@ -160,6 +162,8 @@ async def audit(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
     try:
         limit = min(max(int(request.query_params.get("limit", "100")), 1), 1000)
         before = int(request.query_params["before"]) if "before" in request.query_params else None
+        if before is not None and not -(2**63) <= before < 2**63:  # beyond 64 bits the database refuses it
+            raise ValueError
     except ValueError:
         raise AdminError("invalid", "'limit' and 'before' are whole numbers.") from None
     entries = await admin.store.list_audit(limit, before)
@@ -184,6 +188,17 @@ async def stats(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
             },
         }
     )
+
+
+async def reports(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    """The figures of a range of days (widget_server/reports.py, docs/reports.md)."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        query = parse_query(request.query_params, now=model.now_ms())
+    except QueryError as refused:
+        raise AdminError(refused.code, refused.message, field=refused.field) from None
+    names = await group_names(runtime.store, runtime.sites.all(), query.group_by)
+    return JSONResponse(await read_report(runtime.store, query, names=names))
 
 
 async def openapi(request: Request) -> Response:
@@ -215,5 +230,6 @@ routes = [
     Route("/api/admin/audit", authenticated(audit), methods=["GET"]),
     Route("/api/admin/connections", authenticated(connections), methods=["GET"]),
     Route("/api/admin/stats", authenticated(stats), methods=["GET"]),
+    Route("/api/admin/reports", authenticated(reports), methods=["GET"]),
     Route("/api/admin/{rest:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
 ]

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of the admin API and the history API (served at /api/admin/openapi.json).
+"""The OpenAPI 3.1 document of the admin API and the history API (served at /api/admin/openapi.json);
+the reports' part is in reports_openapi.py.
 
 Written out rather than generated: the API is small, and the document is a promise to the operators'
 scripts, so it should change only on purpose. tests/test_admin_api.py checks that every route is here.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from widget_server.web import history_openapi
+from widget_server.web import history_openapi, reports_openapi
 from widget_server.web.history_openapi import json_answer
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -78,6 +79,7 @@ OPENAPI: dict[str, Any] = {
                     },
                 ]
             },
+            **reports_openapi.SCHEMAS,
             "AuditEntry": {
                 "type": "object",
                 "properties": {
@@ -261,6 +263,7 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        **reports_openapi.PATHS,
         "/api/admin/connections": {
             "get": {
                 "summary": "Open visitor sockets per site, in this server process",

@@ -33,10 +33,12 @@ from widget_server.web import (
     health,
     hello,
     history_api,
+    history_pages,
     hooks_helpcrunch,
     hooks_omnidesk,
     metrics_page,
     pages,
+    reports_page,
     visitor,
 )
 from widget_server.web.body_limit import DEFAULT_LIMIT, LOGIN_LIMIT, BodyLimit, too_large
@@ -116,8 +118,10 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         WebSocketRoute("/agent/ws", agent.console_socket),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *admin_pages.routes,
+        *reports_page.routes,
         *admin_api.routes,
         *history_api.routes,
+        *history_pages.routes,
         *attachments.routes,
         *hooks_helpcrunch.routes,
         *hooks_omnidesk.routes,
