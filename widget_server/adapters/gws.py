@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -34,22 +33,18 @@ from widget_server.adapters import (
     ChatGone,
     Polled,
     Started,
+    http_edge,
 )
-from widget_server.config import Setting, http_url, positive
+from widget_server.adapters.http_edge import plain_base_url
+from widget_server.config import Setting, positive
 from widget_server.model import Chat, Event, NewEvent
 from widget_server.protocol import MAX_NICKNAME
 
 
 def _base_url(value: str) -> str | None:
-    problem = http_url(value)
-    if problem:
-        return problem
-    parts = urlsplit(value)
-    if parts.username or parts.password:
-        return "must not contain a user name or password (GWS customer chat takes no Authorization)"
-    if parts.query or parts.fragment:
-        return "must not have a query or fragment"
-    return None
+    return plain_base_url(
+        value, "must be a plain URL: no user name or password (GWS takes none), query or fragment"
+    )
 
 
 SETTINGS: dict[str, Setting] = {
@@ -147,16 +142,6 @@ def classify(status_code: Any, message: str, http_status: int, retry_after: floa
     if status_code in _REFUSED:
         return BackendRefused(detail)
     return BackendUnavailable(detail, retry_after=retry_after)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP date: rare for APIs; the backoff applies instead
-    return seconds if seconds >= 0 else None
 
 
 class GWSAdapter:
@@ -262,35 +247,24 @@ class GWSAdapter:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body, ensure_ascii=False).encode()
-        session = self.context.http_session()
-        try:
-            async with session.request(
-                method,
-                self.base + path,
-                data=data,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-        except TimeoutError:
-            raise BackendUnavailable(f"{method} {path}: timed out", ambiguous=method == "POST") from None
-        except aiohttp.ClientConnectorError as error:
-            raise BackendUnavailable(f"{method} {path}: cannot connect ({error.os_error})") from None
-        except aiohttp.ClientError as error:
-            raise BackendUnavailable(f"{method} {path}: {error!r}", ambiguous=method == "POST") from None
+        answer = await http_edge.request(
+            self.context.http_session(),
+            method,
+            self.base + path,
+            where=f"{method} {path}",
+            ambiguous=method == "POST",
+            headers=headers,
+            timeout=self.timeout,
+            data=data,
+        )
+        status, retry_after = answer.status, answer.retry_after
         if status == 429:
             metrics.RATE_LIMITED.labels(self.name).inc()
-        try:
-            answer = json.loads(raw)
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise classify(None, f"not a JSON object: {raw[:120]!r}", status, retry_after)
-        status_code = answer.get("statusCode")
+        found = answer.json()
+        if not isinstance(found, dict):
+            raise classify(None, f"not a JSON object: {answer.body[:120]!r}", status, retry_after)
+        status_code = found.get("statusCode")
         if status_code == 0 and 200 <= status < 300:
-            return answer
-        message = answer.get("statusMessage")
+            return found
+        message = found.get("statusMessage")
         raise classify(status_code, message if isinstance(message, str) else "", status, retry_after)

@@ -44,7 +44,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -57,8 +56,10 @@ from widget_server.adapters import (
     ChatGone,
     Polled,
     Started,
+    http_edge,
 )
-from widget_server.config import Setting, env_name, http_url, positive
+from widget_server.adapters.http_edge import plain_base_url
+from widget_server.config import Setting, env_name, positive
 from widget_server.model import Chat, Event, NewEvent
 from widget_server.protocol import MAX_NICKNAME
 
@@ -66,13 +67,7 @@ log = logging.getLogger(__name__)
 
 
 def _base_url(value: str) -> str | None:
-    problem = http_url(value)
-    if problem:
-        return problem
-    parts = urlsplit(value)
-    if parts.username or parts.password or parts.query or parts.fragment:
-        return "must be a plain URL (the API key goes in api_key_env, not in the URL)"
-    return None
+    return plain_base_url(value, "must be a plain URL (the API key goes in api_key_env, not in the URL)")
 
 
 SETTINGS: dict[str, Setting] = {
@@ -407,14 +402,6 @@ def classify(
     return BackendUnavailable(detail, ambiguous=method != "GET")
 
 
-def _retry_after(value: str | None, default: float) -> float:
-    try:
-        seconds = float(value) if value is not None else default
-    except ValueError:
-        return default
-    return seconds if seconds >= 0 else default
-
-
 # --- I/O ------------------------------------------------------------------------------------------------
 
 
@@ -591,28 +578,19 @@ class HelpCrunchAdapter:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body, ensure_ascii=False).encode()
         where = f"{method} {path.split('?', 1)[0]}"
-        try:
-            async with self.context.http_session().request(
-                method,
-                self.base + path,
-                data=data,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                retry_after = _retry_after(response.headers.get("Retry-After"), self.rate_limit_pause)
-        except TimeoutError:
-            raise BackendUnavailable(f"{where}: timed out", ambiguous=method != "GET") from None
-        except aiohttp.ClientConnectorError as error:
-            raise BackendUnavailable(f"{where}: cannot connect ({error.os_error})") from None
-        except aiohttp.ClientError as error:
-            raise BackendUnavailable(f"{where}: {error!r}", ambiguous=method != "GET") from None
-        try:
-            answer = json.loads(raw) if raw else {}
-        except ValueError:
-            answer = None
+        response = await http_edge.request(
+            self.context.http_session(),
+            method,
+            self.base + path,
+            where=where,
+            ambiguous=method != "GET",
+            headers=headers,
+            timeout=self.timeout,
+            data=data,
+        )
+        status, raw = response.status, response.body
+        retry_after = response.retry_after if response.retry_after is not None else self.rate_limit_pause
+        answer = response.json(empty={})
         if 200 <= status < 300:
             if not isinstance(answer, dict):
                 raise BackendUnavailable(f"{where}: HTTP {status} but not a JSON object: {raw[:120]!r}")

@@ -33,7 +33,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -45,7 +44,9 @@ from widget_server.adapters import (
     BackendUnavailable,
     Polled,
     Started,
+    http_edge,
 )
+from widget_server.adapters.http_edge import plain_base_url
 from widget_server.config import Setting, env_name, http_url, positive
 from widget_server.model import Chat, Event, Visitor
 
@@ -105,13 +106,7 @@ def _chat_server(value: str) -> str | None:
 
 
 def _base_url(value: str) -> str | None:
-    problem = http_url(value)
-    if problem:
-        return problem
-    parts = urlsplit(value)
-    if parts.username or parts.password or parts.query or parts.fragment:
-        return "must be just the account's address, e.g. https://account.omnidesk.com"
-    return None
+    return plain_base_url(value, "must be just the account's address, e.g. https://account.omnidesk.com")
 
 
 def _hook_fields(value: dict[str, Any]) -> str | None:
@@ -560,30 +555,23 @@ class OmnideskAdapter:
                 for name, value in (fields or {}).items():
                     form.add_field(name, value)
             data = form
-        session = self.context.http_session()
         try:
-            async with session.request(
+            response = await http_edge.request(
+                self.context.http_session(),
                 method,
                 self.base + endpoint,
-                data=data,
-                params=query,
+                where=endpoint,
+                ambiguous=method == "POST",
                 headers=headers,
                 timeout=time_limit or self.timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-        except TimeoutError:
-            raise self._unavailable(f"{endpoint}: timed out", ambiguous=method == "POST") from None
-        except aiohttp.ClientConnectorError as error:
-            raise self._unavailable(f"{endpoint}: cannot connect ({error.os_error})") from None
-        except aiohttp.ClientError as error:
-            raise self._unavailable(f"{endpoint}: {error!r}", ambiguous=method == "POST") from None
-        try:
-            answer = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            answer = None
+                data=data,
+                params=query,
+            )
+        except BackendUnavailable as error:
+            self.context.report(self.site_id, False, error.detail)
+            raise
+        raw, status, retry_after = response.body, response.status, response.retry_after
+        answer = response.json(empty={})
         if status == 429:
             metrics.RATE_LIMITED.labels(self.name).inc()
         failure = classify(endpoint, status, answer, raw, retry_after)
@@ -593,10 +581,6 @@ class OmnideskAdapter:
             raise failure
         self.context.report(self.site_id, True)
         return answer if isinstance(answer, dict) else {}
-
-    def _unavailable(self, detail: str, *, ambiguous: bool = False) -> BackendUnavailable:
-        self.context.report(self.site_id, False, detail)
-        return BackendUnavailable(detail, ambiguous=ambiguous)
 
 
 def classify(
@@ -619,13 +603,3 @@ def classify(
     if status == 400:
         return BackendRefused(detail)
     return BackendUnavailable(detail, retry_after=retry_after)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
