@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from widget_server.cli_options import config_option
-from widget_server.config import CONFIG_ENV, Config, ConfigError, read_config
+from widget_server.config import CONFIG_ENV, Config, read_config
 from widget_server.logs import LOG_FORMAT, log_config
+from widget_server.settings_table import ConfigError
 from widget_server.web.http_protocol import HTTPProtocol
 from widget_server.web.metrics_page import MULTIPROCESS_ENV
 from widget_server.web.ws_protocol import WebSocketProtocol

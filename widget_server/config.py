@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,20 @@ from typing import Any
 import filetype
 
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy, SitePolicy
+from widget_server.adapters import settings_specs
 from widget_server.availability import BusinessHours, HoursError
 from widget_server.logs import FORMATS as LOG_FORMATS
 from widget_server.poll_policy import PollSettings
+from widget_server.settings_table import (
+    ConfigError,
+    Setting,
+    check_table,
+    env_name,
+    http_url,
+    one_of,
+    positive,
+    string_list,
+)
 
 SITE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEMO_SITE = "demo"
@@ -36,119 +47,6 @@ STORE_ENV = "WIDGET_SERVER_STORE"
 BUS_ENV = "WIDGET_SERVER_BUS"
 STORE_SCHEMES = ("sqlite", "postgresql", "postgres")
 BUS_SCHEMES = ("memory", "redis", "rediss")
-
-
-class ConfigError(Exception):
-    """A configuration problem, worded for the operator: where, and what is wrong."""
-
-    def __init__(self, where: str, problem: str, *, source: str | None = None) -> None:
-        self.where = where
-        self.problem = problem
-        self.source = source
-        prefix = f"{source}: " if source else ""
-        super().__init__(f"{prefix}{where}: {problem}" if where else f"{prefix}{problem}")
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One key of a settings table: its type, whether it must be there, its default, and an extra check
-    returning a problem sentence (or None)."""
-
-    kind: type | tuple[type, ...]
-    required: bool = False
-    default: Any = None
-    check: Callable[[Any], str | None] | None = None
-    doc: str = ""
-
-
-def _type_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
-    names.update({list: "a list", dict: "a table"})
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def check_table(
-    table: Any, spec: Mapping[str, Setting], where: str, *, extra: Callable[[str], bool] | None = None
-) -> dict[str, Any]:
-    """Check a table against its spec; return it with defaults filled in. Unknown keys are refused unless
-    ``extra(key)`` accepts them (they are then returned untouched)."""
-    if not isinstance(table, dict):
-        raise ConfigError(where, "must be a table")
-    result: dict[str, Any] = {}
-    for key, value in table.items():
-        path = f"{where}.{key}" if where else key
-        setting = spec.get(key)
-        if setting is None:
-            if extra is not None and extra(key):
-                result[key] = value
-                continue
-            known = ", ".join(sorted(spec)) or "none"
-            raise ConfigError(path, f"unknown key (known keys here: {known})")
-        kinds = setting.kind if isinstance(setting.kind, tuple) else (setting.kind,)
-        # TOML has distinct integers and booleans, but Python's bool is an int: refuse true for a number.
-        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise ConfigError(path, f"must be {_type_name(setting.kind)}, not {value!r}")
-        if setting.check is not None:
-            problem = setting.check(value)
-            if problem:
-                raise ConfigError(path, problem)
-        result[key] = value
-    for key, setting in spec.items():
-        if key not in result:
-            if setting.required:
-                raise ConfigError(f"{where}.{key}" if where else key, "is required")
-            result[key] = setting.default
-    return result
-
-
-def positive(value: Any) -> str | None:
-    return None if value > 0 else "must be greater than 0"
-
-
-def one_of(*choices: str) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        return None if value in choices else f"must be one of {', '.join(map(repr, choices))}"
-
-    return check
-
-
-def non_negative(value: Any) -> str | None:
-    return None if value >= 0 else "must be 0 or more"
-
-
-def http_url(value: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return f"{value!r} is not a URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{value!r} must be an http:// or https:// URL"
-    return None
-
-
-def env_name(value: str) -> str | None:
-    return (
-        None
-        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value)
-        else f"{value!r} is not an environment variable name"
-    )
-
-
-def string_list(check_item: Callable[[str], str | None] | None = None) -> Callable[[Any], str | None]:
-    def check(value: Any) -> str | None:
-        for index, item in enumerate(value):
-            if not isinstance(item, str):
-                return f"[{index}] must be a string, not {item!r}"
-            if check_item is not None:
-                problem = check_item(item)
-                if problem:
-                    return f"[{index}]: {problem}"
-        return None
-
-    return check
 
 
 def _origin_problem(pattern: str) -> str | None:
@@ -275,8 +173,6 @@ class Site:
 
 def backend_specs() -> dict[str, Mapping[str, Setting]]:
     """Each backend's settings table, declared by its adapter module."""
-    from widget_server.adapters import settings_specs
-
     return settings_specs()
 
 

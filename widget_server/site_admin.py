@@ -17,9 +17,10 @@ from typing import Any
 
 from widget_server import model
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy
-from widget_server.config import SITE_ID, AttachmentRules, ConfigError, Site, site_from_mapping
+from widget_server.config import SITE_ID, AttachmentRules, Site, site_from_mapping
 from widget_server.model import Actor, ApiToken, AuditEntry, User
 from widget_server.passwords import hash_password, password_problem
+from widget_server.settings_table import ConfigError
 from widget_server.sites import SiteDirectory
 from widget_server.store import SiteExists, SiteNotFound, Store
 

@@ -14,7 +14,8 @@ import logging
 from collections.abc import Mapping
 
 from widget_server.access import SitePolicy
-from widget_server.config import ConfigError, Site, site_from_mapping
+from widget_server.config import Site, site_from_mapping
+from widget_server.settings_table import ConfigError
 from widget_server.store import Store
 
 log = logging.getLogger(__name__)

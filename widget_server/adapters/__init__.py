@@ -20,7 +20,7 @@ from widget_server.model import Chat, Event, NewEvent
 from widget_server.request_budget import RequestBudget
 
 if TYPE_CHECKING:
-    from widget_server.config import Setting
+    from widget_server.settings_table import Setting
     from widget_server.shared_state import SharedState
 
 

@@ -36,9 +36,9 @@ from widget_server.adapters import (
     http_edge,
 )
 from widget_server.adapters.http_edge import plain_base_url
-from widget_server.config import Setting, positive
 from widget_server.model import Chat, Event, NewEvent
 from widget_server.protocol import MAX_NICKNAME
+from widget_server.settings_table import Setting, positive
 
 
 def _base_url(value: str) -> str | None:

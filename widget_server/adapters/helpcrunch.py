@@ -59,9 +59,9 @@ from widget_server.adapters import (
     http_edge,
 )
 from widget_server.adapters.http_edge import plain_base_url
-from widget_server.config import Setting, env_name, positive
 from widget_server.model import Chat, Event, NewEvent
 from widget_server.protocol import MAX_NICKNAME
+from widget_server.settings_table import Setting, env_name, positive
 
 log = logging.getLogger(__name__)
 

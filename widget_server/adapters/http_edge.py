@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from widget_server.adapters import BackendUnavailable
-from widget_server.config import http_url
+from widget_server.settings_table import http_url
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ chat service, so this adapter has nothing to call.
 from __future__ import annotations
 
 from widget_server.adapters import Polled, Started
-from widget_server.config import Setting
 from widget_server.model import Chat, Event
+from widget_server.settings_table import Setting
 
 SETTINGS: dict[str, Setting] = {}
 

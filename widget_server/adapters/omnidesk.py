@@ -47,8 +47,8 @@ from widget_server.adapters import (
     http_edge,
 )
 from widget_server.adapters.http_edge import plain_base_url
-from widget_server.config import Setting, env_name, http_url, positive
 from widget_server.model import Chat, Event, Visitor
+from widget_server.settings_table import Setting, env_name, http_url, positive
 
 log = logging.getLogger(__name__)
 

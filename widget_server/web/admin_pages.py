@@ -27,10 +27,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from widget_server import json_input, model
-from widget_server.config import LIMITS_SPEC, ConfigError, Setting, Site, backend_specs, site_from_mapping
+from widget_server.config import LIMITS_SPEC, Site, backend_specs, site_from_mapping
 from widget_server.model import Actor, AuditEntry, User
 from widget_server.protocol import iso_time
 from widget_server.runtime import Runtime
+from widget_server.settings_table import ConfigError, Setting
 from widget_server.site_admin import AdminError, SiteAdmin
 from widget_server.web.pages import render
 from widget_server.web.security import csrf_ok, csrf_token, own_origin, session_user
