@@ -29,21 +29,68 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from widget_server import metrics, model
 from widget_server.adapters import Adapter, BackendRefused, BackendUnavailable, ChatGone, Polled
-from widget_server.bus import Message
+from widget_server.attachments import ChatFiles
+from widget_server.bus import Callback, Message
 from widget_server.file_store import read_all
-from widget_server.model import ENDED, OPEN_STATES, Chat, Event
+from widget_server.model import ENDED, OPEN_STATES, Chat, Event, NewEvent
 from widget_server.poll_policy import Backoff, PollSettings, next_interval
 from widget_server.poller_leases import LeaseError, MemoryLeases, PollerLeases
-from widget_server.store import Fenced, WrongState
+from widget_server.presence import Presence
+from widget_server.store import Appended, Fenced, Store, WrongState
 
-if TYPE_CHECKING:
-    from widget_server.chat_service import ChatService
+
+class PollerHost(Protocol):
+    """What a poller needs of the chat service that starts it: the store, who is there, the chat's files
+    and the pollers, and the writes and notices about a chat. A Protocol, so that this module does not
+    import the service (widget_server/chat_service.py), which imports it."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def presence(self) -> Presence: ...
+
+    @property
+    def files(self) -> ChatFiles: ...
+
+    @property
+    def pollers(self) -> Pollers: ...
+
+    async def subscribe(self, chat_id: str, callback: Callback) -> Callable[[], Awaitable[None]]: ...
+
+    async def append(
+        self,
+        chat_id: str,
+        events: Sequence[NewEvent],
+        *,
+        changes: dict[str, Any] | None = None,
+        require_states: Sequence[str] | None = None,
+        fence: int | None = None,
+        at_most: tuple[str, int] | None = None,
+    ) -> Appended: ...
+
+    async def end_for_absence(self, chat_id: str, *, fence: int | None = None) -> None: ...
+
+    async def end_by_contact_center(
+        self, chat_id: str, before: list[NewEvent], *, fence: int | None = None
+    ) -> None: ...
+
+    async def backend_typing(self, chat: Chat, name: str, active: bool) -> None: ...
+
+    async def backend_queue(self, chat: Chat, position: int) -> None: ...
+
+    async def backend_unavailable(self, chat_id: str) -> None: ...
+
+    async def not_delivered(self, chat_id: str, client_id: str) -> None: ...
+
+    async def poller_finished(self, poller: Poller) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +102,7 @@ class Poller:
     def __init__(
         self,
         chat: Chat,
-        service: ChatService,
+        service: PollerHost,
         adapter: Adapter,
         settings: PollSettings,
         *,
@@ -419,7 +466,7 @@ class Pollers:
     up."""
 
     def __init__(
-        self, service: ChatService, settings: PollSettings, leases: PollerLeases | None = None
+        self, service: PollerHost, settings: PollSettings, leases: PollerLeases | None = None
     ) -> None:
         self.service = service
         self.settings = settings
