@@ -13,6 +13,9 @@
  *   url        where to upload
  *   token()    the chat's current resume token (it changes on every `welcome`), or nothing
  *   notice(s)  show a short message over the conversation
+ *   t(id, vars), en, bytes(n), rules()
+ *              the visitor's language: a string by id (its English is EN below, added to widget.js's `en`;
+ *              the locale files have these ids too), a size as the language writes it, and hello's `files`
  * File names are text: they reach the DOM as text nodes, never as HTML.
  */
 (() => {
@@ -21,7 +24,33 @@
   const host = document.querySelector("widget-server-chat");
   const api = host && host.widgetServerFiles;
   const shadow = host && host.shadowRoot;
-  if (!api || !shadow || shadow.querySelector(".clip")) return; // loaded twice
+  if (!api || !shadow || !api.t || shadow.querySelector(".clip")) return; // loaded twice, or by an older widget.js
+
+  // The English of this part's strings, as JSON (widget_server/widget_strings.py reads it too).
+  const EN = {
+"attach": "Attach a file",
+"choose_files": "Choose files",
+"uploading": "Uploading {name}…",
+"upload_failed": "The file could not be sent. Please try again.",
+"file_too_large": "A file may be at most {size}.",
+"file_too_many": {"one": "A chat may have at most {n} file.", "other": "A chat may have at most {n} files."},
+"file_empty": "The file is empty.",
+"file_type": "This type of file is not accepted here.",
+"file_unsupported": "Files cannot be sent in this chat."
+  };
+  Object.assign(api.en, EN);
+  const t = api.t;
+  // The server's error codes (POST /attachments, docs/protocol.md) said in the visitor's language.
+  const REFUSALS = {
+    too_large: "file_too_large",
+    too_many_files: "file_too_many",
+    empty: "file_empty",
+    type_not_allowed: "file_type",
+    unsupported: "file_unsupported",
+    chat_ended: "error_chat_ended",
+    invalid_token: "upload_failed",
+    bad_request: "upload_failed",
+  };
   // widget.js put this script in its shadow root (so the page's DOM stays as it was), with the page's nonce.
   const script = shadow.querySelector('script[src*="widget-files.js"]');
   const nonce = script && script.nonce;
@@ -71,13 +100,13 @@
     multiple: true,
     hidden: true,
     tabindex: "-1",
-    "aria-label": "Choose files",
+    "aria-label": t("choose_files"),
     onchange: () => {
       [...picker.files].forEach(upload);
       picker.value = ""; // the same file may be chosen again
     },
   });
-  const clip = h("button", { class: "clip", type: "button", "aria-label": "Attach a file", onclick: () => picker.click() }, clipIcon);
+  const clip = h("button", { class: "clip", type: "button", "aria-label": t("attach"), onclick: () => picker.click() }, clipIcon);
   composer.prepend(clip, picker); // before the message box: Shift+Tab from it reaches the button
 
   const canAttach = () => !composer.hidden && !composer.classList.contains("nofiles");
@@ -108,7 +137,7 @@
     const token = api.token();
     if (!token) return;
     // Below everything on screen, like a message not yet stored: widget.js places events above `.pending`.
-    const line = h("p", { class: "sys pending" }, `Uploading ${file.name}…`);
+    const line = h("p", { class: "sys pending" }, t("uploading", { name: file.name }));
     log.append(line);
     scroller.scrollTop = scroller.scrollHeight;
     const form = new FormData();
@@ -124,7 +153,15 @@
     }
     if (response && response.ok && answer.id) return untilShown(answer.id, line);
     line.remove();
-    api.notice(answer.message || "The file could not be sent. Please try again.");
+    api.notice(refusal(answer));
+  }
+
+  /** Ours for a code we know (with the site's limits), the server's sentence for another. */
+  function refusal(answer) {
+    const id = REFUSALS[answer.error];
+    const rules = api.rules();
+    if (!id || (id.startsWith("file_too") && !rules.maxBytes)) return answer.message || t("upload_failed");
+    return t(id, { size: api.bytes(rules.maxBytes), n: rules.maxFiles });
   }
 
   /** The line stays until the file's event is on screen (before or after the upload's answer). */

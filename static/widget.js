@@ -1,7 +1,7 @@
 /*
  * widget_server chat widget, the visitor side of wire protocol v1 (docs/protocol.md):
  *   <script src="https://CHAT_HOST/widget.js" data-site="SITE" async></script>
- *   optional: data-color="#0a7c66", data-position="left"
+ *   optional: data-color="#0a7c66", data-position="left", data-locale="de"
  * In a shadow root, not an iframe: the socket's Origin is the host site's, so the server's origin check
  * means something. Server text goes in as text nodes: no innerHTML (Trusted Types pages too).
  */
@@ -24,6 +24,95 @@
   const color = script.dataset.color;
   const BRAND = color && window.CSS && CSS.supports("color", color) ? color : "#2a5bd7";
 
+  // --- languages: English here (JSON: widget_server/widget_strings.py reads it), others in static/locales/.
+  const EN = {
+"open": "Open chat",
+"close": "Close chat",
+"unread": " unread",
+"chat": "Chat",
+"end": "End chat",
+"minimize": "Minimize chat",
+"greeting": "Hi there! How can we help?",
+"intro": "Tell us your name and we'll connect you with our team.",
+"queue_note": "No one is online right now — your chat will wait in the queue.",
+"leave_instead": "Leave a message instead",
+"name": "Name",
+"email": "Email",
+"subject": "Subject",
+"optional": "(optional)",
+"start": "Start chat",
+"starting": "Starting…",
+"offline_title": "Leave us a message",
+"offline_lead": "No one is online right now. Leave a message and we'll get back to you by email.",
+"closed_lead": "We're closed right now. Leave a message and we'll answer by email.",
+"back_lead": "{back} Leave a message and we'll answer by email.",
+"back_minutes": {"one": "We're back in {n} minute.", "other": "We're back in {n} minutes."},
+"back_today": "We're back today at {time}.",
+"back_tomorrow": "We're back tomorrow at {time}.",
+"back_on": "We're back {day} at {time}.",
+"message": "Message",
+"send_message": "Send message",
+"sending": "Sending…",
+"anyway": "Start a chat anyway",
+"sent_title": "Thanks — we got your message",
+"sent_text": "We'll reply by email to {email}.",
+"need_name": "Please enter your name.",
+"need_email": "Please enter your email address.",
+"need_message": "Please write your message.",
+"bad_email": "Please enter a valid email address.",
+"too_long": "This is too long.",
+"online": "We're online",
+"away": "We'll reply as soon as we can",
+"connecting": "Connecting…",
+"reconnecting": "Reconnecting…",
+"offline": "Offline — we'll reconnect automatically",
+"waiting": "Waiting for an agent",
+"waiting_place": "Waiting for an agent (you are number {n})",
+"chatting": "Chatting with {name}",
+"chatting_agent": "Chatting with an agent",
+"ended": "Chat ended",
+"started": "Chat started",
+"joined": "{name} joined the chat",
+"joined_agent": "An agent joined the chat",
+"left": "{name} left the chat",
+"left_agent": "The agent left the chat",
+"agent": "Agent",
+"typing": "{name} is typing…",
+"conversation": "Conversation",
+"placeholder": "Write a message…",
+"not_sent": "Not sent",
+"retry": "Not sent — tap to retry",
+"rate_question": "How was this chat?",
+"rated": "You rated this chat",
+"good": "Good",
+"bad": "Bad",
+"thanks": "Thanks for your feedback",
+"comment": "Comment",
+"comment_placeholder": "Add a comment (optional)",
+"send": "Send",
+"new_chat": "Start a new chat",
+"kb": "{n} KB",
+"mb": "{n} MB",
+"error": "Something went wrong; please try again.",
+"error_invalid_field": "Please check what you entered.",
+"error_already_started": "You already have a chat open.",
+"error_chat_ended": "This chat has ended.",
+"error_rate_limited": "Too many messages from here just now; please try again later.",
+"error_backend_unavailable": "We can't start a chat right now. Please try again in a moment.",
+"error_not_delivered": "This message could not be delivered.",
+"error_unsupported": "This is not available here."
+  };
+  // Error codes said with "error"; a code unknown here shows the server's sentence.
+  const GENERAL = ["bad_frame", "too_large", "unknown_type", "not_started", "invalid_token", "internal_error"];
+  const LOCALES = ["ar", "de", "en", "es", "fr", "he", "it", "ja", "nl", "pl", "pt", "ru", "tr"];
+  const loaded = { en: Promise.resolve(EN) };
+  let strings = EN;
+  let custom = {}; // the site's own (hello.strings)
+  let lang = "en";
+  let intl = "en"; // for Intl: the browser's variant of it (en-GB's clock), or it
+  let localized = "";
+  const labels = []; // [node or element, attribute, id, vars]
+
   // --- storage: may be disabled; then a chat does not survive a reload
 
   function readStore(area) {
@@ -43,6 +132,26 @@
     }
   }
 
+  // The visitor token of `welcome` (and of an offline message's `ack`), kept apart from the chat and
+  // across chats: sent with the next `start`, it tells the agents that this browser chatted before.
+  const VISITOR = KEY + ":visitor";
+
+  function visitorToken() {
+    try {
+      return localStorage.getItem(VISITOR);
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function keepVisitor(token) {
+    try {
+      if (typeof token === "string" && token) localStorage.setItem(VISITOR, token);
+    } catch (e) {
+      /* unavailable or full */
+    }
+  }
+
   // --- DOM helpers
 
   /** createElement with attributes; string children become text nodes. */
@@ -51,10 +160,63 @@
     for (const [name, value] of Object.entries(attrs || {})) {
       if (value == null || value === false) continue;
       if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+      else if (value.id) {
+        labels.push([el, name, value.id]); // L(id)
+        el.setAttribute(name, t(value.id));
+      }
       else el.setAttribute(name, value === true ? "" : value);
     }
     el.append(...children.filter((child) => child != null && child !== false));
     return el;
+  }
+
+  /** String `id` in the visitor's language, {placeholders} filled in. */
+  function t(id, vars) {
+    let text = id in custom ? custom[id] : id in strings ? strings[id] : EN[id];
+    if (typeof text === "object") text = text[new Intl.PluralRules(intl).select(vars && vars.n)] || text.other;
+    return String(text).replace(/\{(\w+)\}/g, (all, key) => {
+      const value = vars && vars[key];
+      return value == null ? all : typeof value === "number" ? value.toLocaleString(intl) : value;
+    });
+  }
+
+  /** A text node, or (L) an attribute for h(), that follows the language. */
+  function T(id, vars) {
+    const node = document.createTextNode(t(id, vars));
+    labels.push([node, null, id, vars]);
+    return node;
+  }
+  const L = (id) => ({ id });
+
+  /** The first language we have of data-locale, the page's lang, the browser's, the site's. */
+  function choose(fallback) {
+    const tags = [script.dataset.locale, document.documentElement.lang, ...navigator.languages, fallback];
+    return tags.map((tag) => String(tag || "").toLowerCase().split(/[-_]/)[0]).find((code) => LOCALES.includes(code)) || "en";
+  }
+
+  /** Speak the language `choose` picks, with the site's `strings`. */
+  function localize(w) {
+    const code = choose(w.locale);
+    const key = JSON.stringify([code, w.strings]);
+    if (key === localized) return Promise.resolve();
+    loaded[code] = loaded[code] || fetch(HTTP + "widget-locales/" + code + ".json", { credentials: "omit" })
+      .then((r) => (r.ok ? r.json() : Promise.reject()))
+      .catch(() => {
+        delete loaded[code]; // English for now
+        return {};
+      });
+    return loaded[code].then((table) => {
+      if (localized === key) return;
+      localized = key;
+      strings = table;
+      lang = code;
+      intl = navigator.languages.find((l) => l.toLowerCase().split("-")[0] === code) || code;
+      const over = w.strings || {};
+      custom = {};
+      for (const id in over) if (!LOCALES.includes(id)) custom[id] = over[id];
+      Object.assign(custom, over[code]);
+      relabel();
+    });
   }
 
   const ICONS = {
@@ -81,8 +243,12 @@
   function timeEl(at) {
     let date = new Date(at || Date.now());
     if (isNaN(date)) date = new Date();
-    const hhmm = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    return h("time", { datetime: date.toISOString(), title: date.toLocaleString() }, hhmm);
+    const hhmm = date.toLocaleTimeString(intl, { hour: "2-digit", minute: "2-digit" });
+    return h("time", { datetime: date.toISOString(), title: date.toLocaleString(intl) }, hhmm);
+  }
+
+  function bytes(size) {
+    return size >= 1048576 ? t("mb", { n: Math.round(size / 104857.6) / 10 }) : t("kb", { n: Math.ceil(size / 1024) });
   }
 
   /** Text with its http(s) URLs as links. */
@@ -120,7 +286,8 @@
 [hidden]{display:none!important}
 .root{--brand:${BRAND};--ink:#fff;--focus:var(--brand);--text:#1b2130;--muted:#667085;--line:#e3e6ec;
 font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Noto Sans","Helvetica Neue",Arial,system-ui,sans-serif;
-color:var(--text);text-align:left;direction:ltr;-webkit-font-smoothing:antialiased}
+color:var(--text);text-align:start;direction:ltr;-webkit-font-smoothing:antialiased}
+[dir=rtl]{direction:rtl}
 .light{--ink:#15181f;--focus:#15181f}
 button{cursor:pointer;text-align:center}
 :focus{outline:none}
@@ -150,7 +317,7 @@ transition:opacity .2s,transform .2s,visibility 0s .2s}
 .open .win{opacity:1;visibility:visible;transform:none;transition-delay:0s}
 .left .launcher,.left .win{right:auto;left:20px}
 
-.head{display:flex;align-items:center;gap:10px;padding:14px 10px 14px 16px;background:var(--brand);color:var(--ink)}
+.head{display:flex;align-items:center;gap:10px;padding:14px;padding-inline:16px 10px;background:var(--brand);color:var(--ink)}
 .avatar{width:38px;height:38px;border-radius:50%;background:rgba(255,255,255,.2);font-size:16px;font-weight:600}
 .titles{flex:1;min-width:0}
 .title{font-size:15.5px;font-weight:600;line-height:1.3;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
@@ -173,7 +340,7 @@ font-size:13px;box-shadow:0 6px 18px rgba(16,24,40,.2);animation:in .2s}
 .field{display:flex;flex-direction:column;gap:6px}
 label{font-size:13px;font-weight:600}
 .opt{font-weight:400;color:var(--muted)}
-input,textarea{width:100%;border:1px solid #d0d5dd;border-radius:10px;background:#fff}
+input,textarea{width:100%;border:1px solid #d0d5dd;border-radius:10px;background:#fff;unicode-bidi:plaintext}
 input{height:42px;padding:0 12px}
 input:focus,textarea:focus{border-color:var(--focus);outline-offset:0;outline-width:1px}
 [aria-invalid=true]{border-color:#d92d20}
@@ -191,10 +358,10 @@ input:focus,textarea:focus{border-color:var(--focus);outline-offset:0;outline-wi
 .msg.cont{margin-top:4px}
 .cont .who{display:none}
 .me{align-self:flex-end;align-items:flex-end}
-.who{font-size:12px;font-weight:600;color:var(--muted);margin:0 0 3px 12px}
-.bubble{padding:8px 13px;border-radius:18px;background:#fff;border:1px solid var(--line);white-space:pre-wrap;overflow-wrap:anywhere}
-.agent .bubble{border-top-left-radius:6px}
-.me .bubble{background:var(--brand);color:var(--ink);border-color:transparent;border-top-right-radius:6px}
+.who{font-size:12px;font-weight:600;color:var(--muted);margin:0 12px 3px}
+.bubble{padding:8px 13px;border-radius:18px;background:#fff;border:1px solid var(--line);white-space:pre-wrap;overflow-wrap:anywhere;unicode-bidi:plaintext}
+.agent .bubble{border-start-start-radius:6px}
+.me .bubble{background:var(--brand);color:var(--ink);border-color:transparent;border-start-end-radius:6px}
 .cont .bubble{border-radius:18px}
 .bubble a{text-decoration:underline;text-underline-offset:2px}
 .bubble .file{display:flex;align-items:center;gap:8px;text-decoration:none}
@@ -208,7 +375,7 @@ button.retry{text-decoration:underline}
 .new{animation:in .22s}
 @keyframes in{from{opacity:0;transform:translateY(6px)}}
 .typing{display:flex;align-items:center;gap:8px;padding:8px 2px 2px;font-size:12.5px;color:var(--muted)}
-.dots{display:flex;gap:4px;padding:10px 12px;border-radius:16px 16px 16px 6px;background:#fff;border:1px solid var(--line)}
+.dots{display:flex;gap:4px;padding:10px 12px;border-radius:16px;border-end-start-radius:6px;background:#fff;border:1px solid var(--line)}
 .dots i{width:6px;height:6px;border-radius:50%;background:#98a2b3;animation:blink 1.2s infinite}
 .dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}
 @keyframes blink{0%,70%,100%{opacity:.35}35%{opacity:1;transform:translateY(-2px)}}
@@ -217,6 +384,7 @@ button.retry{text-decoration:underline}
 .composer textarea{flex:1;resize:none;min-height:42px;max-height:132px;padding:10px 14px;border-radius:21px;line-height:1.4;display:block}
 .send{width:42px;height:42px;border-radius:50%;background:var(--brand);color:var(--ink)}
 .send svg{width:19px;height:19px;transform:translate(-1px,1px)}
+[dir=rtl] .send svg{transform:scaleX(-1) translate(-1px,1px)}
 .ended{flex-direction:column;align-items:stretch}
 .rate,.rq,.row{display:flex;gap:8px}
 .rate{flex-direction:column;font-size:13px;color:var(--muted)}
@@ -224,6 +392,7 @@ button.retry{text-decoration:underline}
 .thumb{display:flex;align-items:center;gap:4px;height:34px;padding:0 10px;border:1px solid var(--line);border-radius:9px}
 .bad svg{transform:rotate(180deg)}
 .row input,.row .primary{height:38px}
+.row .primary{flex:none}
 
 @media (max-width:479.98px){
 .win,.left .win{inset:0;width:100vw;height:100vh;height:100dvh;border-radius:0;transform:translateY(16px)}
@@ -271,6 +440,10 @@ input,textarea{font-size:16px}
   let typingSentAt = 0;
   let stick = true; // at the latest message: keep it in view
   let files = false; // the site takes attachments
+  let fileRules = {}; // hello.files
+  let siteName = "";
+  let words = (rec && rec.words) || {}; // hello's locale and strings
+  let closed = false; // outside business hours
   let filesJs = false;
   const outbox = new Map(); // client id -> {id, text, at, el, failed}: not yet stored
   const shownIds = new Set();
@@ -279,10 +452,11 @@ input,textarea{font-size:16px}
   // --- the UI. Tab order: launcher, window controls, form or composer.
 
   const badgeCount = h("span");
-  const badge = h("span", { class: "badge", id: "unread", hidden: true }, badgeCount, h("span", { class: "sr" }, " unread"));
+  const unreadText = h("span", { class: "sr" });
+  const badge = h("span", { class: "badge", id: "unread", hidden: true }, badgeCount, unreadText);
   const launcher = h(
     "button",
-    { class: "launcher", "aria-label": "Open chat", "aria-expanded": "false", "aria-controls": "win", onclick: () => toggle(!isOpen) },
+    { class: "launcher", "aria-expanded": "false", "aria-controls": "win", onclick: () => toggle(!isOpen) },
     icon("chat", "i-chat"),
     icon("down", "i-close"),
     badge
@@ -290,17 +464,17 @@ input,textarea{font-size:16px}
 
   const chatIcon = icon("chat");
   const avatar = h("div", { class: "avatar", "aria-hidden": "true" }, chatIcon);
-  const title = h("h2", { class: "title", id: "title" }, "Chat");
+  const title = h("h2", { class: "title", id: "title" });
   const statusText = h("span");
   const dot = h("span", { class: "dot" });
-  const endBtn = h("button", { class: "hbtn end", hidden: true, onclick: endChat }, "End chat");
+  const endBtn = h("button", { class: "hbtn end", hidden: true, onclick: endChat }, T("end"));
   const head = h(
     "div", // not a <header>: that would add a second banner landmark to the host page
     { class: "head" },
     avatar,
     h("div", { class: "titles" }, title, h("p", { class: "status", role: "status" }, dot, statusText)),
     endBtn,
-    h("button", { class: "hbtn", "aria-label": "Minimize chat", onclick: () => toggle(false) }, icon("minus"))
+    h("button", { class: "hbtn", "aria-label": L("minimize"), onclick: () => toggle(false) }, icon("minus"))
   );
 
   const fields = {};
@@ -310,7 +484,8 @@ input,textarea{font-size:16px}
     const err = h("p", { class: "err", id: id + "-err" });
     input.addEventListener("input", () => input.getAttribute("aria-invalid") && validate(name));
     fields[name] = { input, err };
-    return h("div", { class: "field" }, h("label", { for: id }, label, optional && h("span", { class: "opt" }, " (optional)")), input, err);
+    const opt = optional && h("span", { class: "opt" }, " ", T("optional"));
+    return h("div", { class: "field" }, h("label", { for: id }, T(label), opt), input, err);
   }
   /** The pre-chat form (a chat) or the offline form (a message), while nobody is online. */
   function pick(chat) {
@@ -321,42 +496,43 @@ input,textarea{font-size:16px}
   const note = h(
     "p",
     { class: "note", hidden: true },
-    "No one is online right now — your chat will wait in the queue. ",
-    h("button", { class: "link", type: "button", onclick: () => pick(false) }, "Leave a message instead")
+    T("queue_note"),
+    " ",
+    h("button", { class: "link", type: "button", onclick: () => pick(false) }, T("leave_instead"))
   );
-  const startBtn = h("button", { class: "primary", type: "submit" }, "Start chat");
+  const startBtn = h("button", { class: "primary", type: "submit" });
   const formView = h(
     "form",
     { class: "pre", novalidate: true, onsubmit: submitForm },
-    h("p", { class: "hi" }, "Hi there! How can we help?"),
-    h("p", { class: "lead" }, "Tell us your name and we'll connect you with our team."),
+    h("p", { class: "hi" }, T("greeting")),
+    h("p", { class: "lead" }, T("intro")),
     note,
-    field("name", "Name", false, { required: true, maxlength: 64, autocomplete: "name" }),
-    field("email", "Email", true, { type: "email", maxlength: 254, autocomplete: "email" }),
-    field("subject", "Subject", true, { maxlength: 200 }),
+    field("name", "name", false, { required: true, maxlength: 64, autocomplete: "name" }),
+    field("email", "email", true, { type: "email", maxlength: 254, autocomplete: "email" }),
+    field("subject", "subject", true, { maxlength: 200 }),
     startBtn
   );
 
   // Nobody can answer live: a message, answered by email.
   const offLead = h("p", { class: "lead" });
-  const offBtn = h("button", { class: "primary", type: "submit" }, "Send message");
+  const offBtn = h("button", { class: "primary", type: "submit" });
   const offErr = h("p", { class: "err", role: "alert" });
-  const anyway = h("button", { class: "link", type: "button", onclick: () => pick(true) }, "Start a chat anyway");
+  const anyway = h("button", { class: "link", type: "button", onclick: () => pick(true) }, T("anyway"));
   const offlineView = h(
     "form",
     { class: "pre", novalidate: true, onsubmit: leaveMessage },
-    h("p", { class: "hi" }, "Leave us a message"),
+    h("p", { class: "hi" }, T("offline_title")),
     offLead,
-    field("oname", "Name", false, { required: true, maxlength: 64, autocomplete: "name" }),
-    field("oemail", "Email", false, { type: "email", required: true, maxlength: 254, autocomplete: "email" }),
-    field("omsg", "Message", false, { required: true, maxlength: 4000 }, "textarea"),
+    field("oname", "name", false, { required: true, maxlength: 64, autocomplete: "name" }),
+    field("oemail", "email", false, { type: "email", required: true, maxlength: 254, autocomplete: "email" }),
+    field("omsg", "message", false, { required: true, maxlength: 4000 }, "textarea"),
     offErr,
     offBtn,
     anyway
   );
   const sentText = h("p", { class: "lead" });
 
-  const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": L("conversation") });
   const typingText = h("span");
   const typing = h("div", { class: "typing", hidden: true }, h("span", { class: "dots", "aria-hidden": "true" }, h("i"), h("i"), h("i")), typingText);
   const scroller = h("div", { class: "scroll", tabindex: 0 }, log, typing); // focusable: keyboard scrolling
@@ -365,23 +541,23 @@ input,textarea{font-size:16px}
   });
   // A two-line status, a growing composer or a phone keyboard shrink it.
   new ResizeObserver(() => stick && scrollDown()).observe(scroller);
-  const box = h("textarea", { id: "msg", rows: 1, maxlength: 4000, placeholder: "Write a message…", oninput: onInput, onkeydown: onComposerKey });
-  const sendBtn = h("button", { class: "send", type: "submit", "aria-label": "Send message", disabled: true }, icon("send"));
+  const box = h("textarea", { id: "msg", rows: 1, maxlength: 4000, placeholder: L("placeholder"), oninput: onInput, onkeydown: onComposerKey });
+  const sendBtn = h("button", { class: "send", type: "submit", "aria-label": L("send_message"), disabled: true }, icon("send"));
   // widget-files.js adds an attach button.
   const composer = h(
     "form",
     { class: "composer", onsubmit: (e) => { e.preventDefault(); sendMessage(); } },
-    h("label", { class: "sr", for: "msg" }, "Message"),
+    h("label", { class: "sr", for: "msg" }, T("message")),
     box,
     sendBtn
   );
-  const newChatBtn = h("button", { class: "primary", onclick: newChat }, "Start a new chat");
-  const comment = h("input", { maxlength: 1000, placeholder: "Add a comment (optional)", "aria-label": "Comment" });
+  const newChatBtn = h("button", { class: "primary", onclick: newChat }, T("new_chat"));
+  const comment = h("input", { maxlength: 1000, placeholder: L("comment_placeholder"), "aria-label": L("comment") });
   const rateForm = h(
     "form",
     { class: "row", onsubmit: (e) => { e.preventDefault(); rate(rated, clean(comment.value)); } },
     comment,
-    h("button", { class: "primary", type: "submit" }, "Send")
+    h("button", { class: "primary", type: "submit" }, T("send"))
   );
   const rateBox = h("div", { class: "rate" });
   const endedBar = h("div", { class: "ended", hidden: true }, rateBox, newChatBtn);
@@ -389,7 +565,7 @@ input,textarea{font-size:16px}
   const views = {
     form: formView,
     offline: offlineView,
-    sent: h("div", { class: "pre", role: "status" }, h("p", { class: "hi" }, "Thanks — we got your message"), sentText),
+    sent: h("div", { class: "pre", role: "status" }, h("p", { class: "hi" }, T("sent_title")), sentText),
     chat: h("div", { class: "chat" }, scroller, composer, endedBar),
   };
 
@@ -427,8 +603,8 @@ input,textarea{font-size:16px}
     const hadFocus = win.contains(shadow.activeElement);
     isOpen = open;
     root.classList.toggle("open", open);
+    renderLabels();
     launcher.setAttribute("aria-expanded", open);
-    launcher.setAttribute("aria-label", open ? "Close chat" : "Open chat");
     writeStore("sessionStorage", open || null); // stays open from page to page
     if (open && conn !== "blocked") connect();
     // Some contact centers (Omnidesk) like to know; only about a live chat.
@@ -456,31 +632,52 @@ input,textarea{font-size:16px}
   function loadFiles() {
     composer.classList.toggle("nofiles", !files);
     if (!files || filesJs || view !== "chat" || composer.hidden) return;
-    host.widgetServerFiles = { url: HTTP + "attachments/" + encodeURIComponent(site), token: () => rec && rec.token, notice: showNotice };
+    const api = { url: HTTP + "attachments/" + encodeURIComponent(site), token: () => rec && rec.token, notice: showNotice };
+    host.widgetServerFiles = Object.assign(api, { t, en: EN, bytes, rules: () => fileRules });
     shadow.append(h("script", { src: HTTP + "widget-files.js", nonce })); // not in the page's DOM
     filesJs = true;
   }
 
   function renderStatus() {
-    let text = "Chat ended";
+    let text = t("ended");
     let tone = "";
     if (!/^(open|idle)$/.test(conn) || (rec && !chatState)) {
       tone = "wait";
-      text = conn === "offline" || navigator.onLine === false ? "Offline — we'll reconnect automatically"
-        : conn === "reconnecting" ? "Reconnecting…" : "Connecting…";
+      text = t(conn === "offline" || navigator.onLine === false ? "offline" : conn === "reconnecting" ? "reconnecting" : "connecting");
     } else if (chatState === "queued") {
       tone = "wait";
-      text = "Waiting for an agent" + (queuePos ? ` (you are number ${queuePos})` : "");
+      text = queuePos ? t("waiting_place", { n: queuePos }) : t("waiting");
     } else if (chatState === "active") {
       tone = "ok";
-      text = "Chatting with " + (agentName || "an agent");
+      text = agentName ? t("chatting", { name: agentName }) : t("chatting_agent");
     } else if (!chatState) {
       tone = available ? "ok" : "";
-      text = available ? "We're online" : "We'll reply as soon as we can";
+      text = t(available ? "online" : "away");
     }
     statusText.textContent = text;
     dot.className = "dot " + tone;
     avatar.replaceChildren((chatState === "active" && agentName.trim().charAt(0).toUpperCase()) || chatIcon);
+  }
+
+  function renderLabels() {
+    launcher.setAttribute("aria-label", t(isOpen ? "close" : "open"));
+    title.textContent = siteName || t("chat");
+    startBtn.disabled = !!starting;
+    startBtn.textContent = t(starting ? "starting" : "start");
+    offBtn.disabled = !!leaving;
+    offBtn.textContent = t(leaving ? "sending" : "send_message");
+  }
+
+  function relabel() {
+    for (const [el, attr, id, vars] of labels) attr ? el.setAttribute(attr, t(id)) : (el.data = t(id, vars));
+    root.lang = lang;
+    root.dir = /^(ar|he|fa|ur)$/.test(lang) ? "rtl" : "ltr"; // the launcher keeps its side
+    for (const el of log.querySelectorAll("time")) el.replaceWith(timeEl(el.dateTime));
+    renderLabels();
+    renderLead();
+    renderStatus();
+    renderRate();
+    updateBadge();
   }
 
   function showNotice(text) {
@@ -493,7 +690,8 @@ input,textarea{font-size:16px}
   function updateBadge() {
     const unread = isOpen ? 0 : agentSeqs.filter((seq) => seq > readSeq).length;
     badge.hidden = !unread;
-    badgeCount.textContent = unread > 9 ? "9+" : unread;
+    badgeCount.textContent = unread > 9 ? "9+" : unread.toLocaleString(intl);
+    unreadText.textContent = t("unread", { n: unread });
     if (unread) launcher.setAttribute("aria-describedby", "unread");
     else launcher.removeAttribute("aria-describedby");
   }
@@ -522,15 +720,16 @@ input,textarea{font-size:16px}
     if (stick || atEnd) scrollDown();
   }
 
-  function system(text, at) {
-    place(h("p", { class: "sys" }, text, " · ", timeEl(at)));
+  /** Ours (a string id) or the contact center's text. */
+  function system(id, at, vars) {
+    place(h("p", { class: "sys" }, id in EN ? T(id, vars) : id, " · ", timeEl(at)));
   }
 
   function bubble(mine, name, body, at) {
     return h(
       "div",
       { class: "msg " + (mine ? "me" : "agent"), "data-who": mine ? "me" : "agent:" + name },
-      !mine && h("span", { class: "who" }, name || "Agent"),
+      !mine && h("span", { class: "who" }, name || T("agent")),
       h("div", { class: "bubble" }, body),
       h("div", { class: "meta" }, timeEl(at))
     );
@@ -543,13 +742,11 @@ input,textarea{font-size:16px}
       onMessage(ev);
     } else if (ev.kind === "state") {
       setState(ev.state, ev.position);
-      if (ev.state === "queued") system("Chat started", ev.at);
-      if (ev.state === "ended") system("Chat ended", ev.at);
-    } else if (ev.kind === "joined") {
-      agentName = ev.name || agentName;
-      system((ev.name || "An agent") + " joined the chat", ev.at);
-    } else if (ev.kind === "left") {
-      system((ev.name || "The agent") + " left the chat", ev.at);
+      if (ev.state === "queued") system("started", ev.at);
+      if (ev.state === "ended") system("ended", ev.at);
+    } else if (ev.kind === "joined" || ev.kind === "left") {
+      if (ev.kind === "joined") agentName = ev.name || agentName;
+      system(ev.name ? ev.kind : ev.kind + "_agent", ev.at, { name: ev.name });
     } else if (ev.kind === "rating") {
       given = { rating: ev.rating, comment: ev.comment };
       if (rec) rec.rating = given; // shown at once on the next page
@@ -586,7 +783,7 @@ input,textarea{font-size:16px}
   function fileLink(f) {
     const url = String(f.url || ""); // a path on our server, valid for an hour
     const name = String(f.name || "file");
-    const size = f.size >= 1048576 ? (f.size / 1048576).toFixed(1) + " MB" : Math.ceil(f.size / 1024) + " KB";
+    const size = bytes(f.size);
     return h(
       "a",
       { class: "file", href: /^\/\w/.test(url) && HTTP + url.slice(1), target: "_blank", rel: "noopener noreferrer", download: name },
@@ -606,12 +803,13 @@ input,textarea{font-size:16px}
       }
       hideTyping();
       for (const m of outbox.values()) if (!m.failed) fail(m);
-      for (const button of log.querySelectorAll("button.retry")) button.replaceWith(h("span", { class: "retry" }, "Not sent"));
+      for (const button of log.querySelectorAll("button.retry")) button.replaceWith(h("span", { class: "retry" }, T("not_sent")));
     }
     updateChrome();
   }
 
   function resetChat() {
+    for (let i = labels.length; i--; ) if (log.contains(labels[i][0])) labels.splice(i, 1);
     log.replaceChildren();
     outbox.clear();
     shownIds.clear();
@@ -689,8 +887,8 @@ input,textarea{font-size:16px}
     m.el.classList.replace("pending", "failed");
     m.el.lastChild.append(
       canRetry
-        ? h("button", { class: "retry", onclick: () => retry(m) }, "Not sent — tap to retry")
-        : h("span", { class: "retry" }, "Not sent")
+        ? h("button", { class: "retry", onclick: () => retry(m) }, T("retry"))
+        : h("span", { class: "retry" }, T("not_sent"))
     );
     persist();
   }
@@ -735,7 +933,7 @@ input,textarea{font-size:16px}
   function showTyping(f) {
     if (!f.active) return hideTyping();
     clearTimeout(typingHide);
-    typingText.textContent = (f.name || agentName || "Agent") + " is typing…";
+    typingText.textContent = t("typing", { name: f.name || agentName || t("agent") });
     typing.hidden = false;
     if (stick) scrollDown();
     typingHide = setTimeout(hideTyping, 10000); // in case "stopped" is lost
@@ -777,13 +975,11 @@ input,textarea{font-size:16px}
       h(
         "div",
         { class: "rq" },
-        r ? "You rated this chat" : "How was this chat?",
-        ...(r
-          ? [thumb(r, null, r === "good" ? "Good" : "Bad")]
-          : ["good", "bad"].map((v) => thumb(v, { "aria-label": v === "good" ? "Good" : "Bad", onclick: () => rate(v) })))
+        t(r ? "rated" : "rate_question"),
+        ...(r ? [thumb(r, null, t(r))] : ["good", "bad"].map((v) => thumb(v, { "aria-label": t(v), onclick: () => rate(v) })))
       ),
       given && given.comment && h("q", null, given.comment),
-      rated && h("p", { role: "status" }, "Thanks for your feedback"),
+      rated && h("p", { role: "status" }, t("thanks")),
       rated && !commented && rateForm,
     ];
     const typing = shadow.activeElement === comment;
@@ -794,16 +990,16 @@ input,textarea{font-size:16px}
   // --- the pre-chat form
 
   // Per field: max length, the message when required and empty, whether it is an email.
-  const NAME = [64, "Please enter your name."];
-  const RULES = { name: NAME, email: [254, "", 1], subject: [200], oname: NAME, oemail: [254, "Please enter your email address.", 1], omsg: [4000, "Please write your message."] };
+  const NAME = [64, "need_name"];
+  const RULES = { name: NAME, email: [254, "", 1], subject: [200], oname: NAME, oemail: [254, "need_email", 1], omsg: [4000, "need_message"] };
 
   function validate(name) {
     const value = fields[name].input.value.trim();
     const [max, required, email] = RULES[name];
     const message = !value ? required || ""
-      : email && !/^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(value) ? "Please enter a valid email address."
-      : value.length > max ? "This is too long." : "";
-    setFieldError(name, message);
+      : email && !/^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(value) ? "bad_email"
+      : value.length > max ? "too_long" : "";
+    setFieldError(name, message && t(message));
     return !message;
   }
 
@@ -823,9 +1019,9 @@ input,textarea{font-size:16px}
     // The id: a start repeated (the socket dropped before `welcome`) gets the same chat.
     starting = { type: "start", id: newId(), nickname: value("name"), subject: value("subject") };
     if (value("email")) starting.email = value("email");
+    if (visitorToken()) starting.visitor = visitorToken();
     if (/^https?:/.test(location.href) && location.href.length <= 2048) starting.page = location.href;
-    startBtn.disabled = true;
-    startBtn.textContent = "Starting…";
+    renderLabels();
     send(starting); // or on the next open socket
   }
 
@@ -838,30 +1034,36 @@ input,textarea{font-size:16px}
     // Sent again with the same id until acked: the server stores it once.
     leaving = { type: "leave_message", id: newId(), name: value("oname"), email: value("oemail"), message: value("omsg") };
     if (/^https?:/.test(location.href) && location.href.length <= 2048) leaving.page = location.href;
+    if (visitorToken()) leaving.visitor = visitorToken();
     offErr.textContent = "";
-    offBtn.disabled = true;
-    offBtn.textContent = "Sending…";
+    renderLabels();
     send(leaving); // or on the next open socket
   }
 
   function leaveDone() {
     leaving = null;
-    offBtn.disabled = false;
-    offBtn.textContent = "Send message";
+    renderLabels();
   }
 
   /** "We're back Monday at 09:00." in the visitor's language and time zone. */
   function backAt() {
     const at = new Date(opensAt);
-    const day = at.toDateString() === new Date().toDateString() ? "today"
-      : at.toLocaleDateString([], at - Date.now() > 6 * 864e5 ? { weekday: "long", month: "long", day: "numeric" } : { weekday: "long" });
-    return `We're back ${day} at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}.`;
+    const wait = at - Date.now();
+    const days = Math.round((new Date(at).setHours(0, 0, 0, 0) - new Date().setHours(0, 0, 0, 0)) / 864e5);
+    if (wait < 3540e3) return t("back_minutes", { n: Math.max(1, Math.ceil(wait / 60e3)) });
+    const time = at.toLocaleTimeString(intl, { hour: "2-digit", minute: "2-digit" });
+    if (days < 2) return t(days ? "back_tomorrow" : "back_today", { time });
+    const day = at.toLocaleDateString(intl, days > 6 ? { weekday: "long", month: "long", day: "numeric" } : { weekday: "long" });
+    return t("back_on", { day, time });
+  }
+
+  function renderLead() {
+    offLead.textContent = opensAt ? t("back_lead", { back: backAt() }) : t(closed ? "closed_lead" : "offline_lead");
   }
 
   function startDone() {
     starting = null;
-    startBtn.disabled = false;
-    startBtn.textContent = "Start chat";
+    renderLabels();
   }
 
   // --- the connection
@@ -974,7 +1176,8 @@ input,textarea{font-size:16px}
       const m = outbox.get(f.id);
       if (m && !m.failed) stored(m);
       if (leaving && f.id === leaving.id) {
-        sentText.textContent = `We'll reply by email to ${leaving.email}.` + (opensAt ? " " + backAt() : "");
+        keepVisitor(f.visitor);
+        sentText.textContent = t("sent_text", { email: leaving.email }) + (opensAt ? " " + backAt() : "");
         leaveDone();
         offlineView.reset();
         showView("sent");
@@ -993,28 +1196,29 @@ input,textarea{font-size:16px}
   function onHello(f) {
     available = f.available !== false;
     opensAt = !available && f.opensAt && !isNaN(new Date(f.opensAt)) ? f.opensAt : null;
-    title.textContent = f.name || "Chat";
-    if (rec) rec.name = f.name; // shown at once on the next page
+    siteName = f.name;
+    words = { locale: f.locale, strings: f.strings };
+    if (rec) Object.assign(rec, { name: f.name, words }); // for the next page
     note.hidden = available;
     files = (f.capabilities || []).includes("attachments");
+    fileRules = f.files || {};
     loadFiles();
-    const closed = f.reason === "hours";
-    offLead.textContent = opensAt
-      ? backAt() + " Leave a message and we'll answer by email."
-      : closed
-        ? "We're closed right now. Leave a message and we'll answer by email."
-        : "No one is online right now. Leave a message and we'll get back to you by email.";
+    closed = f.reason === "hours";
     // Outside business hours nobody comes for hours; an agent may log in any minute.
     anyway.hidden = closed || !!opensAt;
     // A stored chat wins; so does a form the visitor has begun (after a reconnect).
     const typed = [...main.querySelectorAll("input,textarea")].some((el) => el.value);
     if (!rec && !starting && !leaving && !typed && /^(form|offline)$/.test(view)) showView(home());
-    root.classList.add("ready"); // the launcher shows once the form it opens is known
+    renderLabels();
+    renderLead();
     renderStatus();
+    // The launcher shows once the form it opens is known, in its language.
+    localize(words).then(() => root.classList.add("ready"));
   }
 
   function onWelcome(f) {
     attached = true;
+    keepVisitor(f.visitor);
     if (starting) {
       startDone();
       resetChat();
@@ -1042,8 +1246,8 @@ input,textarea{font-size:16px}
     if (leaving && f.id === leaving.id) {
       const name = { name: "oname", email: "oemail", message: "omsg" }[f.field];
       leaveDone();
-      if (name) return setFieldError(name, f.message);
-      offErr.textContent = f.code === "rate_limited" ? "Too many messages from here just now; please try again later." : f.message || "Something went wrong; please try again.";
+      if (name) return setFieldError(name, said(f));
+      offErr.textContent = said(f);
       return;
     }
     const m = f.id && outbox.get(f.id);
@@ -1064,11 +1268,16 @@ input,textarea{font-size:16px}
     if (starting) {
       const name = { nickname: "name", email: "email", subject: "subject" }[f.field];
       startDone();
-      if (name) return setFieldError(name, f.message);
+      if (name) return setFieldError(name, said(f));
     } else if (f.code === "chat_ended" && !m) {
       return; // typing or a visit racing the end: the `state` event says it
     }
-    showNotice(f.message || "Something went wrong; please try again.");
+    showNotice(said(f));
+  }
+
+  function said(f) {
+    const id = GENERAL.includes(f.code) ? "error" : "error_" + f.code;
+    return id in EN ? t(id) : f.message || t("error");
   }
 
   function checkUrl() {
@@ -1128,7 +1337,7 @@ input,textarea{font-size:16px}
     if (0.299 * r + 0.587 * g + 0.114 * b > 170) root.classList.add("light");
 
     if (rec) {
-      title.textContent = rec.name || "Chat";
+      siteName = rec.name;
       given = rec.rating;
       renderRate();
       showView("chat");
@@ -1138,10 +1347,14 @@ input,textarea{font-size:16px}
     } else {
       showView("form");
     }
+    renderLabels();
     renderStatus();
     if (rec) connect();
     else peek();
-    setInterval(() => ws || conn === "blocked" || document.visibilityState !== "visible" || peek(), 60000);
+    setInterval(() => {
+      renderLead(); // "in 5 minutes" counts down
+      ws || conn === "blocked" || document.visibilityState !== "visible" || peek();
+    }, 60000);
 
     addEventListener("online", wake);
     addEventListener("offline", () => (ws ? ping() : renderStatus()));
@@ -1158,6 +1371,6 @@ input,textarea{font-size:16px}
     setInterval(checkUrl, 1000);
   }
 
-  if (document.body) mount();
-  else document.addEventListener("DOMContentLoaded", mount);
+  // Nothing shows before it speaks its language.
+  localize(words).then(() => (document.body ? mount() : document.addEventListener("DOMContentLoaded", mount)));
 })();

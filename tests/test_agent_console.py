@@ -140,7 +140,8 @@ async def test_the_console_is_not_for_strangers_nor_for_other_sites(server: Serv
 
 async def test_an_agent_sees_the_queue_live_accepts_and_chats(server: Server) -> None:
     async with Agent.connected(server) as agent:
-        assert agent.hello["me"] == {"name": "admin", "displayName": "Admin", "role": "operator"}
+        me = {"name": "admin", "displayName": "Admin", "role": "operator", "status": "online"}
+        assert agent.hello["me"] == me
         assert agent.hello["chats"] == []
         async with Visitor.connected(server) as visitor:
             assert visitor.hello["available"] is True  # an agent is online

@@ -100,7 +100,9 @@ async def test_hello_says_when_the_site_opens(data_dir: Path) -> None:
         "closed": {"name": "Closed", "allowed_origins": [HOST_ORIGIN], "hours": tomorrow_only()},
         "open": {"name": "Open", "allowed_origins": [HOST_ORIGIN], "backend": "local"},
     }
-    async with running(make_config(data_dir, {"sites": sites})) as server:
+    # An agent whose console closed counts as away after `agents.away_after`: short here.
+    config = make_config(data_dir, {"sites": sites, "agents": {"away_after": 0.2}})
+    async with running(config) as server:
         async with Visitor.connected(server, site="closed") as visitor:
             tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
             assert visitor.hello["available"] is False and visitor.hello["reason"] == "hours"

@@ -14,11 +14,16 @@ from tests.support.clients import Agent, Visitor
 from tests.support.cluster import Cluster, Node, running_cluster
 from tests.support.contact_centers import eventually
 from tests.support.redis_server import RedisServer
+from widget_server import model
+from widget_server.passwords import hash_password
+from widget_server.store import open_store
 
 
 @pytest.fixture
 async def cluster(tmp_path: Path, postgres_url: str, redis_url: str) -> AsyncIterator[Cluster]:
-    async with running_cluster(tmp_path, size=3, store=postgres_url, bus=redis_url) as cluster:
+    # An agent whose console closed is away after `agents.away_after` (60 s by default): short here.
+    config = {"agents": {"away_after": 0.5}}
+    async with running_cluster(tmp_path, size=3, store=postgres_url, bus=redis_url, config=config) as cluster:
         yield cluster
 
 
@@ -115,6 +120,37 @@ async def test_a_note_on_one_process_reaches_the_consoles_on_the_others_and_no_v
             (3, "state"),
             (4, "message"),
         ]
+
+
+async def test_an_agents_status_reaches_every_process(
+    cluster: Cluster, postgres_url: str, tmp_path: Path
+) -> None:
+    store = await open_store(postgres_url, tmp_path)  # a user added while the cluster runs
+    try:
+        await store.put_user(model.User("ana", model.AGENT_ROLE, hash_password("pw of ana"), "Ana"))
+    finally:
+        await store.close()
+    ana_online = {"name": "ana", "displayName": "Ana", "status": "online"}
+    ana_away = {**ana_online, "status": "away"}
+    async with Agent.connected(cluster[0]) as colleague:  # type: ignore[arg-type]
+        await colleague.send({"type": "status", "status": "away"})
+        await colleague.expect("agent", agent={"name": "admin", "displayName": "Admin", "status": "away"})
+        await eventually(lambda: not_(hello_available(cluster[2])), timeout=5)
+        async with Visitor.connected(cluster[2]) as widget:  # type: ignore[arg-type]
+            async with Agent.connected(cluster[1], "ana", "pw of ana") as ana:  # type: ignore[arg-type]
+                # Her console opened on one process; her colleague's console on another hears it, and
+                # the widget on a third is offered a chat within a second.
+                await colleague.expect("agent", agent=ana_online)
+                await widget.expect("hello", available=True, timeout=1.0)
+                await ana.send({"type": "status", "status": "away"})
+                await colleague.expect("agent", agent=ana_away, timeout=1.0)
+                await widget.expect("hello", available=False, timeout=1.0)
+                await ana.send({"type": "status", "status": "online"})
+                await colleague.expect("agent", agent=ana_online, timeout=1.0)
+                await widget.expect("hello", available=True, timeout=1.0)
+            # Her last console closed: away everywhere once the grace period (0.5 s here) is over.
+            await colleague.expect("agent", agent=ana_away)
+            await widget.expect("hello", available=False)
 
 
 async def test_the_queue_moves_for_visitors_on_every_process(cluster: Cluster) -> None:

@@ -47,8 +47,8 @@ SERVER_TYPES = _documented("Server to visitor")
 ERROR_CODES = _documented("Error codes") - {"internal_error"}
 VISITOR_TYPES = sorted(_documented("Visitor to server"))
 # The console's protocol (widget_server/web/agent.py): its frame types, and one error code of its own.
-CONSOLE_TYPES = ["accept", "say", "note", "typing", "end", "history", "read", "ping"]
-CONSOLE_ANSWERS = {"hello", "chat", "event", "typing", "presence", "history", "ack", "error", "pong"}
+CONSOLE_TYPES = ["accept", "say", "note", "typing", "end", "history", "read", "status", "ping"]
+CONSOLE_ANSWERS = {"hello", "chat", "event", "typing", "presence", "history", "ack", "error", "pong", "agent"}
 # The console's own (widget_server/web/agent.py): no such chat, accepted by another, not this agent's.
 CONSOLE_ERRORS = ERROR_CODES | {"not_found", "taken", "not_yours"}
 FIELDS = [
@@ -162,6 +162,7 @@ def test_any_console_frame_gets_a_documented_answer_and_the_socket_lives_on(
 ) -> None:
     fields = {name: json_values for name in ("id", "text", "active", "after")}
     fields["chat"] = st.sampled_from([server.chat, "no-such-chat"]) | json_values
+    fields["status"] = st.sampled_from(["online", "away", "offline"]) | json_values
     sent = data.draw(st.lists(frames(CONSOLE_TYPES, fields), min_size=1, max_size=6))
     cookie = f"widget_session={server.cookie}"
     headers = {"Cookie": cookie}

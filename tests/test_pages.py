@@ -92,6 +92,26 @@ async def test_the_console_loads_its_modules_as_javascript_and_all_at_once(serve
     assert sorted([*preloaded, "main.js"]) == modules
 
 
+def test_the_console_modules_import_one_another_without_a_cycle() -> None:
+    """A module of the console never imports, through others, one that imports it: callbacks go through
+    static/agent/handlers.js instead (a cycle works in a browser only by the order of evaluation)."""
+    imports = {
+        path.name: re.findall(r'^(?:import .*|\}) from "\./([^"]+)";$', path.read_text(), re.MULTILINE)
+        for path in CONSOLE_MODULES.glob("*.js")
+    }
+
+    def cycle_from(name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name) :], name]
+        for imported in imports.get(name, []):
+            found = cycle_from(imported, [*path, name])
+            if found:
+                return found
+        return None
+
+    assert [cycle for name in sorted(imports) if (cycle := cycle_from(name, []))] == []
+
+
 async def test_login_redirects_only_to_our_own_pages(server: Server) -> None:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         for next_url, expected in [

@@ -29,6 +29,7 @@ VALID = [
         p.Start("Chris", "Billing", "c@example.com", {"plan": "pro"}, "https://acme.example/p?q=1"),
     ),
     ('{"type":"start","nickname":"Chris","email":""}', p.Start("Chris")),
+    ('{"type":"start","nickname":"Chris","visitor":"v.t"}', p.Start("Chris", visitor="v.t")),
     ('{"type":"resume","token":"abc","after":0}', p.Resume("abc", 0)),
     ('{"type":"resume","token":"abc","after":12}', p.Resume("abc", 12)),
     ('{"type":"say","id":"m1","text":"line one\\nline two"}', p.Say("m1", "line one\nline two")),
@@ -41,6 +42,10 @@ VALID = [
     (
         '{"type":"leave_message","id":"o1","name":"Kim","email":"k@example.com","message":"Call me"}',
         p.LeaveMessage("o1", "Kim", "k@example.com", "Call me"),
+    ),
+    (
+        '{"type":"leave_message","id":"o1","name":"Kim","email":"k@e.com","message":"Hi","visitor":"v.t"}',
+        p.LeaveMessage("o1", "Kim", "k@e.com", "Hi", visitor="v.t"),
     ),
     ('{"type":"ping","extra":"ignored"}', p.Ping()),
 ]
@@ -73,6 +78,8 @@ INVALID = [
     ('{"type":"start","nickname":"C","email":"a@b"}', "invalid_field", "email"),
     ('{"type":"start","nickname":"C","email":"a b@c.de"}', "invalid_field", "email"),
     ('{"type":"start","nickname":"C","userData":{"":"x"}}', "invalid_field", "userData"),
+    ('{"type":"start","nickname":"C","visitor":7}', "invalid_field", "visitor"),
+    ('{"type":"start","nickname":"C","visitor":"' + "v" * 1025 + '"}', "invalid_field", "visitor"),
     ('{"type":"start","nickname":"C","userData":{"k":"' + "v" * 1001 + '"}}', "invalid_field", "userData"),
     ('{"type":"leave_message","id":"o","name":"K","email":"bad","message":"m"}', "invalid_field", "email"),
     ('{"type":"leave_message","id":"o","name":"K","email":"k@e.com"}', "invalid_field", "message"),

@@ -27,7 +27,7 @@ SITES = {
 
 @pytest.fixture
 async def pair(data_dir: Path, redis_url: str) -> AsyncIterator[tuple[Server, Server]]:
-    config = make_config(data_dir, {"bus": redis_url, "sites": SITES})
+    config = make_config(data_dir, {"bus": redis_url, "sites": SITES, "agents": {"away_after": 0.2}})
     async with running(config) as a, running(config) as b:
         yield a, b
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from widget_server.shared_state import AGENTS, SOCKETS_PER_IP, VISITORS, SharedState, open_shared_state
+from widget_server.shared_state import CONSOLES, SOCKETS_PER_IP, VISITORS, SharedState, open_shared_state
 
 TTL = 1.0  # short, so that an expiry is seen within a test
 
@@ -63,26 +63,26 @@ class SharedStateContract:
             "chat-2": 0,
             "chat-3": 0,
         }
-        assert await state.total(AGENTS, "") == 0  # counters are separate
+        assert await state.total(CONSOLES, "") == 0  # counters are separate
 
     async def test_two_processes_counts_are_summed(self, state: SharedState, other: SharedState) -> None:
         await state.add(VISITORS, "chat-1", 1)
         await other.add(VISITORS, "chat-1", 2)
-        await other.add(AGENTS, "", 1)
+        await other.add(CONSOLES, "", 1)
         await state.add(SOCKETS_PER_IP, "192.0.2.1", 3)
         await other.add(SOCKETS_PER_IP, "192.0.2.1", 1)
         both = self.spans_processes
         assert await state.total(VISITORS, "chat-1") == (3 if both else 1)
-        assert await state.total(AGENTS, "") == (1 if both else 0)
+        assert await state.total(CONSOLES, "") == (1 if both else 0)
         assert await other.totals(SOCKETS_PER_IP) == {"192.0.2.1": 4 if both else 1}
         await other.add(VISITORS, "chat-1", -2)
         assert await state.total(VISITORS, "chat-1") == 1
 
     async def test_a_closed_process_share_is_gone(self, url: str, state: SharedState) -> None:
         async with opened(url) as leaving:
-            await leaving.add(AGENTS, "", 1)
-        await state.add(AGENTS, "", 1)
-        assert await state.total(AGENTS, "") == 1
+            await leaving.add(CONSOLES, "", 1)
+        await state.add(CONSOLES, "", 1)
+        assert await state.total(CONSOLES, "") == 1
 
     async def test_a_limit_allows_its_burst_then_says_how_long_to_wait(self, state: SharedState) -> None:
         rate = 1 / 60  # one a minute: no refill within the test
@@ -151,7 +151,7 @@ class TestRedis(SharedStateContract):
 
             async def main():
                 state = await open_shared_state(sys.argv[1], ttl=float(sys.argv[2]))
-                await state.add("agents", "", 1)
+                await state.add("consoles", "", 1)
                 await state.add("visitors", "chat-1", 2)
                 print("ready", flush=True)
                 await asyncio.sleep(60)
@@ -166,14 +166,14 @@ class TestRedis(SharedStateContract):
             assert process.stdout is not None
             assert await process.stdout.readline() == b"ready\n"
             await state.add(VISITORS, "chat-1", 1)
-            assert await state.total(AGENTS, "") == 1
+            assert await state.total(CONSOLES, "") == 1
             assert await state.total(VISITORS, "chat-1") == 3
             await asyncio.sleep(TTL)  # alive: its heartbeat renews its share
             assert await state.total(VISITORS, "chat-1") == 3
         finally:
             process.kill()  # SIGKILL: no clean stop
             await process.wait()
-        await until(lambda: state.total(AGENTS, ""), 0, TTL * 3)
+        await until(lambda: state.total(CONSOLES, ""), 0, TTL * 3)
         assert await state.total(VISITORS, "chat-1") == 1
 
     async def test_a_share_redis_lost_is_written_again(self, url: str, state: SharedState) -> None:
@@ -182,7 +182,7 @@ class TestRedis(SharedStateContract):
 
         from widget_server.redis_url import split_prefix
 
-        await state.add(AGENTS, "", 1)
+        await state.add(CONSOLES, "", 1)
         await state.add(VISITORS, "chat-1", 2)
         base, prefix = split_prefix(url)
         client = redis.Redis.from_url(base)
@@ -191,9 +191,9 @@ class TestRedis(SharedStateContract):
             await client.delete(*keys)
         finally:
             await client.aclose()
-        assert await state.total(AGENTS, "") == 0
+        assert await state.total(CONSOLES, "") == 0
         await until(lambda: state.total(VISITORS, "chat-1"), 2, TTL * 2)
-        assert await state.total(AGENTS, "") == 1
+        assert await state.total(CONSOLES, "") == 1
 
 
 async def until(read: Callable[[], Any], expected: object, timeout: float) -> None:

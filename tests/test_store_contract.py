@@ -7,15 +7,18 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from widget_server import model
-from widget_server.model import Chat, Visitor
+from widget_server.model import CannedResponse, Chat, Visitor
 from widget_server.store import (
+    CannedNotFound,
     ChatNotFound,
     Fenced,
     LimitReached,
+    ShortcutTaken,
     SiteExists,
     SiteNotFound,
     Store,
@@ -232,6 +235,18 @@ async def test_users(store: Store) -> None:
     assert await store.delete_user("ana") and not await store.delete_user("ana")
 
 
+async def test_a_users_status_is_kept_until_they_choose_another(store: Store) -> None:
+    await store.put_user(model.User("ana", model.AGENT_ROLE, "hash", "Ana"))
+    assert (await store.get_user("ana")) == model.User("ana", model.AGENT_ROLE, "hash", "Ana", 1, "online")
+    assert await store.set_user_status("ana", model.AWAY)
+    assert not await store.set_user_status("nobody", model.AWAY)
+    # A new password (or signing out everywhere) replaces the user but not the status they chose.
+    await store.put_user(model.User("ana", model.AGENT_ROLE, "new", "Ana B", 2))
+    assert [(u.name, u.status) for u in await store.list_users()] == [("ana", "away")]
+    user = await store.get_user("ana")
+    assert user is not None and user.status == model.AWAY and user.password_hash == "new"
+
+
 async def test_everything_survives_reopening(store_factory: Reopen) -> None:
     store = await store_factory()
     await store.create_chat(new_chat(), [model.state(model.QUEUED)])
@@ -331,6 +346,106 @@ async def test_sites_and_their_version(store: Store) -> None:
         await store.change_site("acme", {"name": "C"}, audit)
     assert await store.list_sites() == [] and await store.sites_version() == start + 3
     assert len(await store.list_audit(target="acme")) == 3
+
+
+# --- the agent console's helpers: a visitor's other chats, canned responses --------------------------------
+
+
+def visitor_chat(chat_id: str, created_at: int, *, key: str | None = None, email: str | None = None) -> Chat:
+    return replace(new_chat(chat_id, created_at=created_at), visitor=Visitor("Chris", email=email, key=key))
+
+
+async def test_a_visitors_chats_by_their_key_or_their_email(store: Store) -> None:
+    for chat in [
+        visitor_chat("k1", 1001, key="K"),
+        visitor_chat("e1", 1002, email="Chris@Example.com"),
+        visitor_chat("both", 1003, key="K", email="chris@example.com"),
+        visitor_chat("other-key", 1004, key="L"),
+        visitor_chat("other-email", 1005, email="dana@example.com"),
+        replace(visitor_chat("other-site", 1006, key="K"), site="elsewhere"),
+        visitor_chat("k2", 1007, key="K"),
+        visitor_chat("gone", 1008, key="K"),
+        visitor_chat("now", 1009, key="K", email="CHRIS@example.com"),
+    ]:
+        await store.create_chat(chat, [model.message("visitor", "Chris", f"hello from {chat.id}")])
+    await store.update_chat("gone", {"deleted_at": 2000})
+
+    async def ids(key: str | None, email: str | None, **options: Any) -> list[str]:
+        return [chat.id for chat in await store.find_visitor_chats("acme", key=key, email=email, **options)]
+
+    # Newest first, each once, older than "now"; deleted chats and other sites' left out.
+    assert await ids("K", "chris@EXAMPLE.com", before=(1009, "now")) == ["k2", "both", "e1", "k1"]
+    assert await ids("K", None) == ["now", "k2", "both", "k1"]
+    assert await ids(None, "chris@example.com") == ["now", "both", "e1"]
+    assert await ids("K", "x", before=(1003, "both"), limit=5) == ["k1"]
+    assert await ids("K", "chris@example.com", limit=2) == ["now", "k2"]
+    assert await ids(None, None) == []
+    assert (await store.find_visitor_chats("acme", key="K", email=None))[0].visitor.key == "K"
+
+
+async def test_first_messages_of_chats(store: Store) -> None:
+    await store.create_chat(new_chat("a"), [model.state(model.QUEUED), model.visit("https://x.example/")])
+    await store.append("a", [model.message("visitor", "C", "first"), model.message("agent", "Ana", "second")])
+    await store.create_chat(new_chat("quiet"), [model.state(model.QUEUED)])
+    await store.create_chat(new_chat("b"), [model.note("Ana", "a note is no message", "n1")])
+    await store.append("b", [model.message("visitor", "C", "only")])
+    found = await store.first_messages(["a", "quiet", "b", "missing", "a"])
+    assert {chat_id: (e.seq, e.data["text"]) for chat_id, e in found.items()} == {
+        "a": (3, "first"),
+        "b": (2, "only"),
+    }
+    assert await store.first_messages([]) == {}
+
+
+def canned(
+    canned_id: str, shortcut: str, owner: str | None = None, *, title: str = "", at: int = 1000
+) -> CannedResponse:
+    return CannedResponse(
+        canned_id,
+        owner,
+        shortcut,
+        title or f"About {shortcut}",
+        "Hello {{visitor.name}}",
+        at,
+        at,
+        owner or "admin",
+    )
+
+
+async def test_canned_responses_shared_and_personal(store: Store) -> None:
+    audit = model.AuditEntry.of(model.Actor("admin", "console"), "canned.create", "s1")
+    await store.save_canned(canned("s1", "refund"), create=True, audit=audit)
+    await store.save_canned(canned("s2", "hours"), create=True)
+    await store.save_canned(canned("a1", "refund", "ana"), create=True)  # hers may share a shared one's
+    await store.save_canned(canned("a2", "bye", "ana"), create=True)
+    await store.save_canned(canned("b1", "bye", "bo"), create=True)  # and another agent's own
+    listed = [(c.shortcut, c.owner) for c in await store.list_canned("ana")]
+    assert listed == [("bye", "ana"), ("hours", None), ("refund", None), ("refund", "ana")]
+    assert [c.id for c in await store.list_canned("bo")] == ["b1", "s2", "s1"]  # never ana's
+    assert [c.id for c in await store.list_canned("cy")] == ["s2", "s1"]
+    assert [await store.count_canned(owner) for owner in (None, "ana", "cy")] == [2, 2, 0]
+    assert [entry.action for entry in await store.list_audit(target="s1")] == ["canned.create"]
+
+    # A shortcut is once among the shared ones, and once among each agent's own: nothing written.
+    for taken in (canned("s3", "hours"), canned("a3", "bye", "ana")):
+        with pytest.raises(ShortcutTaken):
+            await store.save_canned(taken, create=True, audit=replace(audit, target=taken.id))
+        assert await store.get_canned(taken.id) is None
+        assert await store.list_audit(target=taken.id) == []
+
+    # A replace changes the words, never the owner or the creation time.
+    edited = replace(canned("a2", "later", "bo", title="See you", at=5), updated_at=2000, updated_by="ana")
+    await store.save_canned(edited, create=False)
+    assert await store.get_canned("a2") == replace(edited, owner="ana", created_at=1000)
+    with pytest.raises(ShortcutTaken):
+        await store.save_canned(replace(edited, shortcut="refund"), create=False)
+    with pytest.raises(CannedNotFound):
+        await store.save_canned(canned("missing", "nope"), create=False)
+
+    assert await store.delete_canned("a2", audit=replace(audit, action="canned.delete", target="a2"))
+    assert not await store.delete_canned("a2")
+    assert await store.get_canned("a2") is None
+    assert [entry.action for entry in await store.list_audit(target="a2")] == ["canned.delete"]
 
 
 # --- several writers: two store instances on one database, as two server processes ----------------------
@@ -509,3 +624,15 @@ async def test_owners_fencing_at_once_leave_the_newest_cursor(
     assert all(outcome is None or isinstance(outcome, Fenced) for outcome in outcomes)
     chat = await one.get_chat("c1")
     assert chat is not None and chat.backend_state == {"cursor": 30}  # never moved back by a stale owner
+
+
+async def test_one_shortcut_created_through_two_instances_at_once_is_stored_once(
+    two_stores: tuple[Store, Store],
+) -> None:
+    one, two = two_stores
+    outcomes = await asyncio.gather(
+        *((one if n % 2 else two).save_canned(canned(f"s{n}", "refund"), create=True) for n in range(6)),
+        return_exceptions=True,
+    )
+    assert sorted(type(outcome).__name__ for outcome in outcomes) == ["NoneType"] + ["ShortcutTaken"] * 5
+    assert [c.shortcut for c in await one.list_canned("ana")] == ["refund"]

@@ -13,7 +13,15 @@ import asyncpg
 import pytest
 
 from widget_server import model
-from widget_server.store import Fenced, StoreError, open_store, postgres_schema, sqlite_schema
+from widget_server.store import (
+    Fenced,
+    StoreError,
+    open_store,
+    postgres_console,
+    postgres_schema,
+    sqlite_console,
+    sqlite_schema,
+)
 
 # Rows as the first release wrote them; the same SQL for both stores.
 VERSION_1_ROWS = [
@@ -54,6 +62,22 @@ class SQLiteDatabase:
         finally:
             conn.close()
 
+    #: How the store spells its look-ups of a visitor's chats, each with its index.
+    lookups = ((sqlite_console.BY_KEY, "chats_by_visitor_key"), (sqlite_console.BY_EMAIL, "chats_by_email"))
+
+    async def plan(self, condition: str) -> str:
+        """How SQLite would find the chats of a site meeting ``condition`` (one ``?``), newest first."""
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                f"EXPLAIN QUERY PLAN SELECT id FROM chats WHERE site = ? AND {condition}"
+                " ORDER BY created_at DESC LIMIT 20",
+                ("acme", "x"),
+            ).fetchall()
+            return " ".join(str(row[-1]) for row in rows)
+        finally:
+            conn.close()
+
 
 @dataclass
 class PostgresDatabase:
@@ -79,6 +103,27 @@ class PostgresDatabase:
         # One record per script, each run once.
         assert [row[0] for row in versions] == list(range(1, len(versions) + 1))
         return len(versions)
+
+    lookups = (
+        (postgres_console.BY_KEY.format("$2"), "chats_by_visitor_key"),
+        (postgres_console.BY_EMAIL.format("$2"), "chats_by_email"),
+    )
+
+    async def plan(self, condition: str) -> str:
+        """How PostgreSQL would find them, were the table large (a few rows are read faster without an
+        index, so sequential scans are ruled out here)."""
+        conn = await asyncpg.connect(self.url)
+        try:
+            await conn.execute("SET enable_seqscan = off")
+            rows = await conn.fetch(
+                f"EXPLAIN SELECT id FROM chats WHERE site = $1 AND {condition}"
+                " ORDER BY created_at DESC LIMIT 20",
+                "acme",
+                "x",
+            )
+            return " ".join(row[0] for row in rows)
+        finally:
+            await conn.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -113,7 +158,7 @@ async def test_a_version_1_database_keeps_its_rows_and_gains_the_newest_schema(
         again = await store.append("old", [model.message("visitor", "Old", "before", "m1")])
         assert not again.new and again.events[0].seq == 1  # the old client id still makes it idempotent
         user = await store.get_user("ana")
-        assert user is not None and user.session_version == 1
+        assert user is not None and user.session_version == 1 and user.status == model.ONLINE
         assert [item.payload for item in await store.list_outbox("old")] == [{"x": 1}]
         # Version 2's fence starts at 0 on the old chat.
         await store.update_chat("old", {"backend_state": {"cursor": 4}}, fence=0)
@@ -144,3 +189,12 @@ async def test_a_database_newer_than_the_code_is_refused(database: SQLiteDatabas
     newer = len(database.scripts) + 1
     with pytest.raises(StoreError, match=f"schema version {newer}, newer than this widget_server knows"):
         await open_store(database.url, database.data_dir)
+
+
+async def test_a_visitors_chats_are_found_through_indexes(
+    database: SQLiteDatabase | PostgresDatabase,
+) -> None:
+    store = await open_store(database.url, database.data_dir)
+    await store.close()
+    for condition, index in database.lookups:
+        assert index in await database.plan(condition), condition

@@ -29,3 +29,21 @@ def test_expired_tokens_are_refused() -> None:
     token = ResumeTokens("k" * 40, max_age=60).issue("acme", "c")
     with pytest.raises(InvalidToken, match="expired"):
         ResumeTokens("k" * 40, max_age=-1).verify(token, "acme")
+
+
+def test_a_visitor_token_names_its_site_and_key_and_anything_else_is_a_new_visitor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tokens = ResumeTokens("k" * 40, max_age=60)
+    token = tokens.issue_visitor("acme", "K")
+    assert tokens.visitor_key(token, "acme") == "K"
+    others = [
+        tokens.visitor_key(token, "globex"),  # another site's
+        tokens.visitor_key(ResumeTokens("b" * 40, max_age=60).issue_visitor("acme", "K"), "acme"),  # forged
+        tokens.visitor_key(tokens.issue("acme", "K"), "acme"),  # a resume token
+        tokens.visitor_key("garbage", "acme"),
+        tokens.visitor_key(None, "acme"),
+    ]
+    assert "K" not in others and len(set(others)) == len(others)  # each a new, random key
+    monkeypatch.setattr("widget_server.tokens.VISITOR_MAX_AGE", -1)
+    assert tokens.visitor_key(token, "acme") != "K"  # too old

@@ -31,6 +31,7 @@ from typing import Any
 
 from widget_server import attachments, metrics, model, zendesk
 from widget_server.adapters import POLLING_BACKENDS, Adapter, BackendError, Polled
+from widget_server.agent_status import Roster
 from widget_server.bus import Bus, Callback, Message
 from widget_server.config import Site
 from widget_server.file_store import DirectoryFiles, FileStore
@@ -75,6 +76,7 @@ class ChatService:
         adapter_for: Callable[[str], Adapter],
         *,
         abandon_after: float = 120.0,
+        away_after: float = 60.0,
         poll_settings: PollSettings | None = None,
         outbox_queued: Callable[[], None] = lambda: None,
         availability_changed: Callable[[], None] = lambda: None,
@@ -91,13 +93,21 @@ class ChatService:
         self.files = attachments.ChatFiles(files or default_files, self)
         #: What the processes share: who is there, and the limits (widget_server/shared_state).
         self.state: SharedState = state or MemoryState()
-        self.presence = Presence(
+        #: The agents' status (widget_server/agent_status.py), and with it whether anyone is online.
+        self.roster = Roster(
+            store=store,
             state=self.state,
             bus=bus,
+            away_after=away_after,
+            # When the first agent is online or the last one is not: open widgets hear it (runtime.py).
+            availability_changed=availability_changed,
+            spawn=self._spawn,
+        )
+        self.presence = Presence(
+            state=self.state,
+            roster=self.roster,
             abandon_after=abandon_after,
             abandon=self._abandon,
-            # When the first agent comes or the last one goes: open widgets hear it (runtime.py).
-            availability_changed=availability_changed,
             spawn=self._spawn,
         )
         self.queue = QueuePlaces(store, bus)
@@ -162,10 +172,18 @@ class ChatService:
 
     # --- the visitor's side ----------------------------------------------------------------------------
 
-    async def start(self, site: Site, request: Start, *, ip: str | None, user_agent: str | None) -> Chat:
+    async def start(
+        self,
+        site: Site,
+        request: Start,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+        visitor_key: str | None = None,
+    ) -> Chat:
         """Open a new chat: at the contact center first, then in the log. If either fails, nothing of it
         is left (the contact-center chat is ended again). A `start` repeated with the same client id gets
-        the chat the first one created."""
+        the chat the first one created. ``visitor_key``: which browser this is (``Visitor.key``)."""
         if request.id is not None:
             earlier = await self.store.find_started(site.id, request.id)
             if earlier is not None:
@@ -185,6 +203,7 @@ class ChatService:
                 page=request.page,
                 ip=ip,
                 user_agent=user_agent[:512] if user_agent else None,
+                key=visitor_key,
             ),
             created_at=model.now_ms(),
             start_id=request.id,
@@ -256,6 +275,7 @@ class ChatService:
         user_agent: str | None,
         created_at: int | None = None,
         limited: bool = True,
+        visitor_key: str | None = None,
     ) -> Chat:
         """A message left while nobody could answer: stored as a chat of type ``offline_msg`` and, for a
         site that forwards to Zendesk, queued in the outbox in the same transaction. Idempotent by the
@@ -277,6 +297,7 @@ class ChatService:
                 page=request.page,
                 ip=ip,
                 user_agent=user_agent[:512] if user_agent else None,
+                key=visitor_key,
             ),
             created_at=now,
             ended_at=now,
@@ -671,6 +692,7 @@ class ChatService:
             self._sweeper = None
         await self.pollers.close()
         await self.presence.close()
+        await self.roster.close()
         await self.queue.close()
         for task in list(self._tasks):
             task.cancel()

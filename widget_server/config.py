@@ -20,6 +20,7 @@ from typing import Any
 
 import filetype
 
+from widget_server import teams
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy, SitePolicy
 from widget_server.adapters import settings_specs
 from widget_server.availability import BusinessHours, HoursError
@@ -35,6 +36,7 @@ from widget_server.settings_table import (
     positive,
     string_list,
 )
+from widget_server.widget_strings import StringsProblem, check_strings, locale_problem
 
 SITE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 DEMO_SITE = "demo"
@@ -160,6 +162,12 @@ class Site:
     hours_table: Mapping[str, Any] | None = None
     zendesk: Mapping[str, Any] | None = None
     attachments: AttachmentRules = field(default_factory=AttachmentRules)
+    #: The widget's language when the page and the browser name none it speaks (None: English), and the
+    #: site's own wording of its strings (``[sites.ID.strings]``, widget_server/widget_strings.py).
+    locale: str | None = None
+    strings: Mapping[str, Any] | None = None
+    #: The team that answers its chats (``[teams.ID]``, widget_server/teams.py; None: manual, anyone).
+    team: str | None = None
     policy: SitePolicy = field(init=False, compare=False, repr=False)
     hours: BusinessHours | None = field(init=False, compare=False, repr=False)
 
@@ -186,6 +194,9 @@ SITE_SPEC = {
     "hours": Setting(dict),
     "zendesk": Setting(dict),
     "attachments": Setting(dict, default={}),
+    "locale": Setting(str, check=locale_problem),
+    "strings": Setting(dict),
+    "team": Setting(str, check=lambda v: None if SITE_ID.match(v) else "must be a team's id"),
 }
 
 ZENDESK_SPEC = {
@@ -229,6 +240,12 @@ def site_from_mapping(
         zendesk = check_table(zendesk, ZENDESK_SPEC, f"{where}.zendesk")
     files = check_table(checked["attachments"], ATTACHMENTS_SPEC, f"{where}.attachments")
     attachments = AttachmentRules(files["max_bytes"], files["max_files"], tuple(files["types"]))
+    strings = checked["strings"]
+    if strings is not None:
+        try:
+            strings = check_strings(strings)
+        except StringsProblem as error:
+            raise ConfigError(f"{where}.strings.{error.where}", error.problem) from None
     return Site(
         id=site_id,
         name=checked["name"] if checked["name"] is not None else site_id,
@@ -241,6 +258,9 @@ def site_from_mapping(
         hours_table=hours,
         zendesk=zendesk,
         attachments=attachments,
+        locale=checked["locale"],
+        strings=strings or None,
+        team=checked["team"],
     )
 
 
@@ -283,7 +303,11 @@ class Config:
     shutdown_timeout: int = 30
     log_format: str = "plain"
     poller: PollSettings = field(default_factory=PollSettings)
+    #: Seconds after an agent's last console closed (in every process) before they count as away.
+    agent_away_after: float = 60.0
     source: str | None = None
+    #: ``[teams.ID]`` (widget_server/teams.py).
+    teams: Mapping[str, teams.Team] = field(default_factory=dict)
 
     @property
     def trusted_proxy_set(self) -> NetworkSet:
@@ -309,8 +333,12 @@ TOP_SPEC = {
         list, default=list(Config.metrics_networks), check=string_list(_network_problem)
     ),
     "poller": Setting(dict, default={}),
+    "agents": Setting(dict, default={}),
     "sites": Setting(dict, default={}),
+    "teams": Setting(dict, default={}),
 }
+
+AGENTS_SPEC = {"away_after": Setting((int, float), default=Config.agent_away_after, check=positive)}
 
 
 def _scheme_problem(url: str, schemes: tuple[str, ...]) -> str | None:
@@ -364,6 +392,10 @@ def config_from_mapping(
     sites = {}
     for site_id, table in top["sites"].items():
         sites[site_id] = site_from_mapping(site_id, table, provisioned=True)
+    declared_teams = teams.teams_from_mapping(top["teams"])
+    for site in sites.values():
+        if site.team is not None and site.team not in declared_teams:
+            raise ConfigError(f"sites.{site.id}.team", f"there is no [teams.{site.team}]")
     data_dir = Path(os.path.expanduser(top["data_dir"]))
     attachments_dir = Path(os.path.expanduser(top["attachments_dir"])) if top["attachments_dir"] else None
     return Config(
@@ -386,7 +418,9 @@ def config_from_mapping(
         shutdown_timeout=top["shutdown_timeout"],
         log_format=top["log_format"],
         poller=poll_settings(check_table(top["poller"], POLLER_SPEC, "poller")),
+        agent_away_after=float(check_table(top["agents"], AGENTS_SPEC, "agents")["away_after"]),
         source=source,
+        teams=declared_teams,
     )
 
 

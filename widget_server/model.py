@@ -64,9 +64,13 @@ class Visitor:
     page: str | None = None
     ip: str | None = None
     user_agent: str | None = None
+    #: Which browser this is, the same for every chat it starts on the site: a random key the server
+    #: gives the widget (signed, in its ``visitor`` token, tokens.py) and the widget keeps. How agents see
+    #: a returning visitor's earlier chats (Store.find_visitor_chats); None for a chat started without one.
+    key: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        obj = {
             "nickname": self.nickname,
             "subject": self.subject,
             "email": self.email,
@@ -75,6 +79,9 @@ class Visitor:
             "ip": self.ip,
             "userAgent": self.user_agent,
         }
+        if self.key is not None:
+            obj["key"] = self.key
+        return obj
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Visitor:
@@ -86,6 +93,7 @@ class Visitor:
             page=obj.get("page"),
             ip=obj.get("ip"),
             user_agent=obj.get("userAgent"),
+            key=obj.get("key"),
         )
 
 
@@ -139,7 +147,7 @@ class Chat:
             "rating": self.meta.get("rating"),
             "comment": self.meta.get("comment"),
             "unread": bool(self.meta.get("unread", False)),
-            "visitor": {k: v for k, v in self.visitor.to_json().items() if k != "ip"},
+            "visitor": {k: v for k, v in self.visitor.to_json().items() if k not in ("ip", "key")},
         }
 
 
@@ -255,13 +263,21 @@ AGENT_ROLE = "agent"
 OPERATOR_ROLE = "operator"
 ROLES = (AGENT_ROLE, OPERATOR_ROLE)
 
+# An agent's status, as they choose it in the console (widget_server/agent_status.py): online (visitors
+# are offered a chat), away (stepped away: no new chats, their chats stay theirs) or offline.
+ONLINE = "online"
+AWAY = "away"
+OFFLINE = "offline"
+AGENT_STATUSES = (ONLINE, AWAY, OFFLINE)
+
 
 @dataclass(frozen=True, slots=True)
 class User:
     """Someone who logs in to the agent console or the admin page.
 
     ``session_version`` is part of every session cookie; bumping it (new password, removal) logs the
-    user out everywhere, although the cookies themselves are stateless.
+    user out everywhere, although the cookies themselves are stateless. ``status`` is the one they chose
+    last (a new user starts online); only ``Store.set_user_status`` changes it.
     """
 
     name: str
@@ -269,6 +285,7 @@ class User:
     password_hash: str
     display_name: str
     session_version: int = 1
+    status: str = ONLINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +351,22 @@ class ApiToken:
 
 
 OFFLINE_MESSAGE = "offline_msg"
+
+
+@dataclass(frozen=True, slots=True)
+class CannedResponse:
+    """A reply agents insert by its shortcut (``/refund``), with placeholders the console fills in
+    (widget_server/canned.py). ``owner`` None: shared, seen by every agent and changed by operators only;
+    else the one agent's own, whom nobody else sees."""
+
+    id: str
+    owner: str | None
+    shortcut: str
+    title: str
+    text: str
+    created_at: int
+    updated_at: int
+    updated_by: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,33 +1,24 @@
-"""Who is there: the visitors' sockets of each chat and the agents logged in to the console, in every
-process of the deployment (widget_server/shared_state), and what follows when they come and go.
+"""Who is there: the visitors' sockets of each chat, in every process of the deployment
+(widget_server/shared_state), and what follows when they come and go; and whether anyone can answer now.
 
 - A chat whose visitor has no socket left in any process is "away": a poller goes on for its grace period
   (the poller knows when to stop, and asks here before it does); a chat queued at the built-in contact
   center ends as missed after ``abandon_after`` seconds, so that agents' queues hold only people still
   waiting. A reload, on this process or another, is back in time.
 - Availability: whether a live answer is likely now (business hours; for the built-in contact center,
-  an agent online in any process). When the first agent comes or the last one goes, ``availability_changed``
-  runs in every process, so that open widgets can switch between a chat and the offline form. The count
-  of agents is kept here, per process, so that a `hello` costs no round trip: it is read again when an
-  agent comes or goes here, when another process says so on the bus, and every ``refresh_every`` seconds
-  (a process that dies with the last agent says nothing: its share expires).
+  an agent whose status is online, in any process: widget_server/agent_status.py, which keeps that in
+  memory so that a `hello` costs no round trip, and tells open widgets when it changes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
-from widget_server.bus import Bus, Message
+from widget_server.agent_status import Roster
 from widget_server.config import Site
-from widget_server.shared_state import AGENTS, VISITORS, SharedState
-
-log = logging.getLogger(__name__)
-
-#: The bus channel on which a process says that agents online went from none to some or back.
-AVAILABILITY = "availability"
+from widget_server.shared_state import VISITORS, SharedState
 
 
 class Presence:
@@ -35,30 +26,17 @@ class Presence:
         self,
         *,
         state: SharedState,
-        bus: Bus,
+        roster: Roster,
         abandon_after: float,
         abandon: Callable[[str], Awaitable[None]],
-        availability_changed: Callable[[], None],
         spawn: Callable[[Awaitable[None]], object],
-        refresh_every: float = 5.0,
     ) -> None:
         self.abandon_after = abandon_after
-        self.refresh_every = refresh_every
         self._state = state
-        self._bus = bus
+        self._roster = roster
         self._abandon = abandon
-        self.availability_changed = availability_changed
         self._spawn = spawn
         self._abandon_timers: dict[str, asyncio.TimerHandle] = {}
-        self._agents_online = 0  # in the whole deployment, as last read
-        self._unsubscribe: Callable[[], Awaitable[None]] | None = None
-        self._refresher: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.refresh_agents()
-        self._unsubscribe = await self._bus.subscribe(AVAILABILITY, self._on_notice)
-        if self._state.spans_processes:
-            self._refresher = asyncio.ensure_future(self._refresh_forever())
 
     # --- visitors -------------------------------------------------------------------------------------
 
@@ -101,42 +79,7 @@ class Presence:
         if not await self.visitor_online(chat_id):
             await self._abandon(chat_id)
 
-    # --- agents and availability ----------------------------------------------------------------------
-
-    async def agent_came(self) -> None:
-        await self._state.add(AGENTS, "", 1)
-        await self._agents_changed()
-
-    async def agent_went(self) -> None:
-        await self._state.add(AGENTS, "", -1)
-        await self._agents_changed()
-
-    async def _agents_changed(self) -> None:
-        if await self.refresh_agents():
-            await self._bus.publish(AVAILABILITY, {"t": "agents"})  # the other processes read it again
-
-    async def refresh_agents(self) -> bool:
-        """Read the deployment's agents online; if that changed availability, say so. True if it did."""
-        count = await self._state.total(AGENTS, "")
-        changed = (count > 0) != (self._agents_online > 0)
-        self._agents_online = count
-        if changed:
-            self.availability_changed()
-        return changed
-
-    def _on_notice(self, message: Message) -> None:
-        self._spawn(self._refresh_once())
-
-    async def _refresh_once(self) -> None:
-        await self.refresh_agents()
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_every)
-            try:
-                await self.refresh_agents()
-            except Exception:
-                log.exception("could not read the agents online")
+    # --- availability -----------------------------------------------------------------------------------
 
     def unavailable_because(self, site: Site, at: datetime | None = None) -> str | None:
         """Why no live answer is likely now: "hours" (outside business hours), "agents" (nobody online at
@@ -144,7 +87,7 @@ class Presence:
         center that cannot work as configured.)"""
         if site.hours is not None and not site.hours.is_open(at or datetime.now(UTC)):
             return "hours"
-        if site.backend == "local" and self._agents_online <= 0:
+        if site.backend == "local" and not self._roster.anyone_online:
             return "agents"
         return None
 
@@ -155,8 +98,3 @@ class Presence:
         for timer in self._abandon_timers.values():
             timer.cancel()
         self._abandon_timers.clear()
-        if self._refresher is not None:
-            self._refresher.cancel()
-            await asyncio.gather(self._refresher, return_exceptions=True)
-        if self._unsubscribe is not None:
-            await self._unsubscribe()

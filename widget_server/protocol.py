@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ MAX_USERDATA_KEYS = 20
 MAX_USERDATA_KEY = 64
 MAX_USERDATA_VALUE = 1000
 MAX_COMMENT = 1000
+MAX_TOKEN = 1024  # a resume or visitor token
 
 # Deliberately loose: the full RFC 5322 grammar accepts addresses no mail system delivers to, and a
 # strict one refuses real ones. One "@", no spaces, a dot in the domain.
@@ -62,6 +64,8 @@ class Start:
     page: str | None = None
     #: Optional client id: a second `start` with the same id (a retry) attaches to the same chat.
     id: str | None = None
+    #: Optional visitor token of an earlier `welcome` (tokens.py): the new chat is the same visitor's.
+    visitor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class LeaveMessage:
     email: str
     message: str
     page: str | None = None
+    visitor: str | None = None  # as in Start
 
 
 @dataclass(frozen=True)
@@ -273,11 +278,12 @@ def _start(f: _Fields) -> Start:
         user_data=f.user_data("userData"),
         page=f.url("page", required=False),
         id=f.text("id", 1, MAX_CLIENT_ID, required=False),
+        visitor=f.text("visitor", 1, MAX_TOKEN, required=False),
     )
 
 
 def _resume(f: _Fields) -> Resume:
-    return Resume(token=f.required_text("token", 1, 1024), after=f.count("after"))
+    return Resume(token=f.required_text("token", 1, MAX_TOKEN), after=f.count("after"))
 
 
 def _say(f: _Fields) -> Say:
@@ -293,6 +299,7 @@ def _leave_message(f: _Fields) -> LeaveMessage:
         email=email,
         message=f.required_text("message", 1, MAX_TEXT),
         page=f.url("page", required=False),
+        visitor=f.text("visitor", 1, MAX_TOKEN, required=False),
     )
 
 
@@ -348,6 +355,8 @@ def hello_frame(
     name: str,
     opens_at: str | None = None,
     reason: str | None = None,
+    locale: str | None = None,
+    strings: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     frame: dict[str, Any] = {
         "type": "hello",
@@ -359,19 +368,30 @@ def hello_frame(
         frame["opensAt"] = opens_at  # outside business hours: when a live answer is likely again
     if reason is not None:
         frame["reason"] = reason  # why not: "hours" (closed), "agents" (nobody online), "backend"
+    if locale is not None:
+        frame["locale"] = locale  # the site's language, when the page and the browser name none we have
+    if strings:
+        frame["strings"] = dict(strings)  # the site's own wording, by string id
     return frame
 
 
-def welcome_frame(chat_id: str, token: str) -> dict[str, Any]:
-    return {"type": "welcome", "chat": chat_id, "token": token}
+def welcome_frame(chat_id: str, token: str, visitor: str | None = None) -> dict[str, Any]:
+    frame = {"type": "welcome", "chat": chat_id, "token": token}
+    if visitor is not None:
+        frame["visitor"] = visitor
+    return frame
 
 
-def ack_frame(client_id: str, seq: int | None = None, *, chat: str | None = None) -> dict[str, Any]:
+def ack_frame(
+    client_id: str, seq: int | None = None, *, chat: str | None = None, visitor: str | None = None
+) -> dict[str, Any]:
     frame: dict[str, Any] = {"type": "ack", "id": client_id}
     if seq is not None:
         frame["seq"] = seq
     if chat is not None:
         frame["chat"] = chat
+    if visitor is not None:
+        frame["visitor"] = visitor
     return frame
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from widget_server import model
 from widget_server.adapters import Adapter, AdapterContext, create_adapter
+from widget_server.assignment import Assigner
 from widget_server.bus import Bus, open_bus
 from widget_server.chat_service import ChatService
 from widget_server.config import DEMO_SITE, Config, demo_site
@@ -69,6 +70,8 @@ class Runtime:
     #: Omnidesk sites: their configuration check, and the access policy of those with policy_source = true
     #: (widget_server/omnidesk_policy.py; the gate asks it, the admin page can show its ``describe``).
     omnidesk: OmnideskPolicies = field(init=False)
+    #: Round-robin assignment for the sites whose team wants it (widget_server/assignment.py).
+    assigner: Assigner | None = None
 
     @classmethod
     async def start(cls, config: Config, secret_key: str) -> Runtime:
@@ -92,6 +95,7 @@ class Runtime:
             poll_settings=config.poller,
             outbox_queued=forwarder.wake,
             availability_changed=lambda: runtime.availability_changed(),
+            away_after=config.agent_away_after,
             files=open_files(store, config.data_dir, config.attachments_dir),
             leases=leases,
             state=state,
@@ -113,16 +117,19 @@ class Runtime:
         runtime.omnidesk = OmnideskPolicies(sites, runtime.adapter, runtime.live.enforce, config.data_dir)
         runtime.omnidesk.sites_changed(site.id for site in sites.all())
         runtime.default_login = await ensure_default_login(store, config.data_dir)
-        await service.presence.start()
+        await service.roster.start()
         await service.recover()
+        runtime.assigner = Assigner(service, sites, config.teams)
+        await runtime.assigner.start()
         forwarder.start()
         runtime.check_adapters()
         runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
         return runtime
 
     def availability_changed(self) -> None:
-        """The first agent came or the last one went: the open widgets of the built-in contact center's
-        sites get a new `hello`, so that they offer a chat or the offline form as it now is."""
+        """The first agent is online or the last one is not (widget_server/agent_status.py): the open
+        widgets of the built-in contact center's sites get a new `hello`, so that they offer a chat or
+        the offline form as it now is."""
         for site in self.sites.all():
             if site.backend == "local":
                 for socket in self.live.sockets(site.id):
@@ -173,6 +180,8 @@ class Runtime:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
         await self.omnidesk.close()
+        if self.assigner is not None:
+            await self.assigner.close()
         await self.service.close()
         if self.forwarder is not None:
             await self.forwarder.close()

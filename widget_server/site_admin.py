@@ -63,6 +63,12 @@ def site_table(site: Site) -> dict[str, Any]:
         table["zendesk"] = {k: v for k, v in site.zendesk.items() if v is not None}
     if site.attachments != AttachmentRules():
         table["attachments"] = {**vars(site.attachments), "types": list(site.attachments.types)}
+    if site.locale is not None:
+        table["locale"] = site.locale
+    if site.strings:
+        table["strings"] = dict(site.strings)
+    if site.team is not None:
+        table["team"] = site.team
     return table
 
 
@@ -143,11 +149,12 @@ class SiteAdmin:
         return await self._save(actor, before, site, "site.update")
 
     async def update(self, actor: Actor, site_id: str, changes: Any) -> Site:
-        """Change some top-level settings; the rest stay as they are."""
+        """Change some top-level settings; the rest stay as they are. A setting changed to null is removed
+        (its default applies), as in a JSON merge patch."""
         before = self._editable(site_id)
         if not isinstance(changes, dict) or not changes:
             raise AdminError("invalid", "Send an object with the settings to change.")
-        table = {**site_table(before), **changes}
+        table = {key: value for key, value in {**site_table(before), **changes}.items() if value is not None}
         if "backend" in changes and changes["backend"] != before.backend:
             table.pop(before.backend, None)  # the old backend's settings do not apply to the new one
         return await self._save(actor, before, self._check(site_id, table), "site.update")

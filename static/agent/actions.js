@@ -5,6 +5,7 @@ import { isMessage, isMineActive, isVisible, messageUnread, saveReadMarks } from
 import { FILE_URL, MAX_TEXT } from "./config.js";
 import { updateTitle } from "./indicators.js";
 import { renderLists, updateItem } from "./lists.js";
+import { isNoteMode } from "./notes.js";
 import { renderHeaderActions, renderNotice, renderPane } from "./pane.js";
 import { loadHistory, randomId, requestId, sendSay } from "./requests.js";
 import { state } from "./state.js";
@@ -50,18 +51,20 @@ export function endChat(chat) {
 export function sendReply() {
   var ui = state.ui;
   var chat = state.selectedId ? state.chats.get(state.selectedId) : null;
-  if (!chat || !isMineActive(chat) || !ui.textarea) return;
+  var note = isNoteMode(chat); // an internal note, in any chat (notes.js)
+  if (!chat || !(note || isMineActive(chat)) || !ui.textarea) return;
   var text = ui.textarea.value;
   if (!text.trim()) return;
   if (text.length > MAX_TEXT) {
-    setNotice(chat, "A reply may be at most " + MAX_TEXT + " characters (this one has " + text.length + ").", "error");
+    var what = note ? "A note" : "A reply";
+    setNotice(chat, what + " may be at most " + MAX_TEXT + " characters (this one has " + text.length + ").", "error");
     return;
   }
-  var pending = { id: randomId(), text: text, at: Date.now(), acked: false, failed: false };
+  var pending = { id: randomId(), text: text, at: Date.now(), acked: false, failed: false, note: note };
   chat.pending.push(pending);
   ui.textarea.value = "";
   chat.draft = "";
-  stopTyping();
+  if (!note) stopTyping();
   sendSay(chat, pending);
   renderPending(chat);
   scrollToBottom(true);

@@ -84,6 +84,15 @@ function appendEvent(chat, ev) {
       }
     }
   }
+  if (ev.kind === "note" && typeof ev.id === "string") {
+    // My note, stored: it replaces its pending line (its ack may come first, through another process).
+    var notes = chat.pending.length;
+    chat.pending = chat.pending.filter(function (p) { return !(p.note && p.id === ev.id); });
+    if (chat.pending.length !== notes) {
+      mineNow = true;
+      removePendingDom(ev.id);
+    }
+  }
   if (chat.id === state.selectedId) {
     renderEvent(chat, ev, mineNow);
     if (isVisible()) markRead(chat);

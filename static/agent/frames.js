@@ -2,6 +2,7 @@
  * widget_server/web/agent.py), and what a lost connection does. */
 
 import { markRead, setNotice } from "./actions.js";
+import { loadCanned } from "./canned.js";
 import { applyEvent, appendHistory } from "./chat-log.js";
 import {
   agentName,
@@ -15,13 +16,17 @@ import {
   wantsTranscript,
 } from "./chats.js";
 import { FLASH_FOR, MAX_ENDED_SHOWN, MAX_MESSAGES_SHOWN, PRELOAD_QUEUE } from "./config.js";
+import { earlierFailed, onEarlier, takeEarlierHistory } from "./earlier-chats.js";
 import { setConnection, setConnectionDetail, updateTitle } from "./indicators.js";
 import { renderLists, sortedChats, updateItem } from "./lists.js";
+import { noticeChat, noticeEvents, noticeHello } from "./notify.js";
 import { renderMessage } from "./offline-message.js";
 import { renderComposerState, renderHeaderActions, renderPane, renderPaneHeader } from "./pane.js";
 import { loadHistory, sendSay } from "./requests.js";
 import { state } from "./state.js";
+import { onAgent, teamFromHello } from "./status.js";
 import { parseTime } from "./time.js";
+import { onTransferred, transferFailed } from "./transfer.js";
 import { removePendingDom, renderPending, renderTranscript, renderTyping } from "./transcript.js";
 import { forgetTyping, onTyping, stopTypingIn } from "./typing.js";
 import { renderDetails } from "./visitor-details.js";
@@ -48,7 +53,13 @@ export function receive(frame) {
       onEvent(frame);
       break;
     case "history":
-      onHistory(frame);
+      if (!takeEarlierHistory(frame)) onHistory(frame);
+      break;
+    case "earlier":
+      onEarlier(frame);
+      break;
+    case "canned":
+      loadCanned(); // a canned response of mine or a shared one changed
       break;
     case "typing":
       onTyping(frame);
@@ -56,11 +67,17 @@ export function receive(frame) {
     case "presence":
       onPresence(frame);
       break;
+    case "agent":
+      onAgent(frame); // a colleague's status, or mine from another device
+      break;
     case "ack":
       onAck(frame);
       break;
+    case "transferred":
+      onTransferred(frame);
+      break;
     case "error":
-      onError(frame);
+      if (!transferFailed(frame)) onError(frame);
       break;
     default:
       break; // pong, and anything newer than this console
@@ -85,7 +102,9 @@ function onHello(frame) {
   resetBackoff();
   state.me = frame.me || state.me;
   state.sites = frame.sites || {};
+  teamFromHello(frame);
   if (first) loadReadMarks();
+  loadCanned(); // a `canned` frame may have been lost with the connection
   setConnection("connected");
 
   // hello replaces the lists; transcripts we hold stay and catch up from their last seq. It comes on
@@ -116,6 +135,7 @@ function onHello(frame) {
     }
     if (remembered && chats.has(remembered)) state.selectedId = remembered;
   }
+  noticeHello(frame.chats || [], first); // what this hello brings that the console had not seen
 
   var queued = 0;
   sortedChats("queue").forEach(function (chat) {
@@ -148,6 +168,7 @@ function onChat(summary) {
   var chat = state.chats.get(summary.id);
   var before = null;
   var wasAccepting = !!(chat && chat.accepting);
+  var isNew = !chat;
   if (!chat) {
     chat = makeChat(summary);
     state.chats.set(summary.id, chat);
@@ -158,6 +179,7 @@ function onChat(summary) {
   } else {
     before = updateSummary(chat, summary);
   }
+  noticeChat(chat, isNew);
   if (wantsTranscript(chat) && !chat.events) loadHistory(chat);
 
   var acceptedHere = false;
@@ -192,6 +214,7 @@ function onEvent(frame) {
     if (chat.id === state.selectedId) renderPaneHeader();
   }
   applyEvent(chat, frame);
+  noticeEvents(chat, [frame]);
   renderLists();
   updateTitle();
 }
@@ -213,6 +236,7 @@ function onHistory(frame) {
     chat.unread = 0;
   }
   var gap = appendHistory(chat, frame.events || []);
+  noticeEvents(chat, frame.events || []); // what a reconnect missed is news; what was there before is not
   if (chat.id === state.selectedId) {
     if (firstLoad) renderTranscript();
     if (isVisible()) markRead(chat);
@@ -265,6 +289,7 @@ function onError(frame) {
       if (chat.id === state.selectedId) renderPending(chat);
     }
     if (request.kind === "accept") chat.accepting = false;
+    if (request.kind === "earlier") return earlierFailed(chat.id);
     if (request.kind === "history") {
       chat.loading = false;
       if (!chat.events && chat.id === state.selectedId) {

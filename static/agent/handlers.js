@@ -10,4 +10,6 @@ export var handlers = {
   sendFile: null, // (chat, file)
   retry: null, // (chat, clientId)
   discard: null, // (chat, clientId)
+  openCanned: null, // (): the canned responses dialog
+  showShortcuts: null, // (): the keyboard shortcuts dialog
 };

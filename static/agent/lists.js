@@ -6,6 +6,7 @@ import { LONG_WAIT, MAX_ENDED_SHOWN } from "./config.js";
 import { $, el, visuallyHidden } from "./dom.js";
 import { handlers } from "./handlers.js";
 import { state } from "./state.js";
+import { renderTeam } from "./status.js";
 import { duration, hhmm, parseTime, shortDateTime, timeEl } from "./time.js";
 
 export function sortedChats(list) {
@@ -70,6 +71,7 @@ export function renderLists() {
     var chat = state.chats.get(focusedId);
     if (chat && chat.button && chat.li.parentNode) chat.button.focus();
   }
+  renderTeam(); // its open chats come from the same chats
 }
 
 export function updateItem(chat) {

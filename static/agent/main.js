@@ -3,6 +3,7 @@
  * and styles from this server only, so nothing here uses inline styles or inline handlers. */
 
 import { accept, discard, endChat, markRead, retry, select, sendFile, sendReply } from "./actions.js";
+import { openCannedDialog } from "./canned-dialog.js";
 import { isVisible } from "./chats.js";
 import { CLOCK_EVERY } from "./config.js";
 import { $ } from "./dom.js";
@@ -10,8 +11,12 @@ import { connectionLost, receive } from "./frames.js";
 import { handlers } from "./handlers.js";
 import { updateTitle } from "./indicators.js";
 import { onListKey, tickLists } from "./lists.js";
+import { listenForGesture, noticeAttention } from "./notify.js";
 import { renderPane, renderSince } from "./pane.js";
+import { initSettings } from "./settings.js";
+import { initShortcuts, showShortcuts } from "./shortcuts.js";
 import { state } from "./state.js";
+import { initStatus } from "./status.js";
 import { connect, listen, reconnectNow } from "./wire.js";
 
 function tick() {
@@ -21,14 +26,20 @@ function tick() {
 
 function start() {
   Object.assign(handlers, {
-    select: select,
+    select: function (id) {
+      select(id);
+      noticeAttention(); // opened: its notification has done its job
+    },
     accept: accept,
     endChat: endChat,
     sendReply: sendReply,
     sendFile: sendFile,
     retry: retry,
     discard: discard,
+    openCanned: openCannedDialog,
+    showShortcuts: showShortcuts,
   });
+  initShortcuts();
 
   var nav = document.querySelector(".lists");
   if (nav) nav.addEventListener("keydown", onListKey);
@@ -40,6 +51,7 @@ function start() {
     if (!isVisible()) return;
     var chat = state.selectedId ? state.chats.get(state.selectedId) : null;
     if (chat) markRead(chat);
+    noticeAttention();
   }
   document.addEventListener("visibilitychange", onAttention);
   window.addEventListener("focus", onAttention);
@@ -54,6 +66,9 @@ function start() {
       event.returnValue = "";
     }
   });
+  initSettings();
+  listenForGesture();
+  initStatus();
   setInterval(tick, CLOCK_EVERY);
   renderPane();
   updateTitle();

@@ -1,16 +1,19 @@
 /* The chat pane on the right: built anew (state.ui) for each chat selected, with its header and actions
  * (Accept, End chat), notice bar, transcript, composer and details; or the empty pane when none is. */
 
+import { attachPicker } from "./canned.js";
 import { agentName, capitalise, isMessage, isMineActive, nickname } from "./chats.js";
 import { MAX_TEXT } from "./config.js";
 import { $, el, icon } from "./dom.js";
 import { handlers } from "./handlers.js";
 import { renderEmptyHint } from "./indicators.js";
+import { modeSwitch, renderNoteComposer } from "./notes.js";
 import { renderMessagePane } from "./offline-message.js";
 import { state } from "./state.js";
 import { duration, fullDate, parseTime, shortDateTime, timeEl } from "./time.js";
 import { atBottom, rating, renderPending, renderTranscript, renderTyping, scrollToBottom } from "./transcript.js";
-import { onComposerBlur, onComposerInput } from "./typing.js";
+import { transferButton } from "./transfer.js";
+import { onComposerBlur, onComposerInput, stopTyping } from "./typing.js";
 import { renderDetails } from "./visitor-details.js";
 
 var endConfirmTimer = 0;
@@ -32,7 +35,13 @@ export function renderPane() {
         { class: "pane-empty" },
         icon("inbox", 40),
         el("h2", { text: me ? "Hello, " + (me.displayName || me.name) : "Agent console" }),
-        ui.emptyHint
+        ui.emptyHint,
+        el(
+          "p",
+          { class: "pane-empty-tools" },
+          el("button", { type: "button", class: "btn ghost small", onclick: function () { handlers.openCanned(); } }, icon("bolt", 14), "Canned responses"),
+          el("button", { type: "button", class: "btn ghost small", onclick: function () { handlers.showShortcuts(); } }, icon("keyboard", 16), "Keyboard shortcuts")
+        )
       )
     );
     renderEmptyHint();
@@ -120,6 +129,8 @@ export function renderPane() {
     "aria-describedby": "composer-hint",
   });
   ui.textarea.addEventListener("input", onComposerInput);
+  // The canned responses' "/" list first: while it is open, Enter inserts rather than sends.
+  ui.canned = attachPicker(ui.textarea, function () { return state.chats.get(chat.id); });
   ui.textarea.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey && !event.isComposing) {
       event.preventDefault();
@@ -146,6 +157,27 @@ export function renderPane() {
     icon("clip", 18)
   );
   ui.hint = el("p", { id: "composer-hint", class: "composer-hint" });
+  // Above the box: Reply | Note (notes.js), and the canned responses and shortcuts at hand.
+  ui.noteBadge = el("span", { class: "note-badge", hidden: true }, icon("lock", 13), "Only your team sees notes");
+  ui.textareaLabel = el("label", { for: "reply", class: "vh", text: "Reply" });
+  var composerHead = el(
+    "div",
+    { class: "composer-head" },
+    modeSwitch(chat, function (mode) { setComposeMode(chat, mode); }),
+    ui.noteBadge,
+    el("span", { class: "spacer" }),
+    el(
+      "button",
+      { type: "button", class: "btn ghost small composer-tool", onclick: function () { handlers.openCanned(); } },
+      icon("bolt", 14),
+      "Canned responses"
+    ),
+    el(
+      "button",
+      { type: "button", class: "btn ghost small composer-tool", "aria-label": "Keyboard shortcuts", title: "Keyboard shortcuts (?)", onclick: function () { handlers.showShortcuts(); } },
+      icon("keyboard", 16)
+    )
+  );
   ui.composer = el(
     "form",
     {
@@ -156,7 +188,9 @@ export function renderPane() {
         handlers.sendReply();
       },
     },
-    el("label", { for: "reply", class: "vh", text: "Reply" }),
+    composerHead,
+    ui.textareaLabel,
+    ui.canned,
     el("div", { class: "composer-row" }, ui.textarea, ui.picker, ui.attach, ui.send),
     ui.hint
   );
@@ -291,7 +325,7 @@ export function renderHeaderActions() {
         endButton.textContent = "End chat";
       }, 4000);
     });
-    ui.actions.append(endButton);
+    ui.actions.append(transferButton(chat), endButton);
   }
 }
 
@@ -330,6 +364,10 @@ export function renderComposerState() {
   var chat = state.selectedId ? state.chats.get(state.selectedId) : null;
   if (!chat || !ui.textarea) return;
   var mine = isMineActive(chat);
+  if (renderNoteComposer(ui, chat)) {
+    renderPending(chat);
+    return;
+  }
   ui.textarea.disabled = !mine;
   ui.send.disabled = !mine;
   ui.attach.hidden = !mine; // files only in my own active chats
@@ -352,4 +390,12 @@ export function renderComposerState() {
   }
   ui.hint.textContent = hint;
   renderPending(chat);
+}
+
+/* Reply or note, for this chat's composer (a note: no typing indicator for the visitor). The text typed
+ * stays: "this should be a note" is one click. The focus stays where it is (on the switch, for arrow keys). */
+export function setComposeMode(chat, mode) {
+  chat.composeMode = mode === "note" ? "note" : "reply";
+  if (chat.composeMode === "note") stopTyping();
+  if (chat.id === state.selectedId) renderComposerState();
 }

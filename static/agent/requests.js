@@ -30,10 +30,11 @@ export function loadHistory(chat) {
   send({ type: "history", chat: chat.id, after: after, id: requestId(chat.id, "history") });
 }
 
+/* A reply, or an internal note (`pending.note`): the same ids, acks and errors. */
 export function sendSay(chat, pending) {
   pending.failed = false;
   send({
-    type: "say",
+    type: pending.note ? "note" : "say",
     chat: chat.id,
     id: pending.id,
     text: pending.text,

@@ -4,6 +4,7 @@
 import { FILE_URL, THUMBNAIL_TYPES } from "./config.js";
 import { el, externalLink, icon, linkify, safeUrl, visuallyHidden } from "./dom.js";
 import { handlers } from "./handlers.js";
+import { noteLine } from "./notes.js";
 import { state } from "./state.js";
 import { dayLabel, parseTime, timeEl } from "./time.js";
 
@@ -64,10 +65,22 @@ export function renderEvent(chat, ev, mine) {
   else if (ui.jump) ui.jump.hidden = false;
 }
 
+/* A transcript read elsewhere (an earlier chat, read only, earlier-chats.js): its lines into `list`. */
+export function renderEventsInto(list, events) {
+  var context = {}; // its own day and name-line grouping, apart from the open chat's
+  list.replaceChildren();
+  events.forEach(function (ev) {
+    var node = eventNode(ev, context);
+    if (node) list.append(node);
+  });
+  if (!list.childNodes.length) list.append(el("li", { class: "sys placeholder", text: "No messages." }));
+}
+
 /* One transcript line. Consecutive messages from the same person within a few minutes share one
- * name line, like a conversation reads; every message keeps its own time. */
-function eventNode(ev) {
-  var ui = state.ui;
+ * name line, like a conversation reads; every message keeps its own time. `context` keeps that grouping
+ * (the open chat's: state.ui). */
+function eventNode(ev, context) {
+  var ui = context || state.ui;
   var at = parseTime(ev.at);
   var fragment = document.createDocumentFragment();
   var day = new Date(at).toDateString();
@@ -108,6 +121,9 @@ function eventNode(ev) {
     ui.group = null;
   } else if (ev.kind === "rating") {
     node = systemLine(rating(ev.rating, ev.comment), at, "rated");
+    ui.group = null;
+  } else if (ev.kind === "note") {
+    node = noteLine(ev.name, ev.text, at); // for agents only: a card of its own, not a message
     ui.group = null;
   } else if (ev.kind === "visit") {
     var href = safeUrl(ev.url);
@@ -218,17 +234,19 @@ export function renderPending(chat) {
     } else {
       status = el("span", { class: "msg-status", text: p.acked ? "Sent" : state.socketOpen ? "Sending…" : "Waiting for connection…" });
     }
-    ui.transcript.append(
-      el(
-        "li",
-        {
-          class: "msg agent pending-item" + (p.acked ? "" : " pending") + (p.failed ? " failed" : ""),
-          "data-client": p.id,
-        },
-        el("div", { class: "msg-meta" }, el("span", { class: "msg-name", text: "You" }), status),
-        el("div", { class: "bubble" }, linkify(p.text))
-      )
-    );
+    var line = p.note
+      ? noteLine(null, p.text, p.at, status)
+      : el(
+          "li",
+          { class: "msg agent" },
+          el("div", { class: "msg-meta" }, el("span", { class: "msg-name", text: "You" }), status),
+          el("div", { class: "bubble" }, linkify(p.text))
+        );
+    line.classList.add("pending-item");
+    if (!p.acked) line.classList.add("pending");
+    if (p.failed) line.classList.add("failed");
+    line.setAttribute("data-client", p.id);
+    ui.transcript.append(line);
   });
   chat.uploads.forEach(function (upload) {
     ui.transcript.append(

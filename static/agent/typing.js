@@ -16,7 +16,7 @@ export function onComposerInput() {
   var chat = state.selectedId ? state.chats.get(state.selectedId) : null;
   if (!chat || !ui.textarea) return;
   chat.draft = ui.textarea.value;
-  if (!isMineActive(chat)) return;
+  if (!isMineActive(chat) || chat.composeMode === "note") return; // a note: the visitor sees no typing
   if (!ui.textarea.value.trim()) {
     stopTyping();
     return;

@@ -3,6 +3,7 @@
 
 import { pageUrlOf, siteName } from "./chats.js";
 import { el, externalLink, safeMail, safeUrl } from "./dom.js";
+import { earlierSection } from "./earlier-chats.js";
 import { state } from "./state.js";
 import { parseTime, shortDateTime, timeEl } from "./time.js";
 
@@ -50,6 +51,7 @@ export function renderDetails() {
   ui.details.replaceChildren(
     el("h3", { text: "Visitor" }),
     rows,
+    earlierSection(chat),
     el("h3", { text: "Data from the site" }),
     dataBlock
   );

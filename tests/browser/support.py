@@ -74,7 +74,7 @@ p, span, label, h2, header, form { display: block !important; float: right !impo
 """
 
 PAGE = """<!doctype html>
-<html lang="en">
+<html{lang}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -132,16 +132,19 @@ class HostSite:
 
     Query parameters: ``hostile=1`` adds HOSTILE_CSS, ``widget=0`` leaves the snippet out (a test adds
     it later), ``csp=1`` serves the page under a strict Content-Security-Policy (`STRICT_CSP`) with a nonce
-    on the snippet. The widget server's origin is set once that server runs: its configuration needs this
-    site's origin first.
+    on the snippet, ``lang=de`` is the page's language (``lang=`` none; English without it) and
+    ``locale=de`` the snippet's ``data-locale``. The widget server's origin is set once that server runs:
+    its configuration needs this site's origin first.
     """
 
     def __init__(self) -> None:
         self.widget_origin = ""
         self.app = Starlette(routes=[Route("/{path:path}", self.page)])
 
-    def snippet(self, nonce: str = "") -> str:
+    def snippet(self, nonce: str = "", locale: str = "") -> str:
         attribute = f' nonce="{nonce}"' if nonce else ""
+        if locale:
+            attribute += f' data-locale="{html.escape(locale)}"'
         src = html.escape(self.widget_origin)
         return f'<script src="{src}/widget.js" data-site="{SITE}"{attribute} async></script>'
 
@@ -151,11 +154,13 @@ class HostSite:
         strict = params.get("csp") == "1"
         nonce = secrets.token_urlsafe(16) if strict else ""
         socket_origin = re.sub(r"^http", "ws", self.widget_origin)
+        lang = params.get("lang", "en")
         return HTMLResponse(
             PAGE.format(
+                lang=f' lang="{html.escape(lang)}"' if lang else "",
                 title=html.escape(title),
                 hostile=f"<style>{HOSTILE_CSS}</style>" if params.get("hostile") == "1" else "",
-                snippet=self.snippet(nonce) if params.get("widget") != "0" else "",
+                snippet=self.snippet(nonce, params.get("locale", "")) if params.get("widget") != "0" else "",
             ),
             headers={
                 "Content-Security-Policy": STRICT_CSP.format(

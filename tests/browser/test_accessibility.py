@@ -103,6 +103,51 @@ async def test_the_console_passes_axe_and_fits_a_phone(browsing: Browsing) -> No
     await expect(sign_out).to_be_in_viewport(ratio=1)
 
 
+async def test_the_consoles_notes_canned_responses_shortcuts_and_earlier_chats_pass_axe(
+    browsing: Browsing,
+) -> None:
+    """The composer in note mode, the "/" list, and each dialog of the console, open."""
+    widget = await browsing.visitor()
+    await widget.open()
+    await widget.start("Ada")
+    await widget.say("Where is my order?")
+    console = await browsing.console()
+    page = console.page
+    await console.accept("Ada")
+    await console.end_chat()
+    await widget.new_chat_button.click()
+    await widget.start("Ada")
+    await console.accept("Ada")
+    await page.get_by_role("radio", name="Note (only your team sees it)").check()
+    await page.get_by_label("Note", exact=True).fill("Second chat today.")
+    await check(page, "console-note-mode")
+    await page.get_by_role("radio", name="Reply (the visitor sees it)").check()
+    await console.reply_box.fill("")
+    await console.reply_box.press_sequentially("/")
+    await expect(page.locator(".canned-pop")).to_be_visible()
+    await check(page, "console-canned-picker")
+    await console.reply_box.press("Escape")
+
+    await page.get_by_role("button", name="Canned responses").click()
+    dialog = page.get_by_role("dialog", name="Canned responses")
+    await check(page, "console-canned-dialog")
+    await dialog.get_by_role("button", name="New response").click()
+    browsing.expect_console_error("status of 400")  # the empty form is refused, as it should be
+    await dialog.get_by_role("button", name="Add").click()  # the form with its error
+    await expect(dialog.locator(".canned-field-error").first).to_be_visible()
+    await check(page, "console-canned-form")
+    await page.keyboard.press("Escape")
+
+    await page.get_by_role("button", name="Keyboard shortcuts").click()
+    await check(page, "console-shortcuts-dialog")
+    await page.keyboard.press("Escape")
+
+    await page.set_viewport_size(DESKTOP)
+    await page.get_by_role("region", name="Earlier chats").get_by_role("button").click()
+    await expect(page.get_by_role("dialog").locator(".msg.visitor")).to_have_count(1)
+    await check(page, "console-earlier-chat")
+
+
 async def test_the_admin_pages_pass_axe_and_fit_a_phone(browsing: Browsing, stack: Stack) -> None:
     console = await browsing.console()  # the default admin is an operator: the console's login serves both
     page = console.page

@@ -240,7 +240,8 @@ async def test_outside_business_hours_the_form_says_when_we_are_back(
     # Midnight UTC, tomorrow, as the visitor's own clock and calendar say it.
     opening = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
     local = opening.astimezone(ZoneInfo(zone))
-    day = "today" if local.date() == datetime.now(ZoneInfo(zone)).date() else local.strftime("%A")
+    days = (local.date() - datetime.now(ZoneInfo(zone)).date()).days
+    day = "today" if days == 0 else "tomorrow" if days == 1 else local.strftime("%A")
     await expect(offline.lead).to_have_text(
         f"We're back {day} at {local:%H:%M}. Leave a message and we'll answer by email."
     )
@@ -301,13 +302,15 @@ async def test_the_visitor_rates_an_ended_chat_and_the_console_shows_it_live(
     assert chat is not None
     assert (chat.meta["rating"], chat.meta["comment"]) == ("bad", "Took a while to get an answer")
 
-    # With nobody online any more, a reload still shows the chat (not the offline form), and the
-    # rating as given instead of the buttons.
+    # With nobody online any more (the agent signed out: offline at once), a reload still shows the chat
+    # (not the offline form), and the rating as given instead of the buttons.
+    await console.page.get_by_role("button", name="Sign out").click()
+    await expect(console.page).to_have_url(re.compile(r"/agent/login"))
     await console.page.close()
     site = stack.server.runtime.sites.get(SITE)
     assert site is not None
     async with asyncio.timeout(10):
-        while stack.server.runtime.service.presence.available(site):  # the console's socket is closing
+        while stack.server.runtime.service.presence.available(site):
             await asyncio.sleep(0.05)
     await widget.page.reload()
     await widget.opened()

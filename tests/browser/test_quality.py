@@ -18,8 +18,9 @@ from tests.support.contact_centers import eventually
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 # gzip bytes: the loader is the whole widget, one file. 15 KiB until the widget asked for availability
-# over HTTP (a page view without a socket), 16 KiB since.
-SIZE_BUDGET = 16 * 1024
+# over HTTP (a page view without a socket), 16 KiB until it spoke other languages (its English strings
+# by id, the language machinery; the other languages are files of their own), 18 KiB since.
+SIZE_BUDGET = 18 * 1024
 
 
 async def test_the_widget_script_is_small_and_all_the_widget_loads(browsing: Browsing, stack: Stack) -> None:

@@ -1,6 +1,6 @@
 """What the processes of one deployment must agree on besides the store: who is there, and the limits.
 
-- **Counts** (visitors' sockets per chat, agents online, sockets per client address, live sockets per
+- **Counts** (visitors' sockets per chat, agents' consoles, sockets per client address, live sockets per
   site): each process owns its share and changes only that (``add``); a read (``total``, ``totals``) sums
   the shares of the processes alive now. A process that dies without a word stops renewing its share,
   and the share expires with it (redis.py: a heartbeat key and a TTL), so nobody counts a dead process's
@@ -26,9 +26,10 @@ from collections.abc import Iterable
 from typing import Protocol
 
 #: The counts the server keeps (each a name for ``add`` and ``total``): the key is a chat id, a client
-#: address, a site id, or "" for the one count of agents online.
+#: address, a site id, or an agent's name (their console sockets, each counted until a while after it
+#: closed: widget_server/agent_status.py).
 VISITORS = "visitors"
-AGENTS = "agents"
+CONSOLES = "consoles"
 SOCKETS_PER_IP = "ip"
 SOCKETS_PER_SITE = "site"
 

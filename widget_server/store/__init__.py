@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from widget_server.model import ApiToken, AuditEntry, Chat, Event, NewEvent, OutboxItem, StoredSite, User
+from widget_server.model import (
+    ApiToken,
+    AuditEntry,
+    CannedResponse,
+    Chat,
+    Event,
+    NewEvent,
+    OutboxItem,
+    StoredSite,
+    User,
+)
 
 
 class StoreError(Exception):
@@ -56,6 +66,15 @@ class SiteExists(StoreError):
 
 
 class SiteNotFound(StoreError):
+    pass
+
+
+class ShortcutTaken(StoreError):
+    """A canned response with this shortcut exists already where the new one would go (the shared ones,
+    or the same agent's own). Nothing was written."""
+
+
+class CannedNotFound(StoreError):
     pass
 
 
@@ -271,12 +290,17 @@ class Store(Protocol):
     async def get_user(self, name: str) -> User | None: ...
 
     async def put_user(self, user: User) -> None:
-        """Create or replace a user."""
+        """Create or replace a user. A new user gets ``user.status``; a replaced one keeps the status it
+        has (a password change or a removal of sessions does not change whether they are online)."""
         ...
 
     async def delete_user(self, name: str) -> bool: ...
 
     async def list_users(self) -> list[User]: ...
+
+    async def set_user_status(self, name: str, status: str) -> bool:
+        """Store the status the user chose (``model.AGENT_STATUSES``); False if there is no such user."""
+        ...
 
     # --- the history API ---
 
@@ -337,6 +361,50 @@ class Store(Protocol):
         """Soft-delete chats (``deleted_at`` = ``audit.at``) in one transaction, recording ``audit`` once per
         chat deleted with the chat's id as its target. Returns each id's outcome: ``"deleted"``,
         ``"already_deleted"`` or ``"not_found"``."""
+        ...
+
+    # --- the agent console's helpers: a visitor's other chats, canned responses ---------------------------
+
+    async def find_visitor_chats(
+        self,
+        site: str,
+        *,
+        key: str | None,
+        email: str | None,
+        before: tuple[int, str] | None = None,
+        limit: int = 20,
+    ) -> list[Chat]:
+        """The site's chats, not deleted, of the visitor with this ``key`` (``Visitor.key``) or this
+        ``email`` (equal ignoring case), newest first, at most ``limit``; ``before`` a ``(created_at, id)``
+        key: only chats older than it. Each condition is answered from an index of its own."""
+        ...
+
+    async def first_messages(self, chat_ids: Sequence[str]) -> dict[str, Event]:
+        """Each chat's first ``message`` event, by chat id; a chat without one is absent."""
+        ...
+
+    async def list_canned(self, owner: str) -> list[CannedResponse]:
+        """The shared canned responses and ``owner``'s own, by shortcut (shared first where two have
+        the same one)."""
+        ...
+
+    async def get_canned(self, canned_id: str) -> CannedResponse | None: ...
+
+    async def count_canned(self, owner: str | None) -> int:
+        """How many canned responses ``owner`` has (None: how many shared ones there are)."""
+        ...
+
+    async def save_canned(
+        self, response: CannedResponse, *, create: bool, audit: AuditEntry | None = None
+    ) -> None:
+        """Create (``create``) or replace a canned response, and record ``audit`` if given, in one
+        transaction. Its shortcut must be free among the shared ones (a shared response) or its owner's
+        (a personal one), else ``ShortcutTaken``; a replace of a missing one raises ``CannedNotFound``.
+        ``owner`` and ``created_at`` never change on a replace."""
+        ...
+
+    async def delete_canned(self, canned_id: str, audit: AuditEntry | None = None) -> bool:
+        """Delete a canned response (and record ``audit``); False when there was none."""
         ...
 
 

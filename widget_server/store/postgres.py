@@ -8,7 +8,8 @@ when a ``postgresql://`` store is configured.
 
 Split by concern like the SQLite store: chats and their logs here; sites, audit, tokens and people in
 postgres_admin.py; the outbox in postgres_outbox.py; the history API's queries in postgres_history.py;
-the pool and shared helpers in postgres_base.py; the schema in postgres_schema.py.
+the agent console's helpers (a visitor's other chats, canned responses) in postgres_console.py; the pool
+and shared helpers in postgres_base.py; the schema in postgres_schema.py.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from widget_server.store import (
 )
 from widget_server.store.postgres_admin import AdminTables
 from widget_server.store.postgres_base import Params
+from widget_server.store.postgres_console import ConsoleQueries
 from widget_server.store.postgres_files import PostgresFiles
 from widget_server.store.postgres_history import HistoryQueries
 from widget_server.store.postgres_outbox import OutboxTables
@@ -95,7 +97,7 @@ def without_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
-class PostgresStore(HistoryQueries, OutboxTables, AdminTables):
+class PostgresStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables):
     """The store (widget_server/store/__init__.py), its parts by concern: chats and their logs here, the
     rest in the mixins; everything through the pool of ``Pooled``."""
 

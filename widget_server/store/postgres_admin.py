@@ -11,7 +11,7 @@ from widget_server.store.postgres_base import Pooled, insert_audit
 from widget_server.store.rows import dumps
 
 _TOKEN_COLUMNS = "id, name, token_hash, created_at, created_by, revoked_at, last_used_at"  # noqa: S105
-_USER_COLUMNS = "name, role, password_hash, display_name, session_version"
+_USER_COLUMNS = "name, role, password_hash, display_name, session_version, status"
 
 
 class AdminTables(Pooled):
@@ -117,7 +117,7 @@ class AdminTables(Pooled):
 
     async def put_user(self, user: User) -> None:
         await self._pool.execute(
-            f"INSERT INTO users ({_USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+            f"INSERT INTO users ({_USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (name) DO UPDATE SET role = excluded.role,"
             " password_hash = excluded.password_hash, display_name = excluded.display_name,"
             " session_version = excluded.session_version",
@@ -126,6 +126,7 @@ class AdminTables(Pooled):
             user.password_hash,
             user.display_name,
             user.session_version,
+            user.status,
         )
 
     async def delete_user(self, name: str) -> bool:
@@ -134,3 +135,7 @@ class AdminTables(Pooled):
     async def list_users(self) -> list[User]:
         rows = await self._pool.fetch(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name")
         return [User(*row) for row in rows]
+
+    async def set_user_status(self, name: str, status: str) -> bool:
+        done = await self._pool.execute("UPDATE users SET status = $1 WHERE name = $2", status, name)
+        return bool(done != "UPDATE 0")

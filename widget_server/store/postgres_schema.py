@@ -140,6 +140,31 @@ MIGRATIONS = [
     ALTER TABLE chats ADD COLUMN hidden_events INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE events ADD COLUMN hidden_before INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: the agent console's helpers (the SQLite store's version 4). A visitor's other chats, by the key
+    # their widget keeps and by their email (expression indexes on the visitor JSON); canned responses,
+    # shared (owner NULL) or an agent's own, each shortcut once per owner. The two indexes are built
+    # inside the migration's transaction, which holds writes to chats meanwhile: a quarter of a second
+    # for 100,000 chats on the 2-core test machine.
+    """
+    CREATE INDEX chats_by_visitor_key ON chats (site, (visitor ->> 'key'), created_at);
+    CREATE INDEX chats_by_email ON chats (site, lower(visitor ->> 'email'), created_at);
+    CREATE TABLE canned_responses (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        owner TEXT COLLATE "C",
+        shortcut TEXT COLLATE "C" NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        updated_by TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX canned_by_shortcut ON canned_responses (coalesce(owner, ''), shortcut);
+    """,
+    # 6: the status each agent chose (the SQLite store's version 5); a constant default adds the column
+    # without rewriting the table.
+    """
+    ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT 'online';
+    """,
 ]
 
 

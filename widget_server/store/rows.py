@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from widget_server.json_output import dumps as dumps  # how both stores write their JSON columns
-from widget_server.model import Chat, Event, OutboxItem, Visitor
+from widget_server.model import CannedResponse, Chat, Event, OutboxItem, Visitor
 
 CHAT_COLUMNS = (
     "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
@@ -109,3 +109,11 @@ def outbox_item_of(row: Sequence[Any]) -> OutboxItem:
         row[11],
         bool(row[12]),
     )
+
+
+CANNED_COLUMNS = "id, owner, shortcut, title, text, created_at, updated_at, updated_by"
+
+
+def canned_of(row: Sequence[Any]) -> CannedResponse:
+    """A canned response from its ``CANNED_COLUMNS``."""
+    return CannedResponse(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])

@@ -10,8 +10,9 @@ This batching is written by hand because the asyncio wrappers for sqlite3 (aiosq
 as its own round trip and commit, which costs a sync per append.
 
 The store is split by concern: chats and their logs here; sites, audit, tokens and people in
-sqlite_admin.py; the outbox in sqlite_outbox.py; the history API's queries in sqlite_history.py; the
-connections, the two doors and row decoding in sqlite_base.py.
+sqlite_admin.py; the outbox in sqlite_outbox.py; the history API's queries in sqlite_history.py; the agent
+console's helpers (a visitor's other chats, canned responses) in sqlite_console.py; the connections, the
+two doors and row decoding in sqlite_base.py.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from widget_server.store.rows import (
 )
 from widget_server.store.sqlite_admin import AdminTables
 from widget_server.store.sqlite_base import Doors
+from widget_server.store.sqlite_console import ConsoleQueries
 from widget_server.store.sqlite_history import HistoryQueries
 from widget_server.store.sqlite_outbox import OutboxTables
 from widget_server.store.sqlite_schema import migrate
@@ -81,7 +83,7 @@ def _switch_to_wal(conn: sqlite3.Connection) -> None:
             time.sleep(random.uniform(0.005, 0.05))
 
 
-class SQLiteStore(HistoryQueries, OutboxTables, AdminTables, Doors):
+class SQLiteStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables, Doors):
     """The store (widget_server/store/__init__.py), its parts by concern: chats and their logs here, the
     rest in the mixins; everything through the two doors of ``Doors``."""
 

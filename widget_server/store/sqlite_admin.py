@@ -12,6 +12,7 @@ from widget_server.store.rows import dumps
 from widget_server.store.sqlite_base import Doors, insert_audit
 
 _TOKEN_COLUMNS = "id, name, token_hash, created_at, created_by, revoked_at, last_used_at"  # noqa: S105
+_USER_COLUMNS = "name, role, password_hash, display_name, session_version, status"
 
 
 class AdminTables(Doors):
@@ -125,7 +126,7 @@ class AdminTables(Doors):
     async def get_user(self, name: str) -> User | None:
         def run(conn: sqlite3.Connection) -> User | None:
             row = conn.execute(
-                "SELECT name, role, password_hash, display_name, session_version FROM users WHERE name = ?",
+                f"SELECT {_USER_COLUMNS} FROM users WHERE name = ?",
                 (name,),
             ).fetchone()
             return User(*row) if row else None
@@ -135,11 +136,18 @@ class AdminTables(Doors):
     async def put_user(self, user: User) -> None:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(
-                "INSERT INTO users (name, role, password_hash, display_name, session_version)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET role = excluded.role,"
+                f"INSERT INTO users ({_USER_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET role = excluded.role,"
                 " password_hash = excluded.password_hash, display_name = excluded.display_name,"
                 " session_version = excluded.session_version",
-                (user.name, user.role, user.password_hash, user.display_name, user.session_version),
+                (
+                    user.name,
+                    user.role,
+                    user.password_hash,
+                    user.display_name,
+                    user.session_version,
+                    user.status,
+                ),
             )
 
         await self._write(run)
@@ -152,9 +160,13 @@ class AdminTables(Doors):
 
     async def list_users(self) -> list[User]:
         def run(conn: sqlite3.Connection) -> list[User]:
-            rows = conn.execute(
-                "SELECT name, role, password_hash, display_name, session_version FROM users ORDER BY name"
-            ).fetchall()
+            rows = conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY name").fetchall()
             return [User(*row) for row in rows]
 
         return await self._read(run)
+
+    async def set_user_status(self, name: str, status: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            return conn.execute("UPDATE users SET status = ? WHERE name = ?", (status, name)).rowcount > 0
+
+        return await self._write(run)

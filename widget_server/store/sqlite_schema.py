@@ -116,6 +116,30 @@ MIGRATIONS = [
     ALTER TABLE chats ADD COLUMN hidden_events INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE events ADD COLUMN hidden_before INTEGER NOT NULL DEFAULT 0;
     """,
+    # 4: the agent console's helpers. A visitor's other chats, by the key their widget keeps and by their
+    # email (expression indexes on the visitor JSON: nothing to copy into a column and keep in step when
+    # the history API edits the email); canned responses, shared (owner NULL) or an agent's own, each
+    # shortcut once per owner.
+    """
+    CREATE INDEX chats_by_visitor_key ON chats (site, json_extract(visitor, '$.key'), created_at);
+    CREATE INDEX chats_by_email ON chats (site, lower(json_extract(visitor, '$.email')), created_at);
+    CREATE TABLE canned_responses (
+        id TEXT PRIMARY KEY,
+        owner TEXT,
+        shortcut TEXT NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        updated_by TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX canned_by_shortcut ON canned_responses (coalesce(owner, ''), shortcut);
+    """,
+    # 5: the status each agent chose (online, away, offline: widget_server/agent_status.py); everyone
+    # starts online, as an agent with the console open counted before.
+    """
+    ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT 'online';
+    """,
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from widget_server.web import history_openapi, reports_openapi
 from widget_server.web.history_openapi import json_answer
+from widget_server.widget_strings import LOCALES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _SITE = {"$ref": "#/components/schemas/Site"}
@@ -58,6 +59,16 @@ OPENAPI: dict[str, Any] = {
                     "hours": {"type": "object"},
                     "attachments": {"type": "object"},
                     "zendesk": {"type": "object"},
+                    "locale": {"type": "string", "enum": list(LOCALES)},
+                    "team": {
+                        "type": "string",
+                        "description": "The team that answers the site's chats ([teams.ID] in the file).",
+                    },
+                    "strings": {
+                        "type": "object",
+                        "description": "The widget's strings in the site's own words, by string id "
+                        '(docs/embedding.md); a language\'s own under its code ("de": {...}).',
+                    },
                     **{
                         backend: {"type": "object", "description": "The backend's settings table."}
                         for backend in ("gws", "helpcrunch", "omnidesk")
@@ -144,7 +155,7 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
             },
             "patch": {
-                "summary": "Change some of a site's settings",
+                "summary": "Change some of a site's settings (null removes one)",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"type": "object"}}},

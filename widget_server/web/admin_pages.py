@@ -35,6 +35,7 @@ from widget_server.settings_table import ConfigError, Setting
 from widget_server.site_admin import AdminError, SiteAdmin
 from widget_server.web.pages import render
 from widget_server.web.security import csrf_ok, csrf_token, own_origin, session_user
+from widget_server.widget_strings import LANGUAGE_NAMES, LOCALES, PLURAL_CATEGORIES
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +242,56 @@ def settings_from_form(form: Mapping[str, str], *, with_lists: bool) -> tuple[di
     if with_lists:
         for key in ("allowed_origins", "blocked_ips"):
             table[key] = [line.strip() for line in form.get(key, "").splitlines() if line.strip()]
+    if form.get("locale"):
+        table["locale"] = form["locale"]
+    try:
+        strings = strings_from_text(form.get("strings", ""))
+    except ValueError as error:
+        errors["strings"] = str(error)
+    else:
+        if strings:
+            table["strings"] = strings
     return table, errors
+
+
+def strings_from_text(text: str) -> dict[str, Any]:
+    """A site's own words as the admin page writes them, one a line: ``greeting = Welcome!``, in one
+    language ``de.greeting = Willkommen!``, a plural form ``back_minutes.one = Back in a minute.``
+    (the ids and their checks: widget_server/widget_strings.py). ValueError names a line not so written."""
+    strings: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, equals, value = line.partition("=")
+        path = key.strip().split(".")
+        if not equals or not all(re.fullmatch(r"\w+", part) for part in path) or not value.strip():
+            raise ValueError(
+                f"Line {number}: write one string a line, as id = text (de.id = text for one language)."
+            )
+        table = strings
+        if path[0] in LOCALES and len(path) > 1:
+            table = strings.setdefault(path.pop(0), {})
+        if len(path) == 2 and path[1] in PLURAL_CATEGORIES:
+            forms = table.setdefault(path[0], {})
+            if isinstance(forms, dict):
+                forms[path[1]] = value.strip()
+                continue
+        table[".".join(path)] = value.strip()
+    return strings
+
+
+def text_of_strings(strings: Mapping[str, Any] | None) -> str:
+    """The inverse of ``strings_from_text``, for the form."""
+    lines = []
+    for key, value in (strings or {}).items():
+        entries = value.items() if key in LOCALES and isinstance(value, dict) else [(None, value)]
+        for string_id, text in entries:
+            prefix = f"{key}.{string_id}" if string_id is not None else key
+            if isinstance(text, dict):
+                lines += [f"{prefix}.{form} = {words}" for form, words in text.items()]
+            else:
+                lines.append(f"{prefix} = {text}")
+    return "\n".join(lines)
 
 
 def form_of(site: Site) -> dict[str, str]:
@@ -254,6 +304,8 @@ def form_of(site: Site) -> dict[str, str]:
             )
     for key, value in vars(site.limits).items():
         values[f"limits.{key}"] = _plain(value)
+    values["locale"] = site.locale or ""
+    values["strings"] = text_of_strings(site.strings)
     return values
 
 
@@ -262,13 +314,16 @@ def field_problem(error: AdminError, site_id: str) -> tuple[str | None, str]:
     ``allowed_origins``), and the problem worded to stand next to that field."""
     name = error.field
     message = error.message
+    line = ""  # a string of the strings field, named in front of its problem
     if name is not None:
         message = message.removeprefix(f"{name}: ")
         name = name.removeprefix(f"{site_id}.")
+        if name.startswith("strings."):
+            line, name = name.removeprefix("strings.") + ": ", "strings"
     message = re.sub(r"^\[\d+\]: ", "", message)  # the entry itself is named in the sentence
     if message == "is required":
         return name, "Required."
-    message = message[:1].upper() + message[1:]
+    message = line + message[:1].upper() + message[1:]
     return name, message if message.endswith((".", "?", ")")) else message + "."
 
 
@@ -354,7 +409,7 @@ def _source(site: Site) -> str:
     return "config" if site.provisioned else "database"
 
 
-SITE_PAGE_FIELDS = {"id", "name", "backend", "allowed_origins", "blocked_ips"}
+SITE_PAGE_FIELDS = {"id", "name", "backend", "allowed_origins", "blocked_ips", "locale", "strings"}
 SITE_PAGE_FORMS = {"origin", "origin_list", "ip", "ip_list", "confirm"}
 
 
@@ -373,6 +428,7 @@ def _site_form_context(values: Mapping[str, str], errors: Mapping[str, str]) -> 
         "backends": list(fields),
         "backend_fields": fields,
         "limit_fields": limit_fields(),
+        "languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in LOCALES],
     }
 
 
@@ -465,6 +521,8 @@ async def edit_site(page: Page) -> Response:
     assert page.form is not None
     values = page.values()
     table, errors = settings_from_form(values, with_lists=False)
+    for key in ("locale", "strings"):
+        table.setdefault(key, None)  # emptied in the form: removed
     if not values.get("name"):
         errors["name"] = "Required."  # left out of the table, the old name would stay
     if not errors:

@@ -4,17 +4,26 @@ The console's websocket protocol (JSON text frames, like the visitor's):
 
 console -> server: ``accept {chat}``, ``say {chat, id, text}``, ``note {chat, id, text}`` (an internal
 note: for agents only, never for the visitor), ``typing {chat, active}``, ``end {chat}``,
-``history {chat, after}``, ``read {chat}`` (an offline message was read: for every agent), ``ping``; any of
-them may carry an ``id``, which errors repeat.
+``history {chat, after}``, ``read {chat}`` (an offline message was read: for every agent), ``earlier
+{chat}`` (the chat's visitor's earlier chats), ``transfer {chat, to, note?}`` (hand the chat to
+the colleague named ``to``, widget_server/transfers.py; answered by ``transferred {chat, to, id?}``),
+``status {status}`` (this agent's status: ``online``,
+``away`` or ``offline``, widget_server/agent_status.py), ``ping``; any of them may carry an ``id``, which
+errors repeat.
 
-server -> console: ``hello {me, sites, chats}`` first (open and recent chats of the built-in contact
-center, and the recent offline messages of every site), and again whenever the bus may have lost
+server -> console: ``hello {me, sites, chats, team}`` first (open and recent chats of the built-in contact
+center, and the recent offline messages of every site; ``me`` with this agent's ``status``, ``team``
+every user's ``{name, displayName, status}``), and again whenever the bus may have lost
 messages (a Redis reconnect): the console takes every ``hello`` as a reload of its lists and asks for the
 ``history`` of the transcripts it holds; then ``chat {chat}`` when a chat appears or
 changes, ``event {chat, seq, at, kind, ...}`` for every stored event of a built-in-contact-center chat
 (``note`` events included: ``name``, ``text`` and the ``id`` the console gave),
 ``typing {chat, name, active}`` for the visitor, ``presence {chat, online}``,
-``history {chat, summary, events}`` answering ``history``, ``ack {id, chat, seq}``,
+``history {chat, summary, events}`` answering ``history``, ``earlier {chat, chats, more}`` answering
+``earlier`` (chats of the same site created before it by the same browser, ``Visitor.key``, or with the
+same email, newest first: each a summary with ``firstMessage``; ``more``: there are older ones),
+``canned`` (the shared canned responses or this agent's own changed: fetch them again, web/canned.py),
+``agent {agent}`` when a user's status (as colleagues see it) changes, ``ack {id, chat, seq}``,
 ``error {code, message, id?, chat?, field?}`` (the visitor protocol's codes, and ``not_found``: no such
 chat, ``taken``: another agent accepted it, ``not_yours``: accept it first; ``unsupported``: a note in a
 chat of another contact center), ``pong``. A chat is its
@@ -28,17 +37,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.websockets import WebSocket
 
-from widget_server import json_input, logs, metrics, model, protocol
+from widget_server import json_input, logs, metrics, model, protocol, transfers
+from widget_server.agent_status import Member
 from widget_server.bus import Message
 from widget_server.chat_service import CONSOLE, ServiceError
 from widget_server.json_output import dumps
-from widget_server.model import ACTIVE, ENDED, QUEUED, User
+from widget_server.model import ACTIVE, AGENT_STATUSES, ENDED, OFFLINE, ONLINE, QUEUED, User
 from widget_server.passwords import verify_password
 from widget_server.ratelimit import TokenBucket
 from widget_server.runtime import Runtime
@@ -60,6 +71,8 @@ log = logging.getLogger(__name__)
 
 RECENT_ENDED = 30
 RECENT_MESSAGES = 100
+EARLIER_SHOWN = 20  # a visitor's earlier chats beside the one open
+_ROUTING = ("transfer",)  # frames of widget_server/transfers.py
 
 
 def _runtime(request: Request | WebSocket) -> Runtime:
@@ -92,13 +105,18 @@ async def login_page(request: Request) -> Response:
         return render(request, "login.html", {**context, "error": "Wrong name or password."}, 401)
     log_in(request, user)
     log.info("login: %s from %s", user.name, ip)
+    if user.status == OFFLINE:  # signed out (or chose offline) last time: a sign-in starts the day
+        await runtime.service.roster.set_status(user.name, ONLINE)
     return RedirectResponse(next_url, status_code=303)
 
 
 async def logout(request: Request) -> Response:
     form = await request.form(max_files=0)  # text fields only: never spool a file to disk
     if csrf_ok(request, form):
-        await log_out(request, _runtime(request).store)
+        runtime = _runtime(request)
+        user = await log_out(request, runtime.store)
+        if user is not None:  # signed out everywhere: offline at once, not away after a while
+            await runtime.service.roster.set_status(user.name, OFFLINE)
     return RedirectResponse("/agent/login", status_code=303)
 
 
@@ -144,14 +162,20 @@ class AgentConnection:
         self._drainer: asyncio.Task[None] | None = None
         self._frames = TokenBucket(rate=50, burst=200)
         self._reload: asyncio.Task[None] | None = None
+        #: Frames from the bus before the first ``hello`` is out (the bus is subscribed to before the
+        #: hello's reads, so that nothing falls between): sent after it, as the protocol promises.
+        self._before_hello: list[dict[str, Any]] | None = []
 
     async def run(self) -> None:
         await self.ws.accept()
         unsubscribe = await self.runtime.bus.subscribe(CONSOLE, self._on_bus)
-        await self.service.presence.agent_came()
+        roster = self.service.roster
+        await roster.console_opened(self.user.name)
+        unwatch: Callable[[], None] | None = None
         metrics.AGENT_SOCKETS.inc()
         try:
             await self._hello()
+            unwatch = roster.watch(self._on_roster)  # from the roster the hello showed: nothing in between
             while True:
                 message = await self.ws.receive()
                 if message["type"] == "websocket.disconnect":
@@ -159,7 +183,9 @@ class AgentConnection:
                 await self._receive(message.get("text"))
         finally:
             metrics.AGENT_SOCKETS.dec()
-            await self.service.presence.agent_went()
+            if unwatch is not None:
+                unwatch()
+            roster.console_closed(self.user.name)
             await unsubscribe()
 
     async def _hello(self) -> None:
@@ -177,9 +203,23 @@ class AgentConnection:
         listed = [*open_chats, *reversed(ended), *messages]
         online = await self.service.presence.online_among(chat.id for chat in listed)
         chats = [{**chat.summary(), "online": chat.id in online} for chat in listed]
-        me = {"name": self.user.name, "displayName": self.user.display_name, "role": self.user.role}
+        roster = self.service.roster
+        me = {
+            "name": self.user.name,
+            "displayName": self.user.display_name,
+            "role": self.user.role,
+            "status": roster.status_of(self.user.name) or self.user.status,
+        }
         sites = {site.id: site.name for site in self.runtime.sites.all()}
-        self.send({"type": "hello", "me": me, "sites": sites, "chats": chats})
+        members = [member.to_json() for member in roster.members()]
+        self.send({"type": "hello", "me": me, "sites": sites, "chats": chats, "team": members})
+        held, self._before_hello = self._before_hello, None
+        for frame in held or ():
+            self.send(frame)
+
+    def _on_roster(self, changed: list[Member]) -> None:
+        for member in changed:
+            self.send({"type": "agent", "agent": member.to_json()})
 
     async def _hello_again(self) -> None:
         """After a bus resync: a new ``hello``, as after a reconnect, and the console reloads from it."""
@@ -209,6 +249,8 @@ class AgentConnection:
             )
         elif kind == "presence":
             self.send({"type": "presence", "chat": message["chat"], "online": message["online"]})
+        elif kind == "canned" and message.get("owner") in (None, self.user.name):
+            self.send({"type": "canned"})  # never another agent's own: not even that they changed
 
     async def _receive(self, text: str | None) -> None:
         frame_id = None
@@ -237,7 +279,16 @@ class AgentConnection:
         if kind == "ping":
             self.send(protocol.PONG)
             return
-        if kind not in ("accept", "say", "note", "typing", "end", "history", "read"):
+        if kind == "status":
+            status = frame.get("status")
+            if status not in AGENT_STATUSES:
+                choices = ", ".join(f"'{choice}'" for choice in AGENT_STATUSES)
+                raise protocol.FrameError(
+                    "invalid_field", f"The field 'status' must be one of {choices}.", field="status"
+                )
+            await self.service.roster.set_status(self.user.name, status)  # every console hears `agent`
+            return
+        if kind not in ("accept", "say", "note", "typing", "end", "history", "read", "earlier", *_ROUTING):
             raise protocol.FrameError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
         chat_id = _text(frame, "chat", 1, 64)
         if kind == "accept":
@@ -262,8 +313,12 @@ class AgentConnection:
             await self.service.agent_typing(chat_id, self.user, active)
         elif kind == "end":
             await self.service.end_by_agent(chat_id, self.user)
+        elif kind == "transfer":
+            await self._transfer(chat_id, frame)
         elif kind == "read":
             await self.service.mark_read(chat_id)
+        elif kind == "earlier":
+            await self._earlier(chat_id)
         elif kind == "history":
             after = frame.get("after", 0)
             if not isinstance(after, int) or isinstance(after, bool) or after < 0:
@@ -282,9 +337,41 @@ class AgentConnection:
                 }
             )
 
+    async def _transfer(self, chat_id: str, frame: dict[str, Any]) -> None:
+        """Hand the chat to a colleague (widget_server/transfers.py); the note is checked as a note is."""
+        to = _text(frame, "to", 1, 64)
+        note = _text(frame, "note", 1, protocol.MAX_TEXT) if frame.get("note") not in (None, "") else None
+        client_id = _short_text(frame.get("id"))
+        chat = await transfers.transfer(self.service, chat_id, self.user, to, note, client_id)
+        done = {"type": "transferred", "chat": chat_id, "to": chat.agent}
+        self.send({**done, "id": client_id} if client_id is not None else done)
+
+    async def _earlier(self, chat_id: str) -> None:
+        chat = await self.service.get_chat(chat_id)
+        found = await self.runtime.store.find_visitor_chats(
+            chat.site,
+            key=chat.visitor.key,
+            email=chat.visitor.email,
+            before=(chat.created_at, chat.id),
+            limit=EARLIER_SHOWN + 1,
+        )
+        shown = found[:EARLIER_SHOWN]
+        first = await self.runtime.store.first_messages([other.id for other in shown])
+        chats = [
+            {
+                **other.summary(),
+                "firstMessage": model.preview_of(first[other.id]) if other.id in first else None,
+            }
+            for other in shown
+        ]
+        self.send({"type": "earlier", "chat": chat_id, "chats": chats, "more": len(found) > EARLIER_SHOWN})
+
     # --- ordered sending ------------------------------------------------------------------------------
 
     def send(self, frame: dict[str, Any]) -> None:
+        if self._before_hello is not None and frame["type"] != "hello":
+            self._before_hello.append(frame)
+            return
         if self._too_slow:
             return
         text = dumps(frame)

@@ -30,6 +30,7 @@ from widget_server.web import (
     admin_pages,
     agent,
     attachments,
+    canned,
     health,
     hello,
     history_api,
@@ -107,6 +108,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         Route("/", pages.home),
         Route("/widget.js", pages.WidgetScript().respond),
         Route("/widget-files.js", pages.WidgetScript("widget-files.js").respond),
+        Route("/widget-locales/{name}", pages.WidgetLocales().respond),
         Route("/hello/{site}", hello.visitor_hello),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
@@ -123,6 +125,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         *history_api.routes,
         *history_pages.routes,
         *attachments.routes,
+        *canned.routes,
         *hooks_helpcrunch.routes,
         *hooks_omnidesk.routes,
     ]

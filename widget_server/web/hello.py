@@ -41,6 +41,8 @@ def hello_for(runtime: Runtime, site: Site) -> dict[str, Any]:
         name=site.name,
         opens_at=opens.strftime("%Y-%m-%dT%H:%M:%SZ") if opens is not None and opens > now else None,
         reason=reason,
+        locale=site.locale,
+        strings=site.strings,
     )
     if "attachments" in capabilities:  # so the widget can say the limits before an upload fails
         rules = site.attachments

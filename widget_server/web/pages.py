@@ -14,6 +14,7 @@ from starlette.templating import Jinja2Templates
 from widget_server.assets import STATIC, TEMPLATES
 from widget_server.config import DEMO_SITE
 from widget_server.web.security import PAGE_HEADERS
+from widget_server.widget_strings import LOCALES
 
 # Autoescape everything: whatever a visitor or agent wrote is text, never markup.
 templates = Jinja2Templates(
@@ -27,25 +28,53 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 
 
 class WidgetScript:
-    """A script host pages load from us (``/widget.js``, the loader, and ``/widget-files.js``, the upload
-    part it loads when a chat can take files): cached briefly by browsers and revalidated by ETag so that
-    a fix reaches every site within minutes."""
+    """A file host pages load from us (``/widget.js``, the loader; ``/widget-files.js``, the upload part it
+    loads when a chat can take files; a language's strings): cached briefly by browsers and revalidated by
+    ETag so that a fix reaches every site within minutes."""
 
-    def __init__(self, name: str = "widget.js") -> None:
+    def __init__(
+        self,
+        name: str = "widget.js",
+        media_type: str = "text/javascript; charset=utf-8",
+        *,
+        cors: bool = False,
+    ) -> None:
         self.body = (STATIC / name).read_bytes()
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
-
-    async def respond(self, request: Request) -> Response:
-        headers = {
+        self.media_type = media_type
+        self.headers = {
             "Cache-Control": "public, max-age=300",
             "ETag": self.etag,
             # Host pages with Cross-Origin-Embedder-Policy may load it.
             "Cross-Origin-Resource-Policy": "cross-origin",
             "X-Content-Type-Options": "nosniff",
         }
+        if cors:  # read with fetch() from any page: public, and asked for without credentials
+            self.headers["Access-Control-Allow-Origin"] = "*"
+
+    async def respond(self, request: Request) -> Response:
         if request.headers.get("if-none-match") == self.etag:
-            return Response(status_code=304, headers=headers)
-        return Response(self.body, media_type="text/javascript; charset=utf-8", headers=headers)
+            return Response(status_code=304, headers=self.headers)
+        return Response(self.body, media_type=self.media_type, headers=self.headers)
+
+
+class WidgetLocales:
+    """``/widget-locales/CODE.json``: the widget's strings in one language (static/locales/, see
+    widget_server/widget_strings.py), fetched by the widget from the host page when it speaks it."""
+
+    def __init__(self) -> None:
+        self.files = {
+            code: WidgetScript(f"locales/{code}.json", "application/json", cors=True)
+            for code in LOCALES
+            if code != "en"  # English is in widget.js itself
+        }
+
+    async def respond(self, request: Request) -> Response:
+        name: str = request.path_params["name"]
+        locale = self.files.get(name.removesuffix(".json")) if name.endswith(".json") else None
+        if locale is None:
+            return Response(status_code=404, headers={"Cache-Control": "no-store"})
+        return await locale.respond(request)
 
 
 async def home(request: Request) -> Response:

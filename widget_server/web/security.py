@@ -92,13 +92,14 @@ def log_in(connection: HTTPConnection, user: User) -> None:
     csrf_token(connection)
 
 
-async def log_out(connection: HTTPConnection, store: Store) -> None:
+async def log_out(connection: HTTPConnection, store: Store) -> User | None:
     """End the session here and, since a signed cookie cannot be recalled, every session of this person:
-    a copy of the cookie (another device, a stolen one) stops working too."""
+    a copy of the cookie (another device, a stolen one) stops working too. Returns who signed out."""
     user = await session_user(connection, store)
     if user is not None:
         await store.put_user(replace(user, session_version=user.session_version + 1))
     connection.session.clear()
+    return user
 
 
 class FailureThrottle:

@@ -187,9 +187,13 @@ class VisitorConnection:
                 await self.service.end_by_visitor(chat.id)
             case protocol.LeaveMessage():
                 chat = await self.service.leave_message(
-                    self.site, frame, ip=self.ip, user_agent=self.user_agent
+                    self.site,
+                    frame,
+                    ip=self.ip,
+                    user_agent=self.user_agent,
+                    visitor_key=self.runtime.tokens.visitor_key(frame.visitor, self.site.id),
                 )
-                self.send(protocol.ack_frame(frame.id, chat=chat.id))
+                self.send(protocol.ack_frame(frame.id, chat=chat.id, visitor=self._visitor_token(chat)))
             case protocol.Rate():
                 chat = await self._attached_chat()
                 await self.service.rate(chat.id, frame.rating, frame.comment, frame.id)
@@ -204,7 +208,13 @@ class VisitorConnection:
                 raise protocol.FrameError(
                     "already_started", "This connection already has a chat; end it first."
                 )
-        chat = await self.service.start(self.site, frame, ip=self.ip, user_agent=self.user_agent)
+        chat = await self.service.start(
+            self.site,
+            frame,
+            ip=self.ip,
+            user_agent=self.user_agent,
+            visitor_key=self.runtime.tokens.visitor_key(frame.visitor, self.site.id),
+        )
         logs.bind(chat=chat.id)
         log.info("site %s: chat %s started by %s", self.site.id, chat.id, self.ip)
         await self._attach(chat, after=0)
@@ -269,13 +279,20 @@ class VisitorConnection:
         self.chat_state = chat.state
         self.nickname = chat.visitor.nickname
         self.last_seq = after
-        self.send(protocol.welcome_frame(chat.id, self.runtime.tokens.issue(self.site.id, chat.id)))
+        token = self.runtime.tokens.issue(self.site.id, chat.id)
+        self.send(protocol.welcome_frame(chat.id, token, self._visitor_token(chat)))
         self._unsubscribe = await self.service.subscribe(chat.id, self._on_bus)
         await self.service.visitor_attached(chat)
         self._push(CATCH_UP)
         self._queue_place = await self.service.queue.watch(chat, self._tell_place)
         for client_id in chat.backend_state.get("undelivered", []):
             self.send(not_delivered_frame(client_id))
+
+    def _visitor_token(self, chat: Chat) -> str | None:
+        """The visitor token for the widget to keep and send with its next `start` (a chat from before
+        visitor keys has none)."""
+        key = chat.visitor.key
+        return self.runtime.tokens.issue_visitor(self.site.id, key) if key else None
 
     def _tell_place(self, position: int) -> None:
         self.send(protocol.queue_frame(position))
