@@ -19,10 +19,14 @@ export function openDialog(options) {
   if (options.subtitle) titles.append(el("p", { class: "dialog-sub" }, options.subtitle));
   dialog.append(el("header", { class: "dialog-head" }, titles, close), options.body);
   dialog.addEventListener("close", function () {
+    // The close event comes a task after the dialog closed: a key pressed meanwhile (R: to the reply box)
+    // may have put the focus somewhere already, and it stays there.
+    var active = document.activeElement;
+    var unclaimed = !active || active === document.body || dialog.contains(active);
     dialog.remove();
     if (options.onClose) options.onClose();
     var back = options.returnFocus ? options.returnFocus() : opener;
-    if (back && back.isConnected && typeof back.focus === "function") back.focus();
+    if (unclaimed && back && back.isConnected && typeof back.focus === "function") back.focus();
   });
   // A press on the backdrop (the dialog element itself, outside its content) closes it.
   dialog.addEventListener("mousedown", function (event) {

@@ -22,6 +22,8 @@ export function renderPane() {
   var pane = $("chat");
   if (!pane) return;
   if (state.ui.observer) state.ui.observer.disconnect();
+  // The same chat drawn again (its state changed, the console reloaded): whoever was typing keeps typing.
+  var wasTyping = !!state.ui.textarea && document.activeElement === state.ui.textarea ? state.ui.chatId : null;
   state.ui = {};
   // The handlers below read state.ui when they run, as every other function does, not this pane's copy.
   var ui = state.ui;
@@ -216,6 +218,8 @@ export function renderPane() {
   renderTyping();
   renderComposerState();
   scrollToBottom(true);
+  ui.chatId = chat.id;
+  if (wasTyping === chat.id && !ui.textarea.disabled) ui.textarea.focus();
 }
 
 /* Files dropped on the conversation of a chat of mine are sent; dragging them over it outlines it. */
