@@ -4,23 +4,28 @@ frame lists the chats of the same browser or the same email on that site. Real s
 
 from __future__ import annotations
 
-import pytest
-
 from tests.support.clients import Agent, Frame, Server, Visitor
 from widget_server.tokens import ResumeTokens
 from widget_server.web import agent
 
 
 async def chat_of(
-    server: Server, nickname: str, *, visitor: str | None = None, email: str | None = None, say: str = ""
+    server: Server,
+    nickname: str,
+    *,
+    visitor: str | None = None,
+    email: str | None = None,
+    say: str = "",
+    local: str = "127.0.0.1",
 ) -> Frame:
-    """A visitor starts a chat (with a visitor token and an email, if given), says something, ends it."""
+    """A visitor starts a chat (with a visitor token and an email, if given), says something, ends it;
+    from the loopback address ``local`` (each address has its own limit of chats an hour)."""
     fields: dict[str, str] = {}
     if visitor is not None:
         fields["visitor"] = visitor
     if email is not None:
         fields["email"] = email
-    async with Visitor.connected(server) as tab:
+    async with Visitor.connected(server, local_addr=(local, 0)) as tab:
         welcome = await tab.start(nickname, **fields)
         if say:
             await tab.say(say, "m1")
@@ -100,13 +105,13 @@ async def test_an_offline_message_is_linked_too_and_resume_repeats_the_token(ser
         assert (await agent.expect("error", id="e2"))["code"] == "not_found"
 
 
-async def test_only_the_newest_are_listed(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent, "EARLIER_SHOWN", 3)  # 20 in earnest; a visitor may start 20 chats an hour
+async def test_only_the_newest_are_listed(server: Server) -> None:
+    shown = agent.EARLIER_SHOWN
     token = None
-    for n in range(5):
-        welcome = await chat_of(server, f"Ada {n}", visitor=token)
+    for n in range(shown + 2):  # a visitor may start 20 chats an hour from one address: it moves on
+        welcome = await chat_of(server, f"Ada {n}", visitor=token, local=f"127.0.0.{20 + n // 10}")
         token = welcome["visitor"]
     async with Agent.connected(server) as console:
         answer = await earlier(console, welcome["chat"])
-    assert [c["visitor"]["nickname"] for c in answer["chats"]] == ["Ada 3", "Ada 2", "Ada 1"]
+    assert [c["visitor"]["nickname"] for c in answer["chats"]] == [f"Ada {n}" for n in range(shown, 0, -1)]
     assert answer["more"] is True

@@ -28,10 +28,11 @@ class InvalidToken(Exception):
 
 
 class ResumeTokens:
-    def __init__(self, secret_key: str, max_age: int) -> None:
+    def __init__(self, secret_key: str, max_age: int, visitor_max_age: int = VISITOR_MAX_AGE) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt=SALT)
         self._visitors = URLSafeTimedSerializer(secret_key, salt=VISITOR_SALT)
         self.max_age = max_age
+        self.visitor_max_age = visitor_max_age
 
     def issue(self, site: str, chat_id: str) -> str:
         return self._serializer.dumps({"s": site, "c": chat_id})
@@ -59,7 +60,7 @@ class ResumeTokens:
         key. A bad token is no error: it only means that this chat is not linked to the earlier ones."""
         if token:
             try:
-                claims = self._visitors.loads(token, max_age=VISITOR_MAX_AGE)
+                claims = self._visitors.loads(token, max_age=self.visitor_max_age)
             except BadSignature:  # expired included
                 claims = None
             if isinstance(claims, dict) and claims.get("s") == site and isinstance(claims.get("k"), str):
