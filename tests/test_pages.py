@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import aiohttp
+import rjsmin
 
 from tests.support.clients import HOST_ORIGIN, Server, log_in, make_config, running
 
@@ -27,6 +28,14 @@ async def test_the_demo_page_embeds_the_widget_with_the_real_script_tag(server: 
     assert "Until an agent is signed" in page and "offline form" in page
 
 
+def source(name: str) -> str:
+    return (Path(__file__).parents[1] / "static" / name).read_text(encoding="utf-8")
+
+
+def minified(name: str) -> str:
+    return str(rjsmin.jsmin(source(name)))
+
+
 async def test_the_loader_is_served_cacheable_and_revalidated(server: Server) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{server.url}/widget.js") as response:
@@ -36,15 +45,14 @@ async def test_the_loader_is_served_cacheable_and_revalidated(server: Server) ->
             assert "max-age" in response.headers["Cache-Control"]
             etag = response.headers["ETag"]
             body = await response.read()
-        assert body == (Path(__file__).parents[1] / "static" / "widget.js").read_bytes()
+        # Served minified: the source less its comments and spaces, and nothing else.
+        assert body.decode() == minified("widget.js")
+        assert len(body) < 0.8 * len(source("widget.js"))
         async with http.get(f"{server.url}/widget-files.js") as response:
             assert (
                 response.status == 200 and response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
             )
-            assert (
-                await response.read()
-                == (Path(__file__).parents[1] / "static" / "widget-files.js").read_bytes()
-            )
+            assert (await response.read()).decode() == minified("widget-files.js")
         async with http.get(f"{server.url}/widget.js", headers={"If-None-Match": etag}) as response:
             assert response.status == 304
 
