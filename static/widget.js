@@ -11,6 +11,8 @@
   const TAG = "widget-server-chat";
   const script = document.currentScript || document.querySelector('script[src*="/widget.js"][data-site]');
   const site = script && script.dataset.site;
+  // The host page's API (see "The host page's API" below): calls wait in WidgetServer.q until it is up.
+  const stub = (window.WidgetServer = window.WidgetServer || function () { (stub.q = stub.q || []).push(arguments); });
   if (!site || !window.WebSocket || !Element.prototype.attachShadow) return;
 
   const src = new URL(script.src, location.href);
@@ -31,7 +33,10 @@
 "unread": " unread",
 "chat": "Chat",
 "end": "End chat",
+"end_confirm": "End this chat?",
+"cancel": "Cancel",
 "minimize": "Minimize chat",
+"dismiss": "Dismiss",
 "greeting": "Hi there! How can we help?",
 "intro": "Tell us your name and we'll connect you with our team.",
 "queue_note": "No one is online right now — your chat will wait in the queue.",
@@ -62,6 +67,10 @@
 "bad_email": "Please enter a valid email address.",
 "too_long": "This is too long.",
 "online": "We're online",
+"reply_minutes": "Usually replies in a few minutes",
+"reply_hour": "Usually replies in under an hour",
+"reply_hours": "Usually replies within a few hours",
+"reply_day": "Usually replies within a day",
 "away": "We'll reply as soon as we can",
 "connecting": "Connecting…",
 "reconnecting": "Reconnecting…",
@@ -81,6 +90,7 @@
 "conversation": "Conversation",
 "placeholder": "Write a message…",
 "not_sent": "Not sent",
+"seen": "Seen",
 "retry": "Not sent — tap to retry",
 "rate_question": "How was this chat?",
 "rated": "You rated this chat",
@@ -103,7 +113,7 @@
 "error_unsupported": "This is not available here."
   };
   // Error codes said with "error"; a code unknown here shows the server's sentence.
-  const GENERAL = ["bad_frame", "too_large", "unknown_type", "not_started", "invalid_token", "internal_error"];
+  const GENERAL = ["bad_frame", "too_large", "unknown_type", "not_started", "invalid_token", "internal_error", "not_found"];
   const LOCALES = ["ar", "de", "en", "es", "fr", "he", "it", "ja", "nl", "pl", "pt", "ru", "tr"];
   const loaded = { en: Promise.resolve(EN) };
   let strings = EN;
@@ -190,7 +200,7 @@
 
   /** The first language we have of data-locale, the page's lang, the browser's, the site's. */
   function choose(fallback) {
-    const tags = [script.dataset.locale, document.documentElement.lang, ...navigator.languages, fallback];
+    const tags = [forced, script.dataset.locale, document.documentElement.lang, ...navigator.languages, fallback];
     return tags.map((tag) => String(tag || "").toLowerCase().split(/[-_]/)[0]).find((code) => LOCALES.includes(code)) || "en";
   }
 
@@ -251,25 +261,66 @@
     return size >= 1048576 ? t("mb", { n: Math.round(size / 104857.6) / 10 }) : t("kb", { n: Math.ceil(size / 1024) });
   }
 
-  /** Text with its http(s) URLs as links. */
+  /** A message's text with a little markdown (docs/embedding.md, "Formatting"): **bold**, _italics_, lines
+   * starting "- " or "1. " as lists, http(s) URLs as links. Elements and text nodes only: the text never
+   * becomes HTML. Hand-written (a markdown library is bigger than this whole widget); the console's is
+   * static/agent/format.js, with the same rules. */
   function richText(text) {
-    const fragment = document.createDocumentFragment();
+    const out = document.createDocumentFragment();
+    let list = null;
+    text.split("\n").forEach((line, i) => {
+      const item = /^\s*(?:[-*\u2022]|(\d{1,9})[.)])\s+(.*)/.exec(line);
+      const tag = item ? (item[1] ? "ol" : "ul") : "";
+      const li = item && h("li", null, ...inline(item[2]));
+      if (tag && list && list.localName === tag) return list.append(li);
+      if (tag) return out.append((list = h(tag, { start: item[1] }, li)));
+      if (i && !list) out.append("\n");
+      out.append(...inline(line));
+      list = null;
+    });
+    return out;
+  }
+
+  /** Bold, italics and links within a line; markers hug their text, and an _ inside a word is a letter. */
+  function inline(text) {
+    const out = [];
     let last = 0;
-    for (const match of text.matchAll(/\bhttps?:\/\/[^\s<>"]+/gi)) {
-      let url = match[0];
-      // Trailing punctuation ends the sentence, unless it closes a "(" of the URL.
-      while (/[.,;:!?'")\]}]$/.test(url) && !(url.endsWith(")") && url.includes("("))) url = url.slice(0, -1);
-      let link = url;
-      try {
-        link = h("a", { href: new URL(url).href, target: "_blank", rel: "noopener noreferrer nofollow" }, url);
-      } catch (e) {
-        /* not a URL after all */
+    for (const m of text.matchAll(/\bhttps?:\/\/[^\s<>"]+|\*\*(?=\S)(.*?\S)\*\*|(^|\W)_(?=\S)([^_]*?\S)_(?!\w)/gi)) {
+      const at = m.index + (m[2] || "").length;
+      let part = m[0].slice(at - m.index);
+      let node;
+      if (m[1]) node = h("strong", null, ...inline(m[1]));
+      else if (m[3]) node = h("em", null, ...inline(m[3]));
+      else {
+        // Trailing punctuation ends the sentence, unless it closes a "(" of the URL.
+        while (/[.,;:!?'")\]}]$/.test(part) && !(part.endsWith(")") && part.includes("("))) part = part.slice(0, -1);
+        try {
+          node = h("a", { href: new URL(part).href, target: "_blank", rel: "noopener noreferrer nofollow" }, part);
+        } catch (e) {
+          node = part; // not a URL after all (http://%zz)
+        }
       }
-      fragment.append(text.slice(last, match.index), link);
-      last = match.index + url.length;
+      out.push(text.slice(last, at), node);
+      last = at + part.length;
     }
-    fragment.append(text.slice(last));
-    return fragment;
+    out.push(text.slice(last));
+    return out;
+  }
+
+  // WCAG 2 relative luminance and contrast ratio (hand-written: five lines, smaller than any library).
+  const lum = (c) => c.reduce((sum, v, i) => sum + [0.2126, 0.7152, 0.0722][i] * ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4), 0);
+  const contrast = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+
+  /** The site's colour as shown, lightened a step at a time while it fails WCAG: in the dark theme until it
+   * stands out from the window (3:1, as for controls), and in both until white or dark text on it reads
+   * at 4.5:1 (a mid-tone reaches neither); the text is whichever of the two contrasts more. */
+  function brand(rgb, dark) {
+    let c = rgb;
+    const ink = () => [contrast(c, [255, 255, 255]), contrast(c, [21, 24, 31])]; // white, .light's --ink
+    // [29, 32, 39]: the dark theme's --bg
+    while ((dark && contrast(c, [29, 32, 39]) < 3) || Math.max(...ink()) < 4.5) c = c.map((v) => v + (255 - v) / 8);
+    root.style.setProperty("--brand", "rgb(" + c + ")"); // CSSOM: not blocked by the page's CSP
+    root.classList.toggle("light", ink()[0] < ink()[1]);
   }
 
   function newId() {
@@ -284,7 +335,7 @@
 :host{all:initial!important;display:block!important;position:fixed!important;z-index:2147483647!important;top:0!important;left:0!important;width:0!important;height:0!important}
 *,::before,::after{box-sizing:border-box;margin:0;padding:0;border:0;font:inherit;color:inherit;background:none}
 [hidden]{display:none!important}
-.root{--brand:${BRAND};--ink:#fff;--focus:var(--brand);--text:#1b2130;--muted:#667085;--line:#e3e6ec;
+.root{--brand:${BRAND};--ink:#fff;--focus:var(--brand);--text:#1b2130;--muted:#667085;--line:#e3e6ec;--bg:#fff;--bg2:#f6f7f9;--in:#d0d5dd;
 font:14px/1.45 -apple-system,"Segoe UI",Roboto,"Noto Sans","Helvetica Neue",Arial,system-ui,sans-serif;
 color:var(--text);text-align:start;direction:ltr;-webkit-font-smoothing:antialiased}
 [dir=rtl]{direction:rtl}
@@ -311,11 +362,11 @@ opacity:0;visibility:hidden;transform:scale(.8);transition:transform .2s,opacity
 background:#e5484d;color:#fff;font-size:12px;font-weight:700;line-height:18px}
 
 .win{position:fixed;right:20px;bottom:92px;width:370px;height:min(560px,calc(100vh - 112px));display:flex;flex-direction:column;
-overflow:hidden;background:#fff;border-radius:16px;box-shadow:0 16px 48px rgba(16,24,40,.18),0 2px 8px rgba(16,24,40,.08);
+overflow:hidden;background:var(--bg);border-radius:16px;box-shadow:0 16px 48px rgba(16,24,40,.18),0 2px 8px rgba(16,24,40,.08);
 opacity:0;visibility:hidden;transform:translateY(12px) scale(.98);transform-origin:bottom right;
 transition:opacity .2s,transform .2s,visibility 0s .2s}
 .open .win{opacity:1;visibility:visible;transform:none;transition-delay:0s}
-.left .launcher,.left .win{right:auto;left:20px}
+.left .launcher,.left .win,.left .greet{right:auto;left:20px}
 
 .head{display:flex;align-items:center;gap:10px;padding:14px;padding-inline:16px 10px;background:var(--brand);color:var(--ink)}
 .avatar{width:38px;height:38px;border-radius:50%;background:rgba(255,255,255,.2);font-size:16px;font-weight:600}
@@ -329,18 +380,18 @@ transition:opacity .2s,transform .2s,visibility 0s .2s}
 .end{padding:0 10px;font-size:12.5px;font-weight:600}
 .light .avatar,.light .hbtn:hover,.light .end{background:rgba(0,0,0,.08)}
 
-.body,.main,.chat,.pre{position:relative;flex:1;min-height:0;display:flex;flex-direction:column;background:#f6f7f9}
+.body,.main,.chat,.pre{position:relative;flex:1;min-height:0;display:flex;flex-direction:column;background:var(--bg2)}
 .notice{position:absolute;z-index:2;top:10px;left:12px;right:12px;padding:9px 12px;border-radius:10px;background:#262b36;color:#fff;
 font-size:13px;box-shadow:0 6px 18px rgba(16,24,40,.2);animation:in .2s}
 
-.pre{overflow-y:auto;gap:14px;padding:22px 20px;background:#fff}
+.pre{overflow-y:auto;gap:14px;padding:22px 20px;background:var(--bg)}
 .hi{font-size:19px;font-weight:650}
 .lead{color:var(--muted);margin-top:-8px}
 .note{padding:10px 12px;border-radius:10px;background:#fff6e5;color:#7a4a00;font-size:13px}
 .field{display:flex;flex-direction:column;gap:6px}
 label{font-size:13px;font-weight:600}
 .opt{font-weight:400;color:var(--muted)}
-input,textarea{width:100%;border:1px solid #d0d5dd;border-radius:10px;background:#fff;unicode-bidi:plaintext}
+input,textarea{width:100%;border:1px solid var(--in);border-radius:10px;background:var(--bg);unicode-bidi:plaintext}
 input{height:42px;padding:0 12px}
 input:focus,textarea:focus{border-color:var(--focus);outline-offset:0;outline-width:1px}
 [aria-invalid=true]{border-color:#d92d20}
@@ -359,7 +410,7 @@ input:focus,textarea:focus{border-color:var(--focus);outline-offset:0;outline-wi
 .cont .who{display:none}
 .me{align-self:flex-end;align-items:flex-end}
 .who{font-size:12px;font-weight:600;color:var(--muted);margin:0 12px 3px}
-.bubble{padding:8px 13px;border-radius:18px;background:#fff;border:1px solid var(--line);white-space:pre-wrap;overflow-wrap:anywhere;unicode-bidi:plaintext}
+.bubble{padding:8px 13px;border-radius:18px;background:var(--bg);border:1px solid var(--line);white-space:pre-wrap;overflow-wrap:anywhere;unicode-bidi:plaintext}
 .agent .bubble{border-start-start-radius:6px}
 .me .bubble{background:var(--brand);color:var(--ink);border-color:transparent;border-start-end-radius:6px}
 .cont .bubble{border-radius:18px}
@@ -375,12 +426,12 @@ button.retry{text-decoration:underline}
 .new{animation:in .22s}
 @keyframes in{from{opacity:0;transform:translateY(6px)}}
 .typing{display:flex;align-items:center;gap:8px;padding:8px 2px 2px;font-size:12.5px;color:var(--muted)}
-.dots{display:flex;gap:4px;padding:10px 12px;border-radius:16px;border-end-start-radius:6px;background:#fff;border:1px solid var(--line)}
+.dots{display:flex;gap:4px;padding:10px 12px;border-radius:16px;border-end-start-radius:6px;background:var(--bg);border:1px solid var(--line)}
 .dots i{width:6px;height:6px;border-radius:50%;background:#98a2b3;animation:blink 1.2s infinite}
 .dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}
 @keyframes blink{0%,70%,100%{opacity:.35}35%{opacity:1;transform:translateY(-2px)}}
 
-.composer,.ended{display:flex;align-items:flex-end;gap:8px;padding:10px 12px 12px;background:#fff;border-top:1px solid var(--line)}
+.composer,.ended,.confirm{display:flex;align-items:flex-end;gap:8px;padding:10px 12px 12px;background:var(--bg);border-top:1px solid var(--line)}
 .composer textarea{flex:1;resize:none;min-height:42px;max-height:132px;padding:10px 14px;border-radius:21px;line-height:1.4;display:block}
 .send{width:42px;height:42px;border-radius:50%;background:var(--brand);color:var(--ink)}
 .send svg{width:19px;height:19px;transform:translate(-1px,1px)}
@@ -394,10 +445,26 @@ button.retry{text-decoration:underline}
 .row input,.row .primary{height:38px}
 .row .primary{flex:none}
 
+.greet{position:fixed;right:20px;bottom:88px;display:flex;max-width:280px;background:var(--bg);border-radius:14px;box-shadow:0 8px 28px rgba(16,24,40,.2);animation:in .2s}
+.gtext{flex:1;padding:12px 0;padding-inline-start:14px;text-align:start;white-space:pre-wrap;overflow-wrap:anywhere;unicode-bidi:plaintext}
+.gtext small{display:block;font-size:12px;color:var(--muted)}
+.gx{width:32px;height:32px;font-size:18px;color:var(--muted)}
 @media (max-width:479.98px){
 .win,.left .win{inset:0;width:100vw;height:100vh;height:100dvh;border-radius:0;transform:translateY(16px)}
 .open .launcher{display:none}
 input,textarea{font-size:16px}
+}
+strong{font-weight:700}em{font-style:italic}
+.bubble ul,.bubble ol{padding-inline-start:1.3em;white-space:normal}
+.confirm{align-items:center;font-weight:600}
+.confirm span{flex:1}
+.confirm button{height:34px;padding:0 12px;border-radius:9px;border:1px solid var(--line)}
+.seen{font-weight:600}
+@media (prefers-color-scheme:dark){
+.root{--bg:#1d2027;--bg2:#15171c;--text:#e7e9ee;--muted:#a3abba;--line:#343a45;--in:#4d5462;color-scheme:dark}
+.note{background:#3b2f16;color:#ffd591}
+.sys{background:rgba(255,255,255,.07)}
+.err,.retry{color:#ff9b8f}
 }
 @media (prefers-reduced-motion:reduce){*,::before,::after{animation:none!important;transition:none!important}}
 `;
@@ -444,6 +511,7 @@ input,textarea{font-size:16px}
   let siteName = "";
   let words = (rec && rec.words) || {}; // hello's locale and strings
   let closed = false; // outside business hours
+  let replies = ""; // hello.replies as a string id
   let filesJs = false;
   const outbox = new Map(); // client id -> {id, text, at, el, failed}: not yet stored
   const shownIds = new Set();
@@ -467,7 +535,22 @@ input,textarea{font-size:16px}
   const title = h("h2", { class: "title", id: "title" });
   const statusText = h("span");
   const dot = h("span", { class: "dot" });
-  const endBtn = h("button", { class: "hbtn end", hidden: true, onclick: endChat }, T("end"));
+  const endBtn = h("button", { class: "hbtn end", hidden: true, onclick: () => askEnd(true) }, T("end"));
+  // "End chat" asks first, in the window (no window.confirm: it would block the host page).
+  const endNo = h("button", { onclick: () => askEnd(false) }, T("cancel"));
+  const confirmBar = h(
+    "div",
+    { class: "confirm", role: "alertdialog", "aria-labelledby": "endq", hidden: true },
+    h("span", { id: "endq" }, T("end_confirm")),
+    h("button", { class: "primary", onclick: () => (askEnd(false, box), endChat()) }, T("end")),
+    endNo
+  );
+
+  /** Show or hide the question; focus on its safe answer, then back where it came from. */
+  function askEnd(on, to) {
+    confirmBar.hidden = !on;
+    (on ? endNo : to || endBtn).focus();
+  }
   const head = h(
     "div", // not a <header>: that would add a second banner landmark to the host page
     { class: "head" },
@@ -566,7 +649,7 @@ input,textarea{font-size:16px}
     form: formView,
     offline: offlineView,
     sent: h("div", { class: "pre", role: "status" }, h("p", { class: "hi" }, T("sent_title")), sentText),
-    chat: h("div", { class: "chat" }, scroller, composer, endedBar),
+    chat: h("div", { class: "chat" }, scroller, confirmBar, composer, endedBar),
   };
 
   const notice = h("div", { class: "notice", role: "status", hidden: true });
@@ -576,7 +659,7 @@ input,textarea{font-size:16px}
   root.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && isOpen) {
       e.stopPropagation();
-      toggle(false);
+      confirmBar.hidden ? toggle(false) : askEnd(false);
     }
   });
 
@@ -601,6 +684,7 @@ input,textarea{font-size:16px}
 
   function toggle(open, quiet) {
     const hadFocus = win.contains(shadow.activeElement);
+    if (open != isOpen) emit(open ? "open" : "close");
     isOpen = open;
     root.classList.toggle("open", open);
     renderLabels();
@@ -623,6 +707,7 @@ input,textarea{font-size:16px}
     const hadFocus = shadow.activeElement === box;
     endBtn.hidden = !(view === "chat" && rec && !ended);
     composer.hidden = ended;
+    if (ended || view !== "chat") confirmBar.hidden = true;
     endedBar.hidden = !ended;
     if (ended && hadFocus) newChatBtn.focus();
     loadFiles();
@@ -652,7 +737,7 @@ input,textarea{font-size:16px}
       text = agentName ? t("chatting", { name: agentName }) : t("chatting_agent");
     } else if (!chatState) {
       tone = available ? "ok" : "";
-      text = t(available ? "online" : "away");
+      text = t(available ? (replies in EN ? replies : "online") : "away");
     }
     statusText.textContent = text;
     dot.className = "dot " + tone;
@@ -689,6 +774,7 @@ input,textarea{font-size:16px}
 
   function updateBadge() {
     const unread = isOpen ? 0 : agentSeqs.filter((seq) => seq > readSeq).length;
+    if (unread != unreadSaid) emit("unread", (unreadSaid = unread));
     badge.hidden = !unread;
     badgeCount.textContent = unread > 9 ? "9+" : unread.toLocaleString(intl);
     unreadText.textContent = t("unread", { n: unread });
@@ -738,12 +824,17 @@ input,textarea{font-size:16px}
   function onEvent(ev) {
     if (typeof ev.seq !== "number" || ev.seq <= lastSeq) return; // on screen already
     lastSeq = ev.seq;
+    const fresh = ev.seq > historySeq; // not shown before this page: news for the host page
     if (ev.kind === "message" || ev.kind === "attachment") {
+      if (fresh) emit("message", { from: ev.from, name: ev.name || "", text: String(ev.text || (ev.file || {}).name || ""), at: ev.at });
       onMessage(ev);
     } else if (ev.kind === "state") {
       setState(ev.state, ev.position);
       if (ev.state === "queued") system("started", ev.at);
-      if (ev.state === "ended") system("ended", ev.at);
+      if (ev.state === "ended") {
+        system("ended", ev.at);
+        if (fresh) emit("chat-ended", { chat: rec && rec.chat, at: ev.at });
+      }
     } else if (ev.kind === "joined" || ev.kind === "left") {
       if (ev.kind === "joined") agentName = ev.name || agentName;
       system(ev.name ? ev.kind : ev.kind + "_agent", ev.at, { name: ev.name });
@@ -752,6 +843,8 @@ input,textarea{font-size:16px}
       if (rec) rec.rating = given; // shown at once on the next page
       if (rateFrame && rateFrame.rating === ev.rating && rateFrame.comment == ev.comment) rateFrame = null;
       renderRate();
+    } else if (ev.kind === "greeting") {
+      place(bubble(false, ev.name, richText(String(ev.text || "")), ev.at)); // the greeting the chat began with
     } // "visit" is for the agent; unknown kinds from a newer server are skipped
     renderStatus();
     if (isOpen && document.visibilityState === "visible") readSeq = lastSeq;
@@ -767,7 +860,7 @@ input,textarea{font-size:16px}
     if (!file && ev.from === "system") return system(text, ev.at);
     const mine = ev.from === "visitor";
     const own = mine && ev.id && outbox.get(ev.id);
-    if (own) return own.failed || stored(own, ev.at); // ours, on screen already
+    if (own) return own.failed || stored(own, ev.at, ev.seq); // ours, on screen already
     if (ev.id) {
       if (shownIds.has(ev.id)) return;
       shownIds.add(ev.id);
@@ -777,7 +870,9 @@ input,textarea{font-size:16px}
       agentSeqs.push(ev.seq);
       agentName = ev.name || agentName;
     }
-    place(bubble(mine, ev.name, file ? fileLink(file) : richText(text), ev.at));
+    if (!mine && ev.seq > historySeq) alertHidden();
+    place(Object.assign(bubble(mine, ev.name, file ? fileLink(file) : richText(text), ev.at), { seq: ev.seq }));
+    renderSeen();
   }
 
   function fileLink(f) {
@@ -809,6 +904,8 @@ input,textarea{font-size:16px}
   }
 
   function resetChat() {
+    seen.remove(); // first: its label is kept
+    seenSeq = 0;
     for (let i = labels.length; i--; ) if (log.contains(labels[i][0])) labels.splice(i, 1);
     log.replaceChildren();
     outbox.clear();
@@ -872,13 +969,15 @@ input,textarea{font-size:16px}
     if (attached) send({ type: "say", id: m.id, text: m.text });
   }
 
-  function stored(m, at) {
+  function stored(m, at, seq) {
+    m.el.seq = seq;
     outbox.delete(m.id);
     shownIds.add(m.id);
     m.el.classList.remove("pending");
     if (at) m.el.querySelector("time").replaceWith(timeEl(at));
     // Into seq order; most often it is there already.
     if (m.el.nextElementSibling !== log.querySelector(".pending")) place(m.el);
+    renderSeen();
     persist();
   }
 
@@ -942,6 +1041,59 @@ input,textarea{font-size:16px}
   function hideTyping() {
     clearTimeout(typingHide);
     typing.hidden = true;
+  }
+
+  // --- read receipts: "Seen" under the visitor's last message an agent has read (the `read` frame)
+
+  const seen = h("span", { class: "seen" }, T("seen"));
+  let seenSeq = 0;
+
+  function renderSeen() {
+    let last = null;
+    for (const el of log.querySelectorAll(".me")) if (el.seq <= seenSeq) last = el;
+    if (last) last.lastChild.append(seen);
+    else seen.remove();
+  }
+
+  // --- a message while the tab is hidden (hello.notify): a chime, and "(2) " before the page's title
+
+  let notify = false;
+  let audio = null;
+  let alerts = 0;
+  let ownTitle = "";
+  let baseTitle = "";
+
+  function alertHidden() {
+    if (!notify || document.visibilityState === "visible") return;
+    if (document.title !== ownTitle) baseTitle = document.title; // the page's, maybe changed meanwhile
+    document.title = ownTitle = "(" + ++alerts + ") " + baseTitle;
+    if (!audio) return; // no click or key in the widget yet: browsers allow no sound before one
+    // A soft bell from an oscillator (Web Audio, as the console's static/agent/notify.js): no audio file.
+    const at = audio.currentTime;
+    const bell = audio.createOscillator();
+    const gain = audio.createGain();
+    bell.frequency.value = 880;
+    gain.gain.setValueAtTime(1e-4, at);
+    gain.gain.exponentialRampToValueAtTime(0.15, at + 0.01);
+    gain.gain.exponentialRampToValueAtTime(1e-4, at + 0.5);
+    bell.connect(gain).connect(audio.destination);
+    bell.start(at);
+    bell.stop(at + 0.55);
+  }
+
+  /** Seen: the page's title back, if it is still ours. */
+  function unalert() {
+    if (alerts && document.title === ownTitle) document.title = baseTitle;
+    alerts = 0;
+  }
+
+  /** Sound needs a gesture: the AudioContext is made on the first click or key in the widget. */
+  function unlockAudio() {
+    try {
+      if (notify && !audio) audio = new AudioContext();
+    } catch (e) {
+      /* no Web Audio: the title still tells */
+    }
   }
 
   function endChat() {
@@ -1019,7 +1171,11 @@ input,textarea{font-size:16px}
     // The id: a start repeated (the socket dropped before `welcome`) gets the same chat.
     starting = { type: "start", id: newId(), nickname: value("name"), subject: value("subject") };
     if (value("email")) starting.email = value("email");
+    if (identity) starting.identity = identity;
+    if (Object.keys(attrs).length) starting.userData = { ...attrs };
+    update = null; // the start says it all
     if (visitorToken()) starting.visitor = visitorToken();
+    starting.greeting = takeGreeting();
     if (/^https?:/.test(location.href) && location.href.length <= 2048) starting.page = location.href;
     renderLabels();
     send(starting); // or on the next open socket
@@ -1035,6 +1191,7 @@ input,textarea{font-size:16px}
     leaving = { type: "leave_message", id: newId(), name: value("oname"), email: value("oemail"), message: value("omsg") };
     if (/^https?:/.test(location.href) && location.href.length <= 2048) leaving.page = location.href;
     if (visitorToken()) leaving.visitor = visitorToken();
+    leaving.greeting = takeGreeting();
     offErr.textContent = "";
     renderLabels();
     send(leaving); // or on the next open socket
@@ -1090,6 +1247,7 @@ input,textarea{font-size:16px}
       pingTimer = setInterval(ping, 25000);
       if (rec) send({ type: "resume", token: rec.token, after: lastSeq });
       else send(starting || leaving);
+      earlier();
     };
     sock.onmessage = (e) => {
       if (ws !== sock) return;
@@ -1174,7 +1332,7 @@ input,textarea{font-size:16px}
       onEvent(f);
     } else if (f.type === "ack") {
       const m = outbox.get(f.id);
-      if (m && !m.failed) stored(m);
+      if (m && !m.failed) stored(m, 0, f.seq);
       if (leaving && f.id === leaving.id) {
         keepVisitor(f.visitor);
         sentText.textContent = t("sent_text", { email: leaving.email }) + (opensAt ? " " + backAt() : "");
@@ -1183,6 +1341,9 @@ input,textarea{font-size:16px}
         showView("sent");
         if (isOpen) win.focus();
       }
+    } else if (f.type === "read") {
+      if (f.seq > seenSeq) seenSeq = f.seq;
+      renderSeen();
     } else if (f.type === "queue") {
       queuePos = f.position;
       renderStatus();
@@ -1190,6 +1351,8 @@ input,textarea{font-size:16px}
       showTyping(f);
     } else if (f.type === "error") {
       onError(f);
+    } else if (/^(earlier|transcript)$/.test(f.type)) {
+      toEarlier(f);
     }
   }
 
@@ -1198,8 +1361,11 @@ input,textarea{font-size:16px}
     opensAt = !available && f.opensAt && !isNaN(new Date(f.opensAt)) ? f.opensAt : null;
     siteName = f.name;
     words = { locale: f.locale, strings: f.strings };
+    rules = f.greetings || [];
     if (rec) Object.assign(rec, { name: f.name, words }); // for the next page
     note.hidden = available;
+    notify = !!f.notify;
+    replies = "reply_" + f.replies; // "Usually replies in a few minutes": reply_minutes, _hour, _hours, _day
     files = (f.capabilities || []).includes("attachments");
     fileRules = f.files || {};
     loadFiles();
@@ -1217,6 +1383,7 @@ input,textarea{font-size:16px}
   }
 
   function onWelcome(f) {
+    const fresh = starting;
     attached = true;
     keepVisitor(f.visitor);
     if (starting) {
@@ -1235,6 +1402,9 @@ input,textarea{font-size:16px}
     pendingEnd = false;
     send(rateFrame);
     resend();
+    sendUpdate();
+    if (firstText && fresh) queueMessage({ id: newId(), text: clean(firstText), at: new Date().toISOString() });
+    firstText = "";
   }
 
   /** Typed while disconnected, or never acked: the same id makes a repeat harmless. */
@@ -1243,6 +1413,13 @@ input,textarea{font-size:16px}
   }
 
   function onError(f) {
+    if (f.field === "identity") {
+      // The site's signing is broken: its developers hear why, the visitor chats on unverified.
+      warn(f.message);
+      identity = null;
+      earlier();
+      return starting && delete starting.identity && send(starting);
+    }
     if (leaving && f.id === leaving.id) {
       const name = { name: "oname", email: "oemail", message: "omsg" }[f.field];
       leaveDone();
@@ -1263,6 +1440,16 @@ input,textarea{font-size:16px}
       resetChat();
       pending.forEach(queueMessage);
       send({ type: "resume", token: rec.token, after: 0 });
+      return;
+    }
+    if (f.field == "userData" || (!starting && f.field == "email")) {
+      // The host page's set(): its mistake to see, not the visitor's; the chat starts without it.
+      warn(f.message);
+      if (starting) {
+        delete starting.userData;
+        attrs = {};
+        send(starting);
+      }
       return;
     }
     if (starting) {
@@ -1312,6 +1499,220 @@ input,textarea{font-size:16px}
     if (!send({ type: "resume", token: rec.token, after: 0 }) && conn !== "blocked") connect();
   }
 
+  // --- a verified visitor's earlier chats: widget-earlier.js, loaded with the first list. It takes the
+  // rest from the host's `widgetServerEarlier`: the frames in `q` (then `on()`), and what it draws with.
+
+  function earlier() {
+    identity ? send({ type: "earlier", identity }) : toEarlier({ type: "earlier", chats: [] });
+  }
+
+  function toEarlier(f) {
+    const x = host.widgetServerEarlier;
+    if (x) return x.q.push(f) && x.on && x.on();
+    if (!f.chats || !f.chats.length) return;
+    host.widgetServerEarlier = { q: [f], at: main, t, en: EN, h, bubble, richText, cur: () => rec && rec.chat, ask: (chat) => identity && send({ type: "transcript", identity, chat }) };
+    shadow.append(h("script", { src: HTTP + "widget-earlier.js", nonce }));
+  }
+
+  // --- the host page's API (docs/embedding.md, "JavaScript API"), Intercom and Crisp style:
+  // WidgetServer("open"), WidgetServer("on", "message", fn). A bad call warns once, never throws.
+
+  const listeners = {}; // event -> [fn]
+  const warned = new Set();
+  const EVENTS = ["ready", "open", "close", "message", "unread", "chat-ended"];
+  let isReady = false;
+  let attrs = {}; // set({attributes}): the next start's userData
+  let update = null; // set() during a chat: the `update` frame not yet sent
+  let firstText = ""; // start({message}): the new chat's first message
+  let forced = ""; // locale(code)
+  let unreadSaid = 0;
+  let identity = null; // identify(): sent with `start`, and `earlier` to list the visitor's chats
+
+  /** What set() changed, to the chat under way (now, or after the next `welcome`). */
+  function sendUpdate() {
+    if (rec && !rec.ended && attached && update && send(update)) update = null;
+  }
+
+  function warn(text) {
+    if (!warned.has(text)) console.warn("widget_server: " + text);
+    warned.add(text);
+  }
+
+  /** Tell the host page's listeners; what one of them throws stays theirs. */
+  function emit(name, data, fns = listeners[name] || []) {
+    for (const fn of fns) {
+      try {
+        fn(data);
+      } catch (e) {
+        console.error(e);
+      }
+    }
+  }
+
+  /** A command's bad argument: `text` says what it takes. */
+  function need(ok, text) {
+    if (!ok) throw text;
+  }
+
+  // The command table: WidgetServer(name, ...args) runs commands[name](...args).
+  // Other parts add their entry here: `identify` (verified identities), `greet` (proactive greetings).
+  const commands = {
+    open: () => toggle(true),
+    close: () => toggle(false),
+    toggle: () => toggle(!isOpen),
+    hide: () => (launcher.hidden = true), // a page with its own button: open, close still work
+    show: () => (launcher.hidden = false),
+    /** The visitor's name and email (into the forms) and attributes (with `start`; to a chat under way at once). */
+    set(info) {
+      const a = (info && info.attributes) || {};
+      need(
+        info &&
+          typeof info == "object" &&
+          typeof a == "object" &&
+          ["name", "email", "subject", "message"].every((k) => info[k] == null || typeof info[k] == "string") &&
+          Object.values(a).every((v) => v == null || /^(string|number|boolean)$/.test(typeof v)),
+        "takes {name, email, subject, message: strings, attributes: {key: a string, number or boolean}}"
+      );
+      update = update || { type: "update" }; // the name stays the chat's (GWS cannot change it either)
+      for (const k of ["name", "email"]) if (info[k] != null) fields[k].input.value = fields["o" + k].input.value = info[k];
+      if (info.email) update.email = info.email;
+      for (const k in a) a[k] == null ? delete attrs[k] : (attrs[k] = a[k]);
+      if (info.attributes) update.userData = Object.assign(update.userData || {}, a);
+      sendUpdate();
+    },
+    /** A new chat with the visitor's details; the message is its first. Under way already: opened, message prefilled. */
+    start(info) {
+      commands.set((info = info || {}));
+      if (info.subject != null) fields.subject.input.value = info.subject;
+      if (rec && rec.ended) forget();
+      toggle(true);
+      if (rec) return info.message && ((box.value = info.message), onInput());
+      firstText = info.message || "";
+      chose = true;
+      showView("form");
+      if (fields.name.input.value.trim()) formView.requestSubmit();
+    },
+    /** The visitor as the site's backend signed them (docs/embedding.md, "Verified identities"); null: nobody. */
+    identify(info) {
+      need(
+        info === null || (info && typeof info.id == "string" && typeof info.signature == "string" && info.expires > 0),
+        "takes {id, email, expires, signature} as your backend signed them (and name), or null"
+      );
+      identity = info && { id: info.id, email: info.email || "", expires: info.expires, signature: info.signature };
+      earlier();
+      if (info) commands.set({ name: info.name, email: info.email || null }); // the forms, filled in
+    },
+    /** One of LOCALES, before data-locale and the page's lang. */
+    locale(code) {
+      need(LOCALES.includes(String(code).toLowerCase().split(/[-_]/)[0]), "takes a language: " + LOCALES);
+      forced = code;
+      localize(words);
+    },
+    /** A greeting of the page's own beside the launcher, now: stored marked as the page's if answered. */
+    greet(g) {
+      need(g && typeof g.text == "string" && g.text.trim(), "takes {text, from, offline}");
+      showGreeting({ text: clean(g.text).slice(0, 1000), from: g.from && String(g.from).slice(0, 64), offline: g.offline });
+      greetTick();
+    },
+    on(name, fn) {
+      need(EVENTS.includes(name) && typeof fn == "function", "takes an event (" + EVENTS + ") and a function");
+      (listeners[name] = listeners[name] || []).push(fn);
+      if (name == "ready" && isReady) emit(name, undefined, [fn]); // too late to hear it: now
+    },
+    off(name, fn) {
+      listeners[name] = (listeners[name] || []).filter((f) => f !== fn);
+    },
+  };
+
+  function api(name, ...args) {
+    const ignored = (why) => warn("WidgetServer(" + JSON.stringify(name) + ") ignored: " + why);
+    if (!commands.hasOwnProperty(name)) return ignored("no such command");
+    try {
+      commands[name](...args);
+    } catch (e) {
+      ignored(e);
+    }
+  }
+
+  // --- proactive greetings (docs/embedding.md, "Proactive greetings"): hello's rules (widget_server/greetings.py),
+  // matched against the page's address. The first one not seen lately shows beside the launcher after its
+  // seconds on the page, while someone can answer (or with `offline`), once per rule per `days` in this
+  // browser (GREETED: rule id -> when shown). Stored only if answered: `start` names the rule.
+
+  const GREETED = KEY + ":greeted";
+  let rules = []; // hello.greetings
+  let greeting = null; // the bubble's: a rule, or the page's {text, from, offline}
+  let answered = null; // the greeting the visitor opened the widget from, until a `start` takes it
+  let greetMsg = h("i"); // that greeting, in the widget above its form
+  let pageUrl = location.href;
+  let pageAt = Date.now() - performance.now(); // the page's load, or an app's last change of address
+  const shownHere = {}; // rule ids shown on this page view
+  const greetFrom = h("small");
+  const greetText = h("span");
+  const greetBox = h(
+    "div",
+    { class: "greet", hidden: true },
+    h("button", { class: "gtext", onclick: answer }, greetFrom, greetText),
+    h("button", { class: "gx", "aria-label": L("dismiss"), onclick: () => ((greeting = null), (greetBox.hidden = true)) }, "×")
+  );
+
+  function greeted(seen) {
+    try {
+      if (seen) localStorage.setItem(GREETED, JSON.stringify(seen));
+      return JSON.parse(localStorage.getItem(GREETED)) || {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  /** A rule's page patterns: "*" is any run of characters; "/…" is the path (and query, with a "?"), else the address. */
+  function matches(pages) {
+    const { pathname, search, href } = location;
+    return pages.some((p) =>
+      RegExp("^" + p.split("*").map((x) => x.replace(/\W/g, "\\$&")).join(".*") + "$").test(
+        p[0] == "/" ? pathname + (p.includes("?") ? search : "") : href.split("#")[0]
+      )
+    );
+  }
+
+  const canGreet = (g) => g && !answered && !rec && !isOpen && !launcher.hidden && (available || g.offline);
+
+  function greetTick(now = Date.now()) {
+    if (location.href != pageUrl) (pageUrl = location.href), (pageAt = now);
+    const r = !greeting && rules.find((r) => !shownHere[r.id] && matches(r.pages) && !(now - greeted()[r.id] < r.days * 864e5));
+    if (canGreet(r) && now - pageAt >= r.after * 1e3) {
+      shownHere[r.id] = now;
+      greeted({ ...greeted(), [r.id]: now }); // kept in this browser for the rule's `days`
+      showGreeting(r);
+    }
+    greetBox.hidden = !canGreet(greeting);
+  }
+  setInterval(greetTick, 400);
+
+  function showGreeting(g) {
+    root.append(greetBox); // in the page only once there is a greeting (no empty control before)
+    greeting = g;
+    greetFrom.textContent = g.from = g.from || siteName;
+    greetText.textContent = g.text;
+  }
+
+  /** Clicked: the greeting goes above the form (the offline one, when nobody can answer) and with its frame. */
+  function answer() {
+    answered = greeting;
+    greetBox.hidden = true;
+    greetMsg.remove();
+    views[home()].firstChild.after((greetMsg = bubble(false, greeting.from, richText(greeting.text))));
+    toggle(true);
+  }
+
+  /** For `start` or `leave_message`: the answered rule's id, or the page's own words. */
+  function takeGreeting() {
+    const g = answered;
+    answered = null;
+    greetMsg.remove();
+    return g && (g.id || g); // the page's: {text, from}
+  }
+
   // --- start
 
   const host = document.createElement(TAG);
@@ -1332,9 +1733,12 @@ input,textarea{font-size:16px}
     shadow.append(root);
     document.body.append(host);
 
-    // Dark text on a light brand colour.
-    const [r, g, b] = (getComputedStyle(launcher).backgroundColor.match(/[\d.]+/g) || []).map(Number);
-    if (0.299 * r + 0.587 * g + 0.114 * b > 170) root.classList.add("light");
+    // The site's colour, kept readable in the dark theme (brand()), now and when the system switches.
+    const rgb = (getComputedStyle(launcher).backgroundColor.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+    const dark = matchMedia("(prefers-color-scheme: dark)");
+    (dark.onchange = () => brand(rgb, dark.matches))();
+    root.addEventListener("pointerdown", unlockAudio);
+    root.addEventListener("keydown", unlockAudio);
 
     if (rec) {
       siteName = rec.name;
@@ -1362,6 +1766,7 @@ input,textarea{font-size:16px}
       if (document.visibilityState === "visible") {
         wake();
         markRead();
+        unalert();
       }
     });
     addEventListener("storage", onStorage);
@@ -1369,6 +1774,13 @@ input,textarea{font-size:16px}
     addEventListener("popstate", checkUrl);
     addEventListener("hashchange", checkUrl);
     setInterval(checkUrl, 1000);
+
+    // The real API replaces the stub (ours or the page's) and runs what waited in its queue.
+    const queued = (window.WidgetServer || stub).q || stub.q || [];
+    window.WidgetServer = api;
+    for (const args of queued) api(...args);
+    isReady = true;
+    emit("ready");
   }
 
   // Nothing shows before it speaks its language.

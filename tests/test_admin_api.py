@@ -79,6 +79,7 @@ async def test_create_read_change_and_delete_a_site(api: tuple[Server, Api]) -> 
         "blocked_ips": ["10.0.0.0/8"],
         "backend": "local",
         "limits": site["limits"],
+        "identity": {"enabled": False},  # no identity secret yet (tests/test_verified_identity.py)
         "source": "database",
         "editable": True,
         "live_connections": 0,
@@ -97,9 +98,11 @@ async def test_create_read_change_and_delete_a_site(api: tuple[Server, Api]) -> 
     )
     assert site["allowed_origins"] == ["https://*.acme.example"]
     status, site = await client.call(
-        "PATCH", "/sites/acme", {"name": "ACME Support", "limits": {"sockets_per_ip": 5}}
+        "PATCH", "/sites/acme", {"name": "ACME Support", "limits": {"sockets_per_ip": 5}, "notify": True}
     )
     assert status == 200 and site["name"] == "ACME Support" and site["limits"]["sockets_per_ip"] == 5
+    stored = server.runtime.sites.get("acme")
+    assert site["notify"] is True and stored is not None and stored.notify
     status, sites = await client.call("GET", "/sites")
     assert [s["id"] for s in sites["sites"]] == ["acme", "fixed"]
     assert (await client.call("DELETE", "/sites/acme"))[0] == 204
@@ -117,6 +120,7 @@ INVALID = [
     ({"id": "acme", "name": "A", "backend": "pigeon"}, "acme.backend", "unknown backend"),
     ({"id": "acme", "name": "A", "colour": "red"}, "acme.colour", "unknown key"),
     ({"id": "acme", "name": 7}, "acme.name", "must be a string"),
+    ({"id": "acme", "name": "A", "notify": "yes"}, "acme.notify", "must be true or false"),
     ({"id": "acme", "name": "A", "backend": "gws"}, "acme.gws.base_url", "is required"),
     ({"id": "Bad Id!", "name": "A"}, "id", "site id"),
     ({"name": "A"}, "id", "site id"),

@@ -295,10 +295,14 @@ async def test_origins_and_ips_are_added_and_removed_with_inline_errors(
 async def test_settings_are_edited_with_inline_errors(server: Server, operator: Browser) -> None:
     assert (await create(operator, allowed_origins="https://acme.example")).status == 303
     edit = {"name": "ACME Help", "backend": "local", "limits.messages_per_minute": "30"}
-    done = await operator.post("/admin/sites/acme", edit)
+    done = await operator.post("/admin/sites/acme", {**edit, "notify": "on"})
     assert done.status == 303
     site = server.runtime.sites.get("acme")
     assert site is not None and site.name == "ACME Help" and site.limits.messages_per_minute == 30
+    assert site.notify and 'name="notify" value="on" checked' in (await operator.get("/admin/sites/acme"))[1]
+    assert (await operator.post("/admin/sites/acme", edit)).status == 303  # unchecked: off again
+    site = server.runtime.sites.get("acme")
+    assert site is not None and not site.notify
     assert site.allowed_origins == ("https://acme.example",)  # untouched by the settings form
 
     refused = await operator.post("/admin/sites/acme", {**edit, "limits.messages_per_minute": "0"})

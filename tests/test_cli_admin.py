@@ -77,6 +77,17 @@ def test_refusals_are_one_line_and_change_nothing(cli, args: tuple[str, ...], me
     assert cli("sites", "list").stdout.count("\n") == 2  # the header and the provisioned site
 
 
+def test_identity_secrets(cli) -> None:  # type: ignore[no-untyped-def]
+    # Rotation and the grace are SiteAdmin's, tested through the API (tests/test_verified_identity.py).
+    assert cli("sites", "add", "acme", "--name", "ACME").returncode == 0
+    created = cli("sites", "identity-secret", "acme")
+    secret = created.stdout.splitlines()[-1]
+    assert created.returncode == 0 and secret.startswith("wsi_") and len(secret) > 40
+    assert cli("sites", "identity-secret", "acme", "--show").stdout.strip() == secret
+    refused = cli("sites", "identity-secret", "acme", "--end-grace")  # nothing to end: it was never rotated
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and secret not in refused.stderr
+
+
 def test_tokens(cli) -> None:  # type: ignore[no-untyped-def]
     created = cli("tokens", "create", "deploy-bot")
     assert created.returncode == 0

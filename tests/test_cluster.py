@@ -224,3 +224,33 @@ async def test_workers_share_one_port(tmp_path: Path, postgres_url: str, redis_u
                     await agent.say(visitor.chat or "", f"hello {n}", id=f"a{n}")
                     reply = await visitor.expect("event", kind="message", **{"from": "agent"})
                     assert reply["text"] == f"hello {n}"
+
+
+async def test_read_receipts_reach_the_visitor_on_another_process_and_come_again_on_resume(
+    cluster: Cluster,
+) -> None:
+    async with (
+        Agent.connected(cluster[0]) as agent,  # type: ignore[arg-type]
+        Visitor.connected(cluster[1]) as visitor,  # type: ignore[arg-type]
+    ):
+        await visitor.start()
+        chat = visitor.chat or ""
+        await agent.accept(chat)
+        await agent.send({"type": "note", "chat": chat, "id": "n1", "text": "Between the two numberings."})
+        await agent.expect("ack", id="n1")
+        ack = await visitor.say("Is it waterproof?", id="m1")
+        question = await agent.expect("event", kind="message", id="m1")
+        assert (question["seq"], ack["seq"]) == (5, 4)  # queued, joined, active, the note, the question
+        for bad in (0, -1, True, "5", 1.5):
+            await agent.send({"type": "read", "chat": chat, "seq": bad, "id": "r0"})
+            assert (await agent.expect("error", id="r0"))["field"] == "seq"
+        await agent.send({"type": "read", "chat": "nope", "seq": 1, "id": "r1"})
+        assert (await agent.expect("error", id="r1"))["code"] == "not_found"
+        await agent.send({"type": "read", "chat": chat, "seq": question["seq"], "id": "r2"})
+        assert await visitor.expect("read") == {"type": "read", "seq": ack["seq"]}  # the visitor's numbering
+        token = visitor.token
+    async with Visitor.connected(cluster[2]) as tab:  # type: ignore[arg-type]
+        await tab.send({"type": "resume", "token": token, "after": 0})
+        await tab.expect("welcome")
+        frames = [await tab.recv() for _ in range(5)]  # the four events, then how far the agent read
+        assert [f["type"] for f in frames] == ["event"] * 4 + ["read"] and frames[-1]["seq"] == 4

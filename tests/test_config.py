@@ -63,6 +63,7 @@ BAD = [
         "sites.acme.backend: unknown backend 'carrier-pigeon'",
     ),
     ('[sites.acme]\nname = "A"\ncolor = "red"', "sites.acme.color: unknown key"),
+    ('[sites.acme]\nname = "A"\nnotify = "yes"', "sites.acme.notify: must be true or false, not 'yes'"),
     (
         '[sites.acme]\nname = "A"\n[sites.acme.limits]\nsockets_per_ip = 0',
         "sites.acme.limits.sockets_per_ip: must be greater than 0",

@@ -53,7 +53,7 @@ CONSOLE_ANSWERS = {"hello", "chat", "event", "typing", "presence", "history", "a
 CONSOLE_ERRORS = ERROR_CODES | {"not_found", "taken", "not_yours"}
 FIELDS = [
     *("nickname", "subject", "email", "userData", "page", "id", "token", "after", "text", "active"),
-    *("url", "name", "message", "rating", "comment", "expanded", "chat"),
+    *("url", "name", "message", "rating", "comment", "expanded", "chat", "identity"),
 ]
 
 json_values = st.recursive(

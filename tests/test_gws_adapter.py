@@ -80,6 +80,22 @@ async def test_requests_are_exactly_as_documented(data_dir: Path, fake: tuple[Fa
     assert chat.requests_after_complete == 0  # "no further requests should be sent"
 
 
+async def test_the_host_pages_attributes_go_as_user_data_strings(
+    data_dir: Path, fake: tuple[FakeGWS, str]
+) -> None:
+    gws, url = fake
+    async with (
+        running(gws_config(data_dir, url, gws)) as server,
+        Visitor.connected(server, site="acme") as visitor,
+    ):
+        # As widget.js sends what the page gave WidgetServer("set", {attributes}).
+        await visitor.start(email="c@example.com", userData={"plan": "pro", "seats": 12, "trial": False})
+        await eventually(lambda: gws.chats)
+    # GWS takes string values only (the fake refuses others, as documented).
+    expected = {"plan": "pro", "seats": "12", "trial": "false", "EmailAddress": "c@example.com"}
+    assert chat_of(gws).user_data == expected
+
+
 async def test_the_general_pages_path_form(data_dir: Path, fake: tuple[FakeGWS, str]) -> None:
     gws, url = fake
     async with (

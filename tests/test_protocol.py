@@ -48,6 +48,17 @@ VALID = [
         p.LeaveMessage("o1", "Kim", "k@e.com", "Hi", visitor="v.t"),
     ),
     ('{"type":"ping","extra":"ignored"}', p.Ping()),
+    # The host page's attributes (widget.js set()): numbers and booleans kept as text.
+    (
+        '{"type":"start","nickname":"C","userData":{"plan":"pro","seats":12,"paid":true,"rate":1.5}}',
+        p.Start("C", user_data={"plan": "pro", "seats": "12", "paid": "true", "rate": "1.5"}),
+    ),
+    (
+        '{"type":"update","userData":{"plan":"team","old":null}}',
+        p.Update(user_data={"plan": "team", "old": None}),
+    ),
+    ('{"type":"update","email":"c@example.com"}', p.Update(email="c@example.com")),
+    ('{"type":"update"}', p.Update()),
 ]
 
 
@@ -81,6 +92,16 @@ INVALID = [
     ('{"type":"start","nickname":"C","visitor":7}', "invalid_field", "visitor"),
     ('{"type":"start","nickname":"C","visitor":"' + "v" * 1025 + '"}', "invalid_field", "visitor"),
     ('{"type":"start","nickname":"C","userData":{"k":"' + "v" * 1001 + '"}}', "invalid_field", "userData"),
+    ('{"type":"start","nickname":"C","userData":{"' + "k" * 65 + '":"v"}}', "invalid_field", "userData"),
+    ('{"type":"start","nickname":"C","userData":{"k":{"nested":"x"}}}', "invalid_field", "userData"),
+    ('{"type":"start","nickname":"C","userData":{"k":["x"]}}', "invalid_field", "userData"),
+    ('{"type":"start","nickname":"C","userData":{"k":null}}', "invalid_field", "userData"),
+    ('{"type":"start","nickname":"C","userData":{"k":9007199254740993}}', "invalid_field", "userData"),
+    ('{"type":"start","nickname":"C","userData":{"k":"a\\u0007b"}}', "invalid_field", "userData"),
+    ('{"type":"start","nickname":"C","userData":{"a\\nb":"x"}}', "invalid_field", "userData"),
+    ('{"type":"start","nickname":"C","userData":"plan=pro"}', "invalid_field", "userData"),
+    ('{"type":"update","userData":{"k":false,"l":[]}}', "invalid_field", "userData"),
+    ('{"type":"update","email":"nobody"}', "invalid_field", "email"),
     ('{"type":"leave_message","id":"o","name":"K","email":"bad","message":"m"}', "invalid_field", "email"),
     ('{"type":"leave_message","id":"o","name":"K","email":"k@e.com"}', "invalid_field", "message"),
     ("[" * 100000, "too_large", None),
@@ -156,3 +177,15 @@ def test_agents_notes_are_numbered_in_the_log_and_left_out_of_the_visitors_view(
     with pytest.raises(ValueError, match="not for visitors"):
         events[1].visitor_frame()
     assert [Event.from_json(e.to_json()) for e in events] == events  # across the bus, as it was
+
+
+def test_an_update_merges_attributes_and_null_removes_one() -> None:
+    assert p.merge_user_data({"plan": "pro", "old": "x"}, {"plan": "team", "old": None, "gone": None}) == {
+        "plan": "team"
+    }
+    full = {f"k{i}": "v" for i in range(p.MAX_USERDATA_KEYS)}
+    swapped = p.merge_user_data(full, {"k0": None, "new": "v"})
+    assert len(swapped) == p.MAX_USERDATA_KEYS and "k0" not in swapped and swapped["new"] == "v"
+    with pytest.raises(p.FrameError) as error:
+        p.merge_user_data(full, {"one_more": "v"})
+    assert (error.value.code, error.value.field) == ("invalid_field", "userData")

@@ -154,6 +154,29 @@ async def test_agents_notes_are_in_the_log_and_out_of_the_visitors_numbering(sto
         assert (await reader.events_of_chats(["c1"]))["c1"] == log  # the history API's read, the same
 
 
+async def test_agent_read_keeps_the_furthest_mark_in_the_visitors_numbering(store_factory: Reopen) -> None:
+    store = await store_factory()
+    first = [model.state(model.QUEUED), model.message("visitor", "C", "hi", "m1")]
+    await store.create_chat(new_chat(), first)
+    await store.append("c1", [model.note("Ana", "VIP", "n1"), model.message("visitor", "C", "there", "m2")])
+    assert await store.agent_read("c1", 0) is None  # nothing read
+    assert await store.agent_read("c1", 3) == 2  # up to the note: the visitor's events 1 and 2
+    assert await store.agent_read("c1", 2) is None  # never back
+    assert await store.agent_read("c1", 3) is None  # nor the same again
+    assert await store.agent_read("c1", 99) == 3  # beyond the log: its end, the visitor's 3
+    other = await store_factory()  # another process reads it, and its marks count with these
+    chat = await other.get_chat("c1")
+    assert chat is not None and chat.read_seq == 3
+    assert await other.agent_read("c1", 4) is None
+    with pytest.raises(ChatNotFound):
+        await store.agent_read("nope", 1)
+    # Agents racing on one chat, in two processes: the furthest wins, whatever the order.
+    await store.append("c1", [model.message("visitor", "C", str(n), f"r{n}") for n in range(10)])
+    await asyncio.gather(*(s.agent_read("c1", seq) for seq in range(5, 15) for s in (store, other)))
+    chat = await store.get_chat("c1")
+    assert chat is not None and chat.read_seq == 13
+
+
 async def test_require_states_guards_the_change(store: Store) -> None:
     await store.create_chat(new_chat(), [])
     await store.append(

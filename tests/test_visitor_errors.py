@@ -43,8 +43,8 @@ BAD_FRAMES = [
         "userData",
     ),
     (
-        "userData value not a string",
-        '{"type": "start", "nickname": "C", "userData": {"a": 1}}',
+        "userData value not a string, number or boolean",
+        '{"type": "start", "nickname": "C", "userData": {"a": {"b": 1}}}',
         "invalid_field",
         "userData",
     ),

@@ -24,23 +24,24 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widget_server import attachments, metrics, model, zendesk
+from widget_server import attachments, greetings, metrics, model, zendesk
 from widget_server.adapters import POLLING_BACKENDS, Adapter, BackendError, Polled
 from widget_server.agent_status import Roster
 from widget_server.bus import Bus, Callback, Message
 from widget_server.config import Site
 from widget_server.file_store import DirectoryFiles, FileStore
+from widget_server.identity import VerifiedIdentity
 from widget_server.model import ACTIVE, ENDED, OPEN_STATES, QUEUED, Chat, Event, NewEvent, User, Visitor
 from widget_server.poll_policy import PollSettings
 from widget_server.poller import Poller, Pollers
 from widget_server.poller_leases import LeaseError, PollerLeases
 from widget_server.presence import Presence
-from widget_server.protocol import LeaveMessage, Start
+from widget_server.protocol import LeaveMessage, Start, merge_user_data
 from widget_server.queue_positions import QueuePlaces
 from widget_server.shared_state import SharedState
 from widget_server.shared_state.memory import MemoryState
@@ -180,16 +181,24 @@ class ChatService:
         ip: str | None,
         user_agent: str | None,
         visitor_key: str | None = None,
+        verified: VerifiedIdentity | None = None,
     ) -> Chat:
         """Open a new chat: at the contact center first, then in the log. If either fails, nothing of it
         is left (the contact-center chat is ended again). A `start` repeated with the same client id gets
-        the chat the first one created. ``visitor_key``: which browser this is (``Visitor.key``)."""
+        the chat the first one created. ``visitor_key``: which browser this is (``Visitor.key``);
+        ``verified``: the identity the caller verified (identity.verify), which gives the visitor their
+        key and, if it has one, their email."""
         if request.id is not None:
             earlier = await self.store.find_started(site.id, request.id)
             if earlier is not None:
                 return earlier
         await self._check_new_chats_limit(site, ip)
         adapter = self._adapter_for(site.id)
+        # Answered a greeting: it is the chat's first event, the rule's text as configured (greetings.py).
+        greeting = greetings.answered(site.greetings, site.name, request.greeting)
+        user_data = request.user_data
+        if site.backend != "local":
+            user_data = greetings.for_contact_center(user_data, greeting)
         chat = Chat(
             id=str(uuid.uuid4()),
             site=site.id,
@@ -198,12 +207,13 @@ class ChatService:
             visitor=Visitor(
                 nickname=request.nickname,
                 subject=request.subject,
-                email=request.email,
-                user_data=request.user_data,
+                email=(verified.email if verified and verified.email else request.email),
+                user_data=user_data,
                 page=request.page,
                 ip=ip,
                 user_agent=user_agent[:512] if user_agent else None,
-                key=visitor_key,
+                key=verified.key if verified else visitor_key,
+                verified=verified.to_json() if verified else None,
             ),
             created_at=model.now_ms(),
             start_id=request.id,
@@ -217,7 +227,8 @@ class ChatService:
             ) from None
         chat = replace(chat, backend_ref=started.backend_ref, backend_state=started.backend_state)
         position = await self.queue.place_of_new(chat) if chat.backend == "local" else None
-        first = [model.state(QUEUED, position)]
+        first = [greeting] if greeting else []
+        first.append(model.state(QUEUED, position))
         if request.page:
             first.append(model.visit(request.page))
         try:
@@ -308,6 +319,9 @@ class ChatService:
         events = [model.message(model.VISITOR, request.name, request.message, request.id)]
         if request.page:
             events.insert(0, model.visit(request.page))
+        greeting = greetings.answered(site.greetings, site.name, request.greeting)
+        if greeting is not None:  # left from an offline greeting's bubble: it comes first
+            events.insert(0, greeting)
         outbox = [zendesk.outbox_item(site.id, chat, request.message, site.zendesk)] if site.zendesk else []
         appended = await self.store.create_chat(chat, events, outbox)
         if appended.new:
@@ -522,6 +536,13 @@ class ChatService:
             changed = replace(chat, meta={**chat.meta, "unread": False})
             await self.bus.publish(CONSOLE, await self._console_chat(changed))
 
+    async def agent_read(self, chat_id: str, seq: int) -> None:
+        """An agent has seen the chat up to ``seq`` (the console's numbering): stored first, then its
+        visitor's sockets, in any process, are told how far (a `read` frame, in the visitor's numbering)."""
+        mark = await self.store.agent_read(chat_id, seq)  # ChatNotFound: no such chat
+        if mark is not None:
+            await self.bus.publish(chat_channel(chat_id), {"t": "read", "seq": mark})
+
     async def deleted(self, chat_ids: Sequence[str]) -> None:
         """Chats an operator deleted: their visitors' sockets are closed (a resume is then refused), and a
         poller bridging one stops (in another process, on the same ``close`` message)."""
@@ -603,6 +624,28 @@ class ChatService:
         tell = getattr(adapter, "widget_expanded", None)
         if tell is not None:
             await self._call_adapter(chat, lambda _: tell(chat, expanded))
+
+    async def update_visitor(
+        self, chat: Chat, email: str | None, user_data: Mapping[str, str | None]
+    ) -> None:
+        """The host page changed the visitor's email or attributes during the chat (``protocol.Update``):
+        stored with the chat's visitor, then shown to the consoles. Attributes merge (None removes one);
+        an update that changes nothing writes nothing (pages repeat theirs on every page view). Contact
+        centers take the visitor once: GWS at RequestChat, HelpCrunch and Omnidesk with the visitor's
+        first message (so a change before it goes along); none documents a call to change them later."""
+        changes: dict[str, Any] = {}
+        # An email the site vouched for (a verified identity) is not the page's to change unsigned.
+        vouched = chat.visitor.verified is not None and "email" in chat.visitor.verified
+        if email is not None and email != chat.visitor.email and not vouched:
+            changes["email"] = email
+        merged = merge_user_data(chat.visitor.user_data, user_data)
+        if merged != chat.visitor.user_data:
+            changes["userData"] = merged
+        if not changes:
+            return
+        changed = await self.store.edit_chat(chat.id, visitor=changes)
+        if changed.backend == "local":
+            await self.bus.publish(CONSOLE, await self._console_chat(changed))
 
     async def visitor_attached(self, chat: Chat) -> None:
         if await self.presence.visitor_came(chat.id):

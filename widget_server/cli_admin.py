@@ -45,6 +45,18 @@ def add_commands(commands: Any) -> None:
         command = _with_config(sites.add_parser(action, help=text))
         command.add_argument("site")
         command.add_argument(value)
+    secret = _with_config(
+        sites.add_parser(
+            "identity-secret",
+            help="create or rotate the site's identity secret (printed alone on the last line); the previous"
+            " one stays valid for 24 hours",
+        )
+    )
+    secret.add_argument("site")
+    what = secret.add_mutually_exclusive_group()
+    what.add_argument("--show", action="store_true", help="print the current secret, change nothing")
+    what.add_argument("--end-grace", action="store_true", help="stop accepting the previous secret now")
+    what.add_argument("--remove", action="store_true", help="remove the secret: verify identities no more")
 
     users = commands.add_parser("users", help="the people who log in").add_subparsers(
         dest="action", metavar="ACTION", required=True
@@ -200,6 +212,27 @@ def _entry(method: str, done: str) -> Handler:
     return handler
 
 
+async def sites_identity_secret(args: argparse.Namespace, admin: SiteAdmin, actor: Actor) -> int:
+    if args.show:
+        print(admin.identity_secret(args.site))
+    elif args.end_grace:
+        await admin.end_identity_grace(actor, args.site)
+        print(f"{args.site}: the previous identity secret is no longer accepted.")
+    elif args.remove:
+        await admin.remove_identity_secret(actor, args.site)
+        print(f"{args.site}: identity secret removed; identities are no longer verified.")
+    else:
+        had = admin.get(args.site).identity is not None
+        _, secret = await admin.rotate_identity_secret(actor, args.site)
+        print(
+            f"{args.site}: new identity secret; the previous one is accepted for 24 more hours."
+            if had
+            else f"{args.site}: identity secret created."
+        )
+        print(secret)  # alone on the last line, so that scripts can capture it
+    return 0
+
+
 async def users_list(args: argparse.Namespace, admin: SiteAdmin, actor: Actor) -> int:
     for user in await admin.store.list_users():
         print(f"{user.name}\t{user.role}\t{user.display_name}")
@@ -253,6 +286,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("sites", "disallow-origin"): _entry("disallow_origin", "No longer allowed:"),
     ("sites", "block-ip"): _entry("block_ip", "Blocked"),
     ("sites", "unblock-ip"): _entry("unblock_ip", "Unblocked"),
+    ("sites", "identity-secret"): sites_identity_secret,
     ("users", "list"): users_list,
     ("users", "add"): users_add,
     ("users", "passwd"): users_passwd,

@@ -24,6 +24,8 @@ from widget_server import teams
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy, SitePolicy
 from widget_server.adapters import settings_specs
 from widget_server.availability import BusinessHours, HoursError
+from widget_server.greetings import Greeting, greetings_from_list
+from widget_server.identity import MIN_SECRET, IdentitySecrets
 from widget_server.logs import FORMATS as LOG_FORMATS
 from widget_server.poll_policy import PollSettings
 from widget_server.settings_table import (
@@ -168,6 +170,14 @@ class Site:
     strings: Mapping[str, Any] | None = None
     #: The team that answers its chats (``[teams.ID]``, widget_server/teams.py; None: manual, anyone).
     team: str | None = None
+    #: Proactive greetings (``[[sites.ID.greetings]]``, widget_server/greetings.py), in order.
+    greetings: tuple[Greeting, ...] = ()
+    #: A sound and the unread count in the page's title for an agent's message while the visitor's tab
+    #: is hidden (off by default: a page that beeps surprises people).
+    notify: bool = False
+    #: The secrets that verify visitors' identities (``[sites.ID.identity]``, widget_server/identity.py;
+    #: None: identities are refused). Compared, so that a rotation counts as a change of the site.
+    identity: IdentitySecrets | None = field(default=None, repr=False)
     policy: SitePolicy = field(init=False, compare=False, repr=False)
     hours: BusinessHours | None = field(init=False, compare=False, repr=False)
 
@@ -197,7 +207,47 @@ SITE_SPEC = {
     "locale": Setting(str, check=locale_problem),
     "strings": Setting(dict),
     "team": Setting(str, check=lambda v: None if SITE_ID.match(v) else "must be a team's id"),
+    "greetings": Setting(list, default=[]),
+    "notify": Setting(bool, default=False, doc="a sound and a title badge for a message in a hidden tab"),
+    "identity": Setting(dict),
 }
+
+# A site of the file names its identity secrets in environment variables (secrets never go in the
+# file); a stored site keeps the secrets an operator created (site_admin.py) in its stored settings,
+# which only the server writes and never shows (site_admin.site_table).
+IDENTITY_FILE_SPEC = {
+    "secret_env": Setting(str, required=True, check=env_name, doc="the variable holding the secret"),
+    "previous_secret_env": Setting(str, check=env_name, doc="also accepted, while a new one is rolled out"),
+}
+IDENTITY_STORED_SPEC = {
+    "secret": Setting(str, required=True),
+    "previous_secret": Setting(str),
+    "previous_until": Setting(int, check=positive),
+}
+
+
+def _identity_secrets(table: Any, where: str, *, provisioned: bool) -> IdentitySecrets:
+    """``[sites.ID.identity]``: from the environment for a site of the file, as stored for the others.
+    A problem names the key, never the secret."""
+    if not provisioned:
+        stored = check_table(table, IDENTITY_STORED_SPEC, where)
+        return IdentitySecrets(stored["secret"], stored["previous_secret"], stored["previous_until"])
+    named = check_table(table, IDENTITY_FILE_SPEC, where)
+    found: list[str | None] = []
+    for key in ("secret_env", "previous_secret_env"):
+        name = named[key]
+        value = os.environ.get(name) if name else None
+        if name and not value:
+            raise ConfigError(f"{where}.{key}", f"the environment variable {name} is not set")
+        if value is not None and len(value) < MIN_SECRET:
+            raise ConfigError(
+                f"{where}.{key}", f"the secret in {name} is shorter than {MIN_SECRET} characters"
+            )
+        found.append(value)
+    current, previous = found
+    assert current is not None
+    return IdentitySecrets(current, previous)
+
 
 ZENDESK_SPEC = {
     "base_url": Setting(str, required=True, check=http_url, doc="https://SUBDOMAIN.zendesk.com"),
@@ -246,6 +296,12 @@ def site_from_mapping(
             strings = check_strings(strings)
         except StringsProblem as error:
             raise ConfigError(f"{where}.strings.{error.where}", error.problem) from None
+    identity_table = checked["identity"]
+    identity_secrets = (
+        None
+        if identity_table is None
+        else _identity_secrets(identity_table, f"{where}.identity", provisioned=provisioned)
+    )
     return Site(
         id=site_id,
         name=checked["name"] if checked["name"] is not None else site_id,
@@ -261,6 +317,9 @@ def site_from_mapping(
         locale=checked["locale"],
         strings=strings or None,
         team=checked["team"],
+        greetings=greetings_from_list(checked["greetings"], f"{where}.greetings"),
+        notify=checked["notify"],
+        identity=identity_secrets,
     )
 
 
@@ -392,6 +451,7 @@ def config_from_mapping(
     sites = {}
     for site_id, table in top["sites"].items():
         sites[site_id] = site_from_mapping(site_id, table, provisioned=True)
+    _distinct_identity_secrets(sites)
     declared_teams = teams.teams_from_mapping(top["teams"])
     for site in sites.values():
         if site.team is not None and site.team not in declared_teams:
@@ -422,6 +482,22 @@ def config_from_mapping(
         source=source,
         teams=declared_teams,
     )
+
+
+def _distinct_identity_secrets(sites: Mapping[str, Site]) -> None:
+    """Two sites of the file with the same identity secret would take each other's signatures."""
+    seen: dict[str, str] = {}
+    for site in sites.values():
+        if site.identity is None:
+            continue
+        for secret in filter(None, (site.identity.current, site.identity.previous)):
+            other = seen.setdefault(secret, site.id)
+            if other != site.id:
+                raise ConfigError(
+                    f"sites.{site.id}.identity",
+                    f"has the same secret as sites.{other}: each site needs its own, or a signature made"
+                    " for one would pass on the other",
+                )
 
 
 def demo_site(extra_origins: tuple[str, ...] = ()) -> Site:

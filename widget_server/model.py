@@ -67,7 +67,12 @@ class Visitor:
     #: Which browser this is, the same for every chat it starts on the site: a random key the server
     #: gives the widget (signed, in its ``visitor`` token, tokens.py) and the widget keeps. How agents see
     #: a returning visitor's earlier chats (Store.find_visitor_chats); None for a chat started without one.
+    #: A verified visitor's key is ``verified:`` and the id the site vouched for, the same on every device
+    #: (widget_server/identity.py): how they find their own earlier chats.
     key: str | None = None
+    #: The identity the site's backend signed and the server verified at `start`: ``{"id", "email"?}``;
+    #: None for a visitor the site did not vouch for. Agents are shown who is verified.
+    verified: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         obj = {
@@ -81,6 +86,8 @@ class Visitor:
         }
         if self.key is not None:
             obj["key"] = self.key
+        if self.verified is not None:
+            obj["verified"] = dict(self.verified)
         return obj
 
     @classmethod
@@ -94,6 +101,7 @@ class Visitor:
             ip=obj.get("ip"),
             user_agent=obj.get("userAgent"),
             key=obj.get("key"),
+            verified=dict(obj["verified"]) if isinstance(obj.get("verified"), dict) else None,
         )
 
 
@@ -125,6 +133,9 @@ class Chat:
     #: How many of the log's events are agents-only (internal notes): the visitor's view has that many
     #: fewer (see the module doc).
     hidden_events: int = 0
+    #: How far an agent has read the chat, as its visitor numbers the events (0: nothing yet): the
+    #: visitor's messages up to it are "Seen" (Store.agent_read, the `read` frame).
+    read_seq: int = 0
 
     @property
     def visitor_last_seq(self) -> int:

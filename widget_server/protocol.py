@@ -11,6 +11,7 @@ a human sentence for the ``error`` frame. It never raises anything else, whateve
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from widget_server import json_input
+from widget_server.identity import Claim
 
 MAX_FRAME_BYTES = 16 * 1024
 MAX_NICKNAME = 64
@@ -32,6 +34,10 @@ MAX_USERDATA_KEY = 64
 MAX_USERDATA_VALUE = 1000
 MAX_COMMENT = 1000
 MAX_TOKEN = 1024  # a resume or visitor token
+MAX_GREETING_ID = 32  # greetings.RULE_ID
+MAX_GREETING_TEXT = 1000  # greetings.MAX_TEXT
+MAX_IDENTITY_ID = 256
+MAX_SIGNATURE = 128
 
 # Deliberately loose: the full RFC 5322 grammar accepts addresses no mail system delivers to, and a
 # strict one refuses real ones. One "@", no spaces, a dot in the domain.
@@ -56,6 +62,15 @@ class FrameError(Exception):
 
 
 @dataclass(frozen=True)
+class PageGreeting:
+    """A greeting the host page showed (``WidgetServer("greet", {text, from})``), as the visitor's frame
+    says it: the page's words, or the visitor's, never vouched for by the site's settings (greetings.py)."""
+
+    text: str
+    sender: str | None = None
+
+
+@dataclass(frozen=True)
 class Start:
     nickname: str
     subject: str = ""
@@ -66,6 +81,25 @@ class Start:
     id: str | None = None
     #: Optional visitor token of an earlier `welcome` (tokens.py): the new chat is the same visitor's.
     visitor: str | None = None
+    #: Optional identity signed by the site's backend (widget_server/identity.py), not yet verified.
+    identity: Claim | None = None
+    #: The greeting the visitor answered: a rule's id, or the host page's own (greetings.py).
+    greeting: str | PageGreeting | None = None
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A verified visitor asks for their earlier chats on the site (from any device)."""
+
+    identity: Claim
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A verified visitor asks for one of their chats, to read."""
+
+    identity: Claim
+    chat: str
 
 
 @dataclass(frozen=True)
@@ -103,6 +137,7 @@ class LeaveMessage:
     message: str
     page: str | None = None
     visitor: str | None = None  # as in Start
+    greeting: str | PageGreeting | None = None  # as in Start
 
 
 @dataclass(frozen=True)
@@ -121,11 +156,34 @@ class Widget:
 
 
 @dataclass(frozen=True)
+class Update:
+    """The host page changed the visitor's details during the chat (the widget's ``set`` command): an
+    email, and attributes to merge into the chat's ``userData`` (``None`` removes one)."""
+
+    email: str | None = None
+    user_data: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Ping:
     pass
 
 
-VisitorFrame = Start | Resume | Say | Typing | Visit | End | LeaveMessage | Rate | Widget | Ping
+VisitorFrame = (
+    Start
+    | Resume
+    | Say
+    | Typing
+    | Visit
+    | End
+    | LeaveMessage
+    | Rate
+    | Widget
+    | Ping
+    | Earlier
+    | Transcript
+    | Update
+)
 RATINGS = ("good", "bad")
 
 
@@ -193,6 +251,23 @@ class _Fields:
         assert value is not None
         return value
 
+    def greeting(self, name: str) -> str | PageGreeting | None:
+        """A rule's id (a string), or the page's own greeting (an object: ``text``, ``from``?)."""
+        value = self.obj.get(name)
+        if value is None or isinstance(value, str):
+            return self.text(name, 1, MAX_GREETING_ID, required=False)
+        if not isinstance(value, dict):
+            raise FrameError(
+                "invalid_field", f"The field '{name}' must be a greeting's id or an object.", field=name
+            )
+        inner = _Fields(value)
+        try:
+            text = inner.required_text("text", 1, MAX_GREETING_TEXT)
+            sender = inner.text("from", 1, MAX_NICKNAME, required=False)
+        except FrameError as error:
+            raise FrameError("invalid_field", f"In '{name}': {error.message}", field=name) from None
+        return PageGreeting(text.strip(), sender.strip() or None if sender else None)
+
     def email(self, name: str, *, required: bool) -> str | None:
         if not required and self.obj.get(name) == "":
             return None  # an optional field left empty in a form
@@ -228,27 +303,117 @@ class _Fields:
         return value
 
     def user_data(self, name: str) -> dict[str, str]:
+        """The visitor's attributes: see ``attributes``."""
+        found = self.attributes(name)
+        for key, item in found.items():
+            if item is None:
+                raise FrameError("invalid_field", f"The attribute {key[:40]!r} has no value.", field=name)
+        return {key: item for key, item in found.items() if item is not None}
+
+    def attributes(self, name: str) -> dict[str, str | None]:
+        """An object of at most MAX_USERDATA_KEYS attributes: names of 1 to MAX_USERDATA_KEY characters,
+        values strings, numbers or booleans, kept as text (``"true"``, ``"42"``: every contact center that
+        takes them, GWS first, takes strings), at most MAX_USERDATA_VALUE characters; ``null`` (None)
+        where ``Update`` allows it. No control characters in either."""
         value = self.obj.get(name)
         if value is None:
             return {}
         if not isinstance(value, dict) or len(value) > MAX_USERDATA_KEYS:
             raise FrameError(
                 "invalid_field",
-                f"The field '{name}' must be an object of at most {MAX_USERDATA_KEYS} strings.",
+                f"The field '{name}' must be an object of at most {MAX_USERDATA_KEYS} attributes.",
                 field=name,
             )
+        found: dict[str, str | None] = {}
         for key, item in value.items():
-            if not (0 < len(key) <= MAX_USERDATA_KEY) or not isinstance(item, str):
-                raise FrameError(
-                    "invalid_field", f"The field '{name}' must map short names to strings.", field=name
-                )
-            if len(item) > MAX_USERDATA_VALUE:
+            if (
+                not (0 < len(key) <= MAX_USERDATA_KEY)
+                or not key.strip()
+                or _has_control_chars(key, allow_newlines=False)
+            ):
                 raise FrameError(
                     "invalid_field",
-                    f"Each value in '{name}' may be at most {MAX_USERDATA_VALUE} characters.",
+                    f"An attribute's name in '{name}' must be 1 to {MAX_USERDATA_KEY} characters, no control"
+                    " characters.",
                     field=name,
                 )
-        return dict(value)
+            try:
+                text = _attribute_text(item)
+            except ValueError:
+                raise FrameError(
+                    "invalid_field",
+                    f"The attribute {key[:40]!r} must be a string, a number or true/false.",
+                    field=name,
+                ) from None
+            if text is not None and (
+                len(text) > MAX_USERDATA_VALUE or _has_control_chars(text, allow_newlines=False)
+            ):
+                raise FrameError(
+                    "invalid_field",
+                    f"The attribute {key[:40]!r} may be at most {MAX_USERDATA_VALUE} characters, no control"
+                    " characters.",
+                    field=name,
+                )
+            found[key] = text
+        return found
+
+    def identity(self, name: str, *, required: bool) -> Claim | None:
+        """An identity as the site's backend signed it: ``{id, email?, expires, signature}`` (and the
+        unsigned ``name`` the widget may carry along, which is not read here). Only its shape is checked
+        here; whether it is signed is the identity module's (a missing signature is its refusal too, with
+        its own code)."""
+        value = self.obj.get(name)
+        if value is None and not required:
+            return None
+        problem = FrameError(
+            "invalid_field",
+            f"The field '{name}' must be an object with 'id', 'expires' and 'signature' (and 'email').",
+            field=name,
+        )
+        if not isinstance(value, dict):
+            raise problem
+        inner = _Fields(value)
+        try:
+            identity_id = inner.required_text("id", 1, MAX_IDENTITY_ID)
+            email = inner.email("email", required=False) or ""
+            expires = inner.count("expires")
+            signature = inner.text("signature", 0, MAX_SIGNATURE, required=False)
+        except FrameError as error:
+            raise FrameError(
+                "invalid_field", f"In '{name}': {error.message[0].lower()}{error.message[1:]}", field=name
+            ) from None
+        return Claim(identity_id, email, expires, signature)
+
+
+def _attribute_text(value: object) -> str | None:
+    """An attribute's value as text; None for null; ValueError for what an attribute may not be (an
+    object, a list, a number beyond JavaScript's exact integers or not finite)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and abs(value) <= 2**53:
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    raise ValueError(value)
+
+
+def merge_user_data(current: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
+    """``current`` with an ``Update``'s attributes: set, or removed by None; at most MAX_USERDATA_KEYS."""
+    merged = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    if len(merged) > MAX_USERDATA_KEYS:
+        raise FrameError(
+            "invalid_field",
+            f"A chat's visitor may have at most {MAX_USERDATA_KEYS} attributes; remove some first (null).",
+            field="userData",
+        )
+    return merged
 
 
 def _has_control_chars(value: str, *, allow_newlines: bool) -> bool:
@@ -279,7 +444,21 @@ def _start(f: _Fields) -> Start:
         page=f.url("page", required=False),
         id=f.text("id", 1, MAX_CLIENT_ID, required=False),
         visitor=f.text("visitor", 1, MAX_TOKEN, required=False),
+        identity=f.identity("identity", required=False),
+        greeting=f.greeting("greeting"),
     )
+
+
+def _earlier(f: _Fields) -> Earlier:
+    claim = f.identity("identity", required=True)
+    assert claim is not None
+    return Earlier(claim)
+
+
+def _transcript(f: _Fields) -> Transcript:
+    claim = f.identity("identity", required=True)
+    assert claim is not None
+    return Transcript(claim, f.required_text("chat", 1, MAX_CLIENT_ID))
 
 
 def _resume(f: _Fields) -> Resume:
@@ -300,6 +479,7 @@ def _leave_message(f: _Fields) -> LeaveMessage:
         message=f.required_text("message", 1, MAX_TEXT),
         page=f.url("page", required=False),
         visitor=f.text("visitor", 1, MAX_TOKEN, required=False),
+        greeting=f.greeting("greeting"),
     )
 
 
@@ -318,6 +498,10 @@ def _rate(f: _Fields) -> Rate:
     return Rate(rating, comment.strip() or None if comment is not None else None, client_id)
 
 
+def _update(f: _Fields) -> Update:
+    return Update(email=f.email("email", required=False), user_data=f.attributes("userData"))
+
+
 _PARSERS: dict[str, Any] = {
     "start": _start,
     "resume": _resume,
@@ -328,7 +512,10 @@ _PARSERS: dict[str, Any] = {
     "leave_message": _leave_message,
     "rate": _rate,
     "widget": lambda f: Widget(expanded=f.boolean("expanded")),
+    "update": _update,
     "ping": lambda f: Ping(),
+    "earlier": _earlier,
+    "transcript": _transcript,
 }
 
 
@@ -397,6 +584,11 @@ def ack_frame(
 
 def typing_frame(name: str, active: bool) -> dict[str, Any]:
     return {"type": "typing", "name": name, "active": active}
+
+
+def read_frame(seq: int) -> dict[str, Any]:
+    """An agent has seen the chat up to event ``seq`` (the visitor's numbering): a read receipt."""
+    return {"type": "read", "seq": seq}
 
 
 def queue_frame(position: int) -> dict[str, Any]:

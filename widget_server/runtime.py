@@ -23,6 +23,7 @@ from widget_server.file_store import open_files
 from widget_server.omnidesk_policy import OmnideskPolicies
 from widget_server.passwords import hash_password, verify_password
 from widget_server.poller_leases import PollerLeases, open_leases
+from widget_server.reply_times import ReplyTimes
 from widget_server.secret_key import read_or_create_private_file
 from widget_server.shared_state import SharedState, open_shared_state
 from widget_server.sites import SiteDirectory
@@ -72,6 +73,8 @@ class Runtime:
     omnidesk: OmnideskPolicies = field(init=False)
     #: Round-robin assignment for the sites whose team wants it (widget_server/assignment.py).
     assigner: Assigner | None = None
+    #: How soon each site's team usually answers, for `hello` (widget_server/reply_times.py).
+    reply_times: ReplyTimes = field(init=False)
 
     @classmethod
     async def start(cls, config: Config, secret_key: str) -> Runtime:
@@ -122,6 +125,8 @@ class Runtime:
         runtime.assigner = Assigner(service, sites, config.teams)
         await runtime.assigner.start()
         forwarder.start()
+        runtime.reply_times = ReplyTimes(store, lambda: [site.id for site in sites.all()])
+        runtime.reply_times.start()
         runtime.check_adapters()
         runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
         return runtime
@@ -180,6 +185,7 @@ class Runtime:
             self._watcher.cancel()
             await asyncio.gather(self._watcher, return_exceptions=True)
         await self.omnidesk.close()
+        await self.reply_times.close()
         if self.assigner is not None:
             await self.assigner.close()
         await self.service.close()

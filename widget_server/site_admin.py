@@ -15,11 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from widget_server import model
+from widget_server import identity, model
 from widget_server.access import InvalidNetwork, InvalidPattern, NetworkSet, OriginPolicy
 from widget_server.config import SITE_ID, AttachmentRules, Site, site_from_mapping
+from widget_server.identity import IdentitySecrets
 from widget_server.model import Actor, ApiToken, AuditEntry, User
 from widget_server.passwords import hash_password, password_problem
+from widget_server.protocol import iso_time
 from widget_server.settings_table import ConfigError
 from widget_server.sites import SiteDirectory
 from widget_server.store import SiteExists, SiteNotFound, Store
@@ -44,9 +46,10 @@ class AdminError(Exception):
         return body
 
 
-def site_table(site: Site) -> dict[str, Any]:
-    """A site as its settings table: the shape of ``[sites.ID]`` in the file, of the API's bodies, and of
-    what the database keeps."""
+def site_table(site: Site, *, with_secrets: bool = False) -> dict[str, Any]:
+    """A site as its settings table: the shape of ``[sites.ID]`` in the file, of the API's bodies, and
+    (``with_secrets``: with its identity secrets) of what the database keeps. Without them, it is what
+    may be shown and written into the audit log."""
     table: dict[str, Any] = {
         "name": site.name,
         "allowed_origins": list(site.allowed_origins),
@@ -69,13 +72,40 @@ def site_table(site: Site) -> dict[str, Any]:
         table["strings"] = dict(site.strings)
     if site.team is not None:
         table["team"] = site.team
+    if site.greetings:
+        table["greetings"] = [greeting.table() for greeting in site.greetings]
+    if site.notify:
+        table["notify"] = True
+    if with_secrets and site.identity is not None:
+        secrets_ = site.identity
+        table["identity"] = {"secret": secrets_.current}
+        if secrets_.previous is not None and secrets_.previous_until is not None:
+            table["identity"].update(
+                previous_secret=secrets_.previous, previous_until=secrets_.previous_until
+            )
     return table
+
+
+def identity_status(site: Site) -> dict[str, Any]:
+    """Whether the site verifies identities, and which secrets it takes: by fingerprint, never the
+    secrets themselves (those are read through their own request, ``SiteAdmin.identity_secret``)."""
+    secrets_ = site.identity
+    if secrets_ is None:
+        return {"enabled": False}
+    now = model.now_ms() / 1000
+    status: dict[str, Any] = {"enabled": True, "fingerprint": identity.fingerprint(secrets_.current)}
+    if secrets_.previous is not None and secrets_.in_grace(now):
+        status["previous_fingerprint"] = identity.fingerprint(secrets_.previous)
+        if secrets_.previous_until is not None:
+            status["previous_until"] = iso_time(secrets_.previous_until * 1000)
+    return status
 
 
 def describe(site: Site, *, live: int = 0) -> dict[str, Any]:
     return {
         "id": site.id,
         **site_table(site),
+        "identity": identity_status(site),
         "source": "config" if site.provisioned else "database",
         "editable": not site.provisioned,
         "live_connections": live,
@@ -117,6 +147,13 @@ class SiteAdmin:
     def _check(self, site_id: str, table: Any) -> Site:
         if not isinstance(table, dict):
             raise AdminError("invalid", "A site is an object of settings.")
+        if "identity" in table:
+            raise AdminError(
+                "invalid",
+                "A site's identity secret is not a setting: create or rotate it on its own (the admin page,"
+                " or POST /api/admin/sites/ID/identity_secret).",
+                field="identity",
+            )
         try:
             return site_from_mapping(site_id, table, where=site_id)
         except ConfigError as error:
@@ -145,7 +182,7 @@ class SiteAdmin:
 
     async def replace(self, actor: Actor, site_id: str, table: Any) -> Site:
         before = self._editable(site_id)
-        site = self._check(site_id, table)
+        site = replace(self._check(site_id, table), identity=before.identity)  # kept: not a setting
         return await self._save(actor, before, site, "site.update")
 
     async def update(self, actor: Actor, site_id: str, changes: Any) -> Site:
@@ -157,7 +194,8 @@ class SiteAdmin:
         table = {key: value for key, value in {**site_table(before), **changes}.items() if value is not None}
         if "backend" in changes and changes["backend"] != before.backend:
             table.pop(before.backend, None)  # the old backend's settings do not apply to the new one
-        return await self._save(actor, before, self._check(site_id, table), "site.update")
+        after = replace(self._check(site_id, table), identity=before.identity)  # kept: not a setting
+        return await self._save(actor, before, after, "site.update")
 
     async def remove(self, actor: Actor, site_id: str) -> None:
         if site_id not in self.sites.broken:  # a stored site that fails the checks can still be removed
@@ -209,9 +247,10 @@ class SiteAdmin:
         return await self._save(actor, site, changed, "site.unblock_ip", ip=entry)
 
     async def _save(self, actor: Actor, before: Site, after: Site, action: str, **detail: Any) -> Site:
-        old, new = site_table(before), site_table(after)
-        if old == new:
+        stored = site_table(after, with_secrets=True)
+        if site_table(before, with_secrets=True) == stored:
             return before  # nothing changes: nothing to store or to audit
+        old, new = site_table(before), site_table(after)  # what the audit entry may show
         if not detail:
             detail = {
                 "changed": {
@@ -221,11 +260,55 @@ class SiteAdmin:
                 }
             }
         try:
-            await self.store.change_site(after.id, new, AuditEntry.of(actor, action, after.id, **detail))
+            await self.store.change_site(after.id, stored, AuditEntry.of(actor, action, after.id, **detail))
         except SiteNotFound:
             raise AdminError("not_found", f"There is no site {after.id!r}.", status=404) from None
         await self.changed()
         return self.get(after.id)
+
+    # --- identity secrets (widget_server/identity.py) -----------------------------------------------------
+
+    async def rotate_identity_secret(self, actor: Actor, site_id: str) -> tuple[Site, str]:
+        """A new identity secret for the site, returned with the site. The one it replaces stays valid for
+        ``identity.GRACE`` (a secret still in its grace from an earlier rotation is dropped)."""
+        site = self._editable(site_id)
+        secret = identity.new_secret()
+        detail: dict[str, Any] = {"fingerprint": identity.fingerprint(secret)}
+        if site.identity is None:
+            action, secrets_ = "site.identity.create", IdentitySecrets(secret)
+        else:
+            until = model.now_ms() // 1000 + identity.GRACE
+            action, secrets_ = "site.identity.rotate", IdentitySecrets(secret, site.identity.current, until)
+            detail["previous"] = identity.fingerprint(site.identity.current)
+            detail["previous_until"] = iso_time(until * 1000)
+        return await self._save(actor, site, replace(site, identity=secrets_), action, **detail), secret
+
+    async def end_identity_grace(self, actor: Actor, site_id: str) -> Site:
+        """Stop accepting the previous secret now (it leaked, or the site's backend has the new one)."""
+        site = self._editable(site_id)
+        if site.identity is None or not site.identity.in_grace(model.now_ms() / 1000):
+            raise AdminError(
+                "not_found", f"Site {site_id!r} has no previous identity secret still accepted.", status=404
+            )
+        previous = identity.fingerprint(site.identity.previous or "")
+        changed = replace(site, identity=IdentitySecrets(site.identity.current))
+        return await self._save(actor, site, changed, "site.identity.end_grace", previous=previous)
+
+    async def remove_identity_secret(self, actor: Actor, site_id: str) -> Site:
+        """Verify identities no more: every identity is refused from now on."""
+        site = self._editable(site_id)
+        if site.identity is None:
+            raise AdminError("not_found", f"Site {site_id!r} has no identity secret.", status=404)
+        detail = {"fingerprint": identity.fingerprint(site.identity.current)}
+        return await self._save(actor, site, replace(site, identity=None), "site.identity.remove", **detail)
+
+    def identity_secret(self, site_id: str) -> str:
+        """The site's current identity secret, for an operator to copy into the site's backend. A site of
+        the configuration file has its secret in the environment it names, and it is not shown here."""
+        site = self._editable(site_id)
+        if site.identity is None:
+            raise AdminError("not_found", f"Site {site_id!r} has no identity secret.", status=404)
+        return site.identity.current
 
     # --- people ---------------------------------------------------------------------------------------
 

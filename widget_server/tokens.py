@@ -13,6 +13,8 @@ import secrets
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from widget_server.identity import VERIFIED_KEY_PREFIX
+
 SALT = "widget_server.resume-token.v1"
 VISITOR_SALT = "widget_server.visitor-token.v1"
 #: A visitor token is fresh in every `welcome`: only a browser away for longer than this starts over.
@@ -57,7 +59,9 @@ class ResumeTokens:
 
     def visitor_key(self, token: str | None, site: str) -> str:
         """The visitor key a visitor token names, if it is ours, not too old and for ``site``; else a new
-        key. A bad token is no error: it only means that this chat is not linked to the earlier ones."""
+        key. A bad token is no error: it only means that this chat is not linked to the earlier ones.
+        A verified visitor's key is never taken from a token, only from a verified identity (it is never
+        put in one either: the visitor connection issues none for it)."""
         if token:
             try:
                 claims = self._visitors.loads(token, max_age=self.visitor_max_age)
@@ -65,5 +69,6 @@ class ResumeTokens:
                 claims = None
             if isinstance(claims, dict) and claims.get("s") == site and isinstance(claims.get("k"), str):
                 key: str = claims["k"]
-                return key
+                if not key.startswith(VERIFIED_KEY_PREFIX):
+                    return key
         return secrets.token_urlsafe(16)

@@ -1,7 +1,8 @@
 """The widget's languages: which it speaks, every string it shows, and the check of a site's own wording.
 
 The English strings live in the widget itself, as one JSON object named ``EN`` in ``static/widget.js``
-and one in ``static/widget-files.js`` (the upload part): the script every visitor downloads carries
+and one each in ``static/widget-files.js`` (the upload part) and ``static/widget-earlier.js`` (a verified
+visitor's earlier chats): the script every visitor downloads carries
 English without asking for more, and there is no second copy to drift. Every other language is a file
 ``static/locales/CODE.json`` with the same string ids, served as ``/widget-locales/CODE.json`` and
 fetched by the widget only when it speaks that language. A value is a string, or plural forms: a table
@@ -53,7 +54,7 @@ def english_table(script: Path) -> dict[str, Any]:
 
 def _load_english() -> dict[str, Any]:
     english: dict[str, Any] = {}
-    for name in ("widget.js", "widget-files.js"):
+    for name in ("widget.js", "widget-files.js", "widget-earlier.js"):
         english.update(english_table(STATIC / name))
     return english
 

@@ -140,6 +140,7 @@ export function setNotice(chat, text, kind) {
 
 export function markRead(chat) {
   if (!chat.events) return;
+  tellSeen(chat);
   if ((state.readMarks[chat.id] || 0) < chat.lastSeq || chat.unread) {
     state.readMarks[chat.id] = chat.lastSeq;
     chat.unread = 0;
@@ -147,6 +148,17 @@ export function markRead(chat) {
     updateItem(chat);
     updateTitle();
   }
+}
+
+/* The visitor's last message on screen, told to the server once: the visitor's widget shows "Seen". */
+function tellSeen(chat) {
+  var seen = 0;
+  chat.events.forEach(function (ev) {
+    if ((ev.kind === "message" || ev.kind === "attachment") && ev.from === "visitor") seen = ev.seq;
+  });
+  if (seen <= (chat.seenSent || 0)) return;
+  chat.seenSent = seen;
+  send({ type: "read", chat: chat.id, seq: seen, id: "seen-" + chat.id });
 }
 
 function markMessageRead(chat) {

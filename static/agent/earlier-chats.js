@@ -1,5 +1,6 @@
 /* The visitor's earlier chats, in the details panel beside the open chat: those the same browser started
- * on the site (the widget keeps a visitor token), and those with the same email, newest first, each with
+ * on the site (the widget keeps a visitor token; for a verified visitor: those the same verified visitor
+ * started, on any device), and those with the same email, newest first, each with
  * its date, state, agent and first message. The server answers `earlier {chat}` (widget_server/web/
  * agent.py); the list is asked for when the chat is opened, and again when opened a minute later. A click
  * opens one read-only in a dialog, its transcript loaded by `history` like any chat's, notes included. */
@@ -10,6 +11,7 @@ import { requestId } from "./requests.js";
 import { state } from "./state.js";
 import { parseTime, shortDateTime, timeEl } from "./time.js";
 import { renderEventsInto } from "./transcript.js";
+import { verifiedBadge, verifiedOf } from "./verified.js";
 import { send } from "./wire.js";
 
 var FRESH_FOR = 60000;
@@ -39,7 +41,9 @@ function fillSection(section, known) {
     return;
   }
   if (!chats.length) {
-    section.append(el("p", { class: "none", text: "None from this browser or email." }));
+    var chat = state.chats.get(section.getAttribute("data-chat"));
+    var verified = chat && verifiedOf(chat.s.visitor);
+    section.append(el("p", { class: "none", text: verified ? "None from this visitor, this browser or email." : "None from this browser or email." }));
     return;
   }
   var list = el("ul", { class: "earlier-list", "aria-labelledby": "earlier-heading" });
@@ -64,6 +68,7 @@ function item(summary) {
       "span",
       { class: "earlier-top" },
       el("span", { class: "earlier-date" }, timeEl(created, shortDateTime(created))),
+      verifiedBadge(summary.visitor, true),
       el("span", { class: "pill " + label[1], text: label[0] })
     ),
     el("span", { class: "earlier-agent", text: who(summary) }),

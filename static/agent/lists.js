@@ -8,6 +8,7 @@ import { handlers } from "./handlers.js";
 import { state } from "./state.js";
 import { renderTeam } from "./status.js";
 import { duration, hhmm, parseTime, shortDateTime, timeEl } from "./time.js";
+import { verifiedBadge } from "./verified.js";
 
 export function sortedChats(list) {
   var result = [];
@@ -106,7 +107,8 @@ export function updateItem(chat) {
   );
   chat.timeNode = el("span", { class: "ci-time" }, itemTimeText(chat));
   markLongWait(chat);
-  var top = el("span", { class: "ci-top" }, dot, el("span", { class: "ci-name", text: nickname(chat) }), chat.timeNode);
+  var name = el("span", { class: "ci-name", text: nickname(chat) });
+  var top = el("span", { class: "ci-top" }, dot, name, verifiedBadge(s.visitor, true), chat.timeNode);
 
   var subject = s.visitor && s.visitor.subject;
   var second = el("span", { class: "ci-subject" + (subject ? "" : " none") }, subject || "No subject");

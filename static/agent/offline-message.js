@@ -2,7 +2,8 @@
  * who left it and where, and a button to answer by email. */
 
 import { nickname, siteName } from "./chats.js";
-import { el, externalLink, linkify, safeMail, safeUrl } from "./dom.js";
+import { el, externalLink, safeMail, safeUrl } from "./dom.js";
+import { formatted } from "./format.js";
 import { state } from "./state.js";
 import { fullDate, parseTime, shortDateTime, timeEl } from "./time.js";
 
@@ -62,7 +63,7 @@ export function renderMessage() {
   row("Received", timeEl(created, fullDate(created)));
   row("Site", siteName(chat));
   ui.message.replaceChildren(
-    el("div", { class: "message-text", "aria-busy": chat.events ? null : "true" }, linkify(text)),
+    el("div", { class: "message-text", "aria-busy": chat.events ? null : "true" }, formatted(text)),
     rows
   );
 }

@@ -15,6 +15,7 @@ import { atBottom, rating, renderPending, renderTranscript, renderTyping, scroll
 import { transferButton } from "./transfer.js";
 import { onComposerBlur, onComposerInput, stopTyping } from "./typing.js";
 import { renderDetails } from "./visitor-details.js";
+import { verifiedBadge } from "./verified.js";
 
 var endConfirmTimer = 0;
 
@@ -262,6 +263,7 @@ export function renderPaneHeader() {
   ui.title.replaceChildren(
     el("span", { class: "dot " + (online ? "online" : "away"), title: online ? "Online" : "Away" }),
     el("span", { class: "chat-name", text: nickname(chat) }),
+    verifiedBadge(s.visitor),
     el("span", { class: "pill " + label[1], text: label[0] })
   );
   var subject = s.visitor && s.visitor.subject;

@@ -2,7 +2,8 @@
  * my replies and files still on their way, the visitor's typing line, and staying pinned to the newest. */
 
 import { FILE_URL, THUMBNAIL_TYPES } from "./config.js";
-import { el, externalLink, icon, linkify, safeUrl, visuallyHidden } from "./dom.js";
+import { el, externalLink, icon, safeUrl, visuallyHidden } from "./dom.js";
+import { formatted } from "./format.js";
 import { handlers } from "./handlers.js";
 import { noteLine } from "./notes.js";
 import { state } from "./state.js";
@@ -122,6 +123,13 @@ function eventNode(ev, context) {
   } else if (ev.kind === "rating") {
     node = systemLine(rating(ev.rating, ev.comment), at, "rated");
     ui.group = null;
+  } else if (ev.kind === "greeting") {
+    // The proactive greeting the visitor answered: the site's words, or the host page's own (not the
+    // site's settings: anyone could have written it), said as such. Not a reply of anyone in the team.
+    var said = (ev.page ? "Greeting shown by the page" : "Greeting") + (ev.name ? " · " + ev.name : "");
+    node = messageNode("agent", said, ev.text || "", at, false);
+    node.classList.add("greeting");
+    ui.group = null;
   } else if (ev.kind === "note") {
     node = noteLine(ev.name, ev.text, at); // for agents only: a card of its own, not a message
     ui.group = null;
@@ -157,7 +165,7 @@ function messageNode(from, name, content, at, continued) {
   if (!continued) meta.append(el("span", { class: "msg-name", text: displayName }));
   meta.append(timeEl(at));
   var isText = typeof content === "string";
-  var bubble = el("div", { class: isText ? "bubble" : "bubble file-bubble" }, isText ? linkify(content) : content);
+  var bubble = el("div", { class: isText ? "bubble" : "bubble file-bubble" }, isText ? formatted(content) : content);
   // A continued message shows no name, but a screen reader still says who wrote it.
   return el(
     "li",
@@ -240,7 +248,7 @@ export function renderPending(chat) {
           "li",
           { class: "msg agent" },
           el("div", { class: "msg-meta" }, el("span", { class: "msg-name", text: "You" }), status),
-          el("div", { class: "bubble" }, linkify(p.text))
+          el("div", { class: "bubble" }, formatted(p.text))
         );
     line.classList.add("pending-item");
     if (!p.acked) line.classList.add("pending");

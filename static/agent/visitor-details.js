@@ -6,6 +6,7 @@ import { el, externalLink, safeMail, safeUrl } from "./dom.js";
 import { earlierSection } from "./earlier-chats.js";
 import { state } from "./state.js";
 import { parseTime, shortDateTime, timeEl } from "./time.js";
+import { verifiedBadge, verifiedOf } from "./verified.js";
 
 export function renderDetails() {
   var ui = state.ui;
@@ -17,6 +18,11 @@ export function renderDetails() {
     rows.append(el("div", { class: "kv-row" }, el("dt", { text: label }), el("dd", null, value)));
   }
   row("Name", v.nickname || "—");
+  var verified = verifiedOf(v);
+  if (verified) {
+    // What the site signed: the id in its own records, and the email if it vouched for one.
+    row("Verified", el("span", null, verifiedBadge(v), " ", el("code", { class: "verified-id", text: verified.id })));
+  }
   if (v.email) {
     var mail = safeMail(v.email);
     row("Email", mail ? el("a", { href: mail, text: v.email }) : v.email);

@@ -19,7 +19,10 @@ How the log maps (the seed's fields, and the decisions where it is silent):
   names these chat-log entries. Every entry has ``channel`` (``#supportchat:{chat id}``), ``name``,
   ``nick`` (``visitor:{visitor id}``, ``agent:{agent id}`` or ``system``), ``timestamp`` and ``type``;
   ``chat.msg`` has ``msg`` and ``options`` (always ``""``). A name is the one the log recorded at the time.
-  State changes are not entries; page visits are ``webpath``.
+  State changes are not entries; page visits are ``webpath``. A site's greeting that the visitor answered
+  (widget_server/greetings.py) is a ``chat.msg`` with ``nick`` ``"agent:trigger"``, as Zendesk writes its
+  triggers' messages, named as the greeting is; it is no agent's message, so it counts nowhere. A greeting
+  of the host page's own is left out: its words are the page's (or a visitor's), not the site's.
 - ``count``: messages by the visitor and by agents; ``total`` is their sum (notices count in neither).
 - ``duration``: whole seconds from the start to the end (to the last event while the chat is open).
 - ``response_time``: for every run of visitor messages that an agent answered, the seconds from the run's
@@ -31,7 +34,9 @@ How the log maps (the seed's fields, and the decisions where it is silent):
 - ``missed``: the chat ended without any agent joining or writing.
 - ``visitor``: ``id`` is the one given when the message was created through the API, else
   ``{site}.{chat id}`` (a visitor is known within one chat only); ``phone`` and ``notes`` are what the API
-  set (``""`` until then); ``email`` ``""`` when unknown.
+  set (``""`` until then); ``email`` ``""`` when unknown. Not Zendesk's: ``verified``, the identity the
+  site's backend signed and the server verified (``{"id", "email"?}``, widget_server/identity.py), only
+  for a visitor the site vouched for (absent otherwise: the object is then exactly Zendesk's).
 - ``session``: ``id`` the chat's id; ``ip`` and ``user_agent`` the visitor's; ``browser`` and ``platform``
   read from the user agent; ``start_date`` the start, ``end_date`` the end (null while open); ``city``,
   ``region``, ``country_code`` and ``country_name`` are ``""`` (we do not geolocate) unless given when the
@@ -41,7 +46,8 @@ How the log maps (the seed's fields, and the decisions where it is silent):
 - ``rating``, ``comment``, ``tags``, ``unread``: the chat's ``meta`` (the visitor's rating, the API's
   changes); null, null, ``[]`` and false when never set.
 - Not ours, so always the same: ``conversions`` ``[]``, ``department_id`` and ``department_name`` null,
-  ``started_by`` ``"visitor"``, ``triggered`` and ``triggered_response`` false, ``zendesk_ticket_id`` null.
+  ``started_by`` ``"visitor"``, ``triggered_response`` false, ``zendesk_ticket_id`` null;
+  ``triggered`` is true for a chat that began with a site's greeting, else false.
 - Offline messages: ``message`` is the visitor's message; no history, counts or agents, as documented.
 - Times are ISO 8601 UTC to the second, as the seed writes them (``2014-10-09T05:28:35Z``).
 
@@ -56,6 +62,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from widget_server import model
+from widget_server.greetings import GREETING
 from widget_server.history.search import SearchDoc
 from widget_server.model import Chat, Event
 from widget_server.zendesk import browser_and_platform
@@ -64,6 +71,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PREVIEW_LENGTH = 200
 SESSION_LOCATION = ("city", "region", "country_code", "country_name")
 SYSTEM_NAME = "System"
+TRIGGER_NICK = "agent:trigger"  # Zendesk's nick for a message of one of its triggers
 
 
 def iso(epoch_ms: int) -> str:
@@ -112,13 +120,16 @@ def _agent_id(chat: Chat, name: str) -> str:
 
 
 def visitor_object(chat: Chat) -> dict[str, Any]:
-    return {
+    visitor: dict[str, Any] = {
         "email": chat.visitor.email or "",
         "id": visitor_id(chat),
         "name": chat.visitor.nickname,
         "notes": str(chat.meta.get("visitor_notes") or ""),
         "phone": str(chat.meta.get("visitor_phone") or ""),
     }
+    if chat.visitor.verified is not None:
+        visitor["verified"] = dict(chat.visitor.verified)
+    return visitor
 
 
 def session_object(chat: Chat) -> dict[str, Any]:
@@ -176,6 +187,11 @@ def history(chat: Chat, events: Sequence[Event]) -> list[dict[str, Any]]:
             else:
                 name, nick = SYSTEM_NAME, "system"
             entries.append(entry("chat.msg", event.at, name, nick, msg=data.get("text", ""), options=""))
+        elif event.kind == GREETING and not data.get("page"):  # a site's greeting the visitor answered
+            name = str(data.get("name") or "")
+            entries.append(
+                entry("chat.msg", event.at, name, TRIGGER_NICK, msg=data.get("text", ""), options="")
+            )
         elif event.kind in (model.JOINED, model.LEFT):
             name = str(data.get("name") or "")
             kind = "chat.memberjoin" if event.kind == model.JOINED else "chat.memberleave"
@@ -268,7 +284,7 @@ def chat_object(chat: Chat, events: Sequence[Event]) -> dict[str, Any]:
         "started_by": "visitor",
         "tags": list(meta.get("tags") or []),
         "timestamp": iso(chat.created_at),
-        "triggered": False,
+        "triggered": any(e.kind == GREETING and not e.data.get("page") for e in events),
         "triggered_response": False,
         "type": chat.type,
         "unread": bool(meta.get("unread", False)),

@@ -185,6 +185,14 @@ class Store(Protocol):
 
     async def get_chat(self, chat_id: str) -> Chat | None: ...
 
+    async def agent_read(self, chat_id: str, seq: int) -> int | None:
+        """An agent has read the chat's log up to ``seq`` (the log's numbering, as consoles see it): keep
+        how far, in the visitor's numbering (``Chat.read_seq``), never moving back, and return the new
+        mark; None when it did not move (already as far, or nothing to read). A ``seq`` beyond the log
+        counts as its end. ``ChatNotFound`` for no such chat. One statement: agents in any process may
+        read the same chat at once."""
+        ...
+
     async def events_after(self, chat_id: str, after: int, limit: int | None = None) -> list[Event]:
         """The chat's events with ``seq > after``, in order: the whole log, as agents see it."""
         ...

@@ -139,7 +139,8 @@ class PostgresStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables):
             # first one's commit and then finds its chat.
             inserted = await conn.fetchval(
                 f"INSERT INTO chats ({CHAT_COLUMNS})"
-                " VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15, NULL, 0)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15,"
+                " NULL, 0, 0)"
                 " ON CONFLICT (site, start_id) WHERE start_id IS NOT NULL DO NOTHING RETURNING id",
                 chat.id,
                 chat.site,
@@ -225,6 +226,23 @@ class PostgresStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables):
     async def get_chat(self, chat_id: str) -> Chat | None:
         row = await self._pool.fetchrow(f"SELECT {CHAT_COLUMNS} FROM chats WHERE id = $1", chat_id)
         return chat_of(row) if row else None
+
+    async def agent_read(self, chat_id: str, seq: int) -> int | None:
+        # As the SQLite store's: the row lock of the UPDATE makes a second reader re-check the mark.
+        seen = await self._pool.fetchval(
+            "UPDATE chats SET read_seq = r.seen FROM ("
+            " SELECT seq - hidden_before - (CASE WHEN kind = ANY($3::text[]) THEN 1 ELSE 0 END) AS seen"
+            " FROM events WHERE chat_id = $1 AND seq <= $2 ORDER BY seq DESC LIMIT 1"
+            ") AS r WHERE chats.id = $1 AND chats.read_seq < r.seen RETURNING chats.read_seq",
+            chat_id,
+            seq,
+            sorted(AGENTS_ONLY),
+        )
+        if seen is not None:
+            return int(seen)
+        if await self._pool.fetchval("SELECT 1 FROM chats WHERE id = $1", chat_id) is None:
+            raise ChatNotFound(chat_id)
+        return None
 
     async def events_after(self, chat_id: str, after: int, limit: int | None = None) -> list[Event]:
         rows = await self._pool.fetch(

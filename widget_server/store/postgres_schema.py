@@ -165,6 +165,11 @@ MIGRATIONS = [
     """
     ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT 'online';
     """,
+    # 7: read receipts (the SQLite store's version 6): how far an agent has read the chat, in its
+    # visitor's numbering (Store.agent_read); a constant default adds the column without a rewrite.
+    """
+    ALTER TABLE chats ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

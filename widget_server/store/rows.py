@@ -14,7 +14,7 @@ from widget_server.model import CannedResponse, Chat, Event, OutboxItem, Visitor
 
 CHAT_COLUMNS = (
     "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
-    " backend_state, preview, start_id, ip, type, meta, deleted_at, hidden_events"
+    " backend_state, preview, start_id, ip, type, meta, deleted_at, hidden_events, read_seq"
 )
 # Where chat_of finds what an append checks without decoding the whole row.
 BACKEND, STATE, LAST_SEQ, HIDDEN_EVENTS = 2, 3, 6, 18
@@ -55,6 +55,7 @@ def chat_of(row: Sequence[Any]) -> Chat:
         meta=orjson.loads(row[16]),
         deleted_at=row[17],
         hidden_events=row[18],
+        read_seq=row[19],
     )
 
 

@@ -57,6 +57,15 @@ from widget_server.store.sqlite_history import HistoryQueries
 from widget_server.store.sqlite_outbox import OutboxTables
 from widget_server.store.sqlite_schema import migrate
 
+# The furthest event up to the agent's seq, counted as its visitor counts (an agents-only event is not
+# one of theirs), kept only if it moves the mark forward.
+_AGENT_READ = (
+    "UPDATE chats SET read_seq = r.seen FROM ("
+    f" SELECT e.seq - e.hidden_before - (e.kind IN ({', '.join('?' * len(AGENTS_ONLY))})) AS seen"
+    " FROM events e WHERE e.chat_id = ? AND e.seq <= ? ORDER BY e.seq DESC LIMIT 1"
+    ") AS r WHERE chats.id = ? AND chats.read_seq < r.seen RETURNING chats.read_seq"
+)
+
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -122,7 +131,7 @@ class SQLiteStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables, Doo
                     return Appended(chat_of(found), [], new=False)
             conn.execute(
                 f"INSERT INTO chats ({CHAT_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL, 0)",
+                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL, 0, 0)",
                 (
                     chat.id,
                     chat.site,
@@ -203,6 +212,17 @@ class SQLiteStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables, Doo
             return chat_of(row) if row else None
 
         return await self._read(run)
+
+    async def agent_read(self, chat_id: str, seq: int) -> int | None:
+        def run(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(_AGENT_READ, (*sorted(AGENTS_ONLY), chat_id, seq, chat_id)).fetchone()
+            if row is not None:
+                return int(row[0])
+            if conn.execute("SELECT 1 FROM chats WHERE id = ?", (chat_id,)).fetchone() is None:
+                raise ChatNotFound(chat_id)
+            return None
+
+        return await self._write(run)
 
     async def events_after(self, chat_id: str, after: int, limit: int | None = None) -> list[Event]:
         def run(conn: sqlite3.Connection) -> list[Event]:

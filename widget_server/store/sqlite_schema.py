@@ -140,6 +140,11 @@ MIGRATIONS = [
     """
     ALTER TABLE users ADD COLUMN status TEXT NOT NULL DEFAULT 'online';
     """,
+    # 6: read receipts: how far an agent has read the chat, in its visitor's numbering (Store.agent_read);
+    # 0, nothing read, is right for every older row.
+    """
+    ALTER TABLE chats ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

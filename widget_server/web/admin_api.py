@@ -22,7 +22,7 @@ from widget_server.report_reader import group_names, read_report
 from widget_server.reports import QueryError, parse_query
 from widget_server.runtime import Runtime
 from widget_server.shared_state import SharedState
-from widget_server.site_admin import AdminError, SiteAdmin, describe
+from widget_server.site_admin import AdminError, SiteAdmin, describe, identity_status
 from widget_server.web.admin_openapi import OPENAPI
 from widget_server.web.security import FailureThrottle
 
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/api/admin/"
 MAX_BODY = 64 * 1024
 Handler = Callable[[Request, SiteAdmin, Actor], Awaitable[Response]]
+NO_STORE = {"Cache-Control": "no-store"}  # an answer with a secret in it: for no cache to keep
 
 
 def failure_throttle(state: SharedState) -> FailureThrottle:
@@ -127,6 +128,8 @@ async def change_site(request: Request, admin: SiteAdmin, actor: Actor) -> Respo
         raise AdminError("invalid", "A site's id cannot be changed.", field="id")
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k not in ("id", "source", "editable", "live_connections")}
+        if data.get("identity") == identity_status(admin.get(site_id)):
+            del data["identity"]  # the site's GET output sent back as it was: the secret is not a setting
     if request.method == "PUT":
         site = await admin.replace(actor, site_id, data)
     else:
@@ -156,6 +159,30 @@ async def remove_entry(request: Request, admin: SiteAdmin, actor: Actor) -> Resp
     value = request.query_params.get(_member(field))
     remove = admin.disallow_origin if field == "allowed_origins" else admin.unblock_ip
     return JSONResponse(await site_json(request, await remove(actor, site_id, value)))
+
+
+async def rotate_identity_secret(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    """Create the site's identity secret, or replace it (the previous one stays valid for a grace period):
+    the new secret is in the answer, for the site's backend."""
+    site, secret = await admin.rotate_identity_secret(actor, request.path_params["site"])
+    body = {"secret": secret, "site": await site_json(request, site)}
+    return JSONResponse(body, status_code=201, headers=NO_STORE)
+
+
+async def show_identity_secret(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    site_id = request.path_params["site"]
+    secret = admin.identity_secret(site_id)
+    return JSONResponse({"secret": secret, "identity": identity_status(admin.get(site_id))}, headers=NO_STORE)
+
+
+async def remove_identity_secret(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    site = await admin.remove_identity_secret(actor, request.path_params["site"])
+    return JSONResponse(await site_json(request, site))
+
+
+async def end_identity_grace(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    site = await admin.end_identity_grace(actor, request.path_params["site"])
+    return JSONResponse(await site_json(request, site))
 
 
 async def audit(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
@@ -225,6 +252,16 @@ routes = [
     Route("/api/admin/sites/{site}", authenticated(show_site), methods=["GET"]),
     Route("/api/admin/sites/{site}", authenticated(change_site), methods=["PUT", "PATCH"]),
     Route("/api/admin/sites/{site}", authenticated(delete_site), methods=["DELETE"]),
+    Route("/api/admin/sites/{site}/identity_secret", authenticated(rotate_identity_secret), methods=["POST"]),
+    Route("/api/admin/sites/{site}/identity_secret", authenticated(show_identity_secret), methods=["GET"]),
+    Route(
+        "/api/admin/sites/{site}/identity_secret", authenticated(remove_identity_secret), methods=["DELETE"]
+    ),
+    Route(
+        "/api/admin/sites/{site}/identity_secret/previous",
+        authenticated(end_identity_grace),
+        methods=["DELETE"],
+    ),
     Route("/api/admin/sites/{site}/{field}", authenticated(entry_field_ok(add_entry)), methods=["POST"]),
     Route("/api/admin/sites/{site}/{field}", authenticated(entry_field_ok(remove_entry)), methods=["DELETE"]),
     Route("/api/admin/audit", authenticated(audit), methods=["GET"]),

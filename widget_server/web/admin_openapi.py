@@ -60,9 +60,20 @@ OPENAPI: dict[str, Any] = {
                     "attachments": {"type": "object"},
                     "zendesk": {"type": "object"},
                     "locale": {"type": "string", "enum": list(LOCALES)},
+                    "notify": {
+                        "type": "boolean",
+                        "description": "A sound and the unread count in the page's title for an agent's "
+                        "message while the visitor's tab is hidden (default false).",
+                    },
                     "team": {
                         "type": "string",
                         "description": "The team that answers the site's chats ([teams.ID] in the file).",
+                    },
+                    "greetings": {
+                        "type": "array",
+                        "description": "Proactive greetings, in order: each {id, pages, after, text, from?, "
+                        "offline?, again_after_days?} (docs/configuration.md).",
+                        "items": {"type": "object"},
                     },
                     "strings": {
                         "type": "object",
@@ -86,9 +97,22 @@ OPENAPI: dict[str, Any] = {
                             "source": {"type": "string", "enum": ["config", "database"]},
                             "editable": {"type": "boolean"},
                             "live_connections": {"type": "integer"},
+                            "identity": {"$ref": "#/components/schemas/IdentityStatus"},
                         },
                     },
                 ]
+            },
+            "IdentityStatus": {
+                "type": "object",
+                "description": "Whether the site verifies visitors' identities (docs/embedding.md), and its "
+                "secrets by fingerprint; the secret itself only through GET .../identity_secret.",
+                "required": ["enabled"],
+                "properties": {
+                    "enabled": {"type": "boolean"},
+                    "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{8}$"},
+                    "previous_fingerprint": {"type": "string", "pattern": "^[0-9a-f]{8}$"},
+                    "previous_until": {"type": "string", "format": "date-time"},
+                },
             },
             **reports_openapi.SCHEMAS,
             "AuditEntry": {
@@ -214,6 +238,52 @@ OPENAPI: dict[str, Any] = {
             "delete": {
                 "summary": "Unblock an address or network",
                 "parameters": [{"name": "ip", "in": "query", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
+            },
+        },
+        "/api/admin/sites/{site}/identity_secret": {
+            "parameters": [_SITE_ID],
+            "post": {
+                "summary": "Create the site's identity secret, or rotate it: the previous one stays valid "
+                "for 24 hours (audited)",
+                "responses": {
+                    "201": json_answer(
+                        {
+                            "type": "object",
+                            "required": ["secret", "site"],
+                            "properties": {"secret": {"type": "string"}, "site": _SITE},
+                        },
+                        "The new secret, for the site's backend, and the site.",
+                    ),
+                    **_ERRORS,
+                },
+            },
+            "get": {
+                "summary": "The site's current identity secret",
+                "responses": {
+                    "200": json_answer(
+                        {
+                            "type": "object",
+                            "required": ["secret", "identity"],
+                            "properties": {
+                                "secret": {"type": "string"},
+                                "identity": {"$ref": "#/components/schemas/IdentityStatus"},
+                            },
+                        },
+                        "The secret.",
+                    ),
+                    **_ERRORS,
+                },
+            },
+            "delete": {
+                "summary": "Verify identities no more: every identity is refused (audited)",
+                "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
+            },
+        },
+        "/api/admin/sites/{site}/identity_secret/previous": {
+            "parameters": [_SITE_ID],
+            "delete": {
+                "summary": "End the previous secret's grace period now (audited)",
                 "responses": {"200": json_answer(_SITE, "The site as it is now."), **_ERRORS},
             },
         },

@@ -28,11 +28,12 @@ from starlette.routing import Route
 
 from widget_server import json_input, model
 from widget_server.config import LIMITS_SPEC, Site, backend_specs, site_from_mapping
+from widget_server.greetings import greetings_from_text, text_of_greetings
 from widget_server.model import Actor, AuditEntry, User
 from widget_server.protocol import iso_time
 from widget_server.runtime import Runtime
 from widget_server.settings_table import ConfigError, Setting
-from widget_server.site_admin import AdminError, SiteAdmin
+from widget_server.site_admin import AdminError, SiteAdmin, identity_status
 from widget_server.web.pages import render
 from widget_server.web.security import csrf_ok, csrf_token, own_origin, session_user
 from widget_server.widget_strings import LANGUAGE_NAMES, LOCALES, PLURAL_CATEGORIES
@@ -244,6 +245,7 @@ def settings_from_form(form: Mapping[str, str], *, with_lists: bool) -> tuple[di
             table[key] = [line.strip() for line in form.get(key, "").splitlines() if line.strip()]
     if form.get("locale"):
         table["locale"] = form["locale"]
+    table["notify"] = form.get("notify") == "on"  # a checkbox: unchecked sends nothing
     try:
         strings = strings_from_text(form.get("strings", ""))
     except ValueError as error:
@@ -251,6 +253,13 @@ def settings_from_form(form: Mapping[str, str], *, with_lists: bool) -> tuple[di
     else:
         if strings:
             table["strings"] = strings
+    try:
+        greetings = greetings_from_text(form.get("greetings", ""))
+    except ValueError as error:
+        errors["greetings"] = str(error)
+    else:
+        if greetings:
+            table["greetings"] = greetings
     return table, errors
 
 
@@ -305,7 +314,9 @@ def form_of(site: Site) -> dict[str, str]:
     for key, value in vars(site.limits).items():
         values[f"limits.{key}"] = _plain(value)
     values["locale"] = site.locale or ""
+    values["notify"] = "on" if site.notify else ""
     values["strings"] = text_of_strings(site.strings)
+    values["greetings"] = text_of_greetings(site.greetings)
     return values
 
 
@@ -320,6 +331,8 @@ def field_problem(error: AdminError, site_id: str) -> tuple[str | None, str]:
         name = name.removeprefix(f"{site_id}.")
         if name.startswith("strings."):
             line, name = name.removeprefix("strings.") + ": ", "strings"
+        elif name.startswith("greetings"):  # greetings[1].pages: the rule and its key before the problem
+            line, name = (name + ": " if name != "greetings" else ""), "greetings"
     message = re.sub(r"^\[\d+\]: ", "", message)  # the entry itself is named in the sentence
     if message == "is required":
         return name, "Required."
@@ -409,8 +422,18 @@ def _source(site: Site) -> str:
     return "config" if site.provisioned else "database"
 
 
-SITE_PAGE_FIELDS = {"id", "name", "backend", "allowed_origins", "blocked_ips", "locale", "strings"}
-SITE_PAGE_FORMS = {"origin", "origin_list", "ip", "ip_list", "confirm"}
+SITE_PAGE_FIELDS = {
+    "id",
+    "name",
+    "backend",
+    "allowed_origins",
+    "blocked_ips",
+    "locale",
+    "strings",
+    "notify",
+    "greetings",
+}
+SITE_PAGE_FORMS = {"origin", "origin_list", "ip", "ip_list", "confirm", "identity_confirm"}
 
 
 def _site_form_context(values: Mapping[str, str], errors: Mapping[str, str]) -> dict[str, Any]:
@@ -497,6 +520,10 @@ async def _show_site(
         else [],
         "limits": [(spec, getattr(site.limits, spec.key)) for spec in limit_fields()],
         "audit": audit_rows(await _recent_audit(runtime, site.id), set()),
+        "identity": identity_status(site),
+        # Shown to operators only, on this page, to copy into the site's backend; a site of the file has
+        # its secret in the environment, where it stays.
+        "identity_secret": site.identity.current if site.identity and not site.provisioned else None,
         **_site_form_context({**form_of(site), **(values or {})}, errors or {}),
     }
     return page.render("admin_site.html", context, status)
@@ -521,7 +548,7 @@ async def edit_site(page: Page) -> Response:
     assert page.form is not None
     values = page.values()
     table, errors = settings_from_form(values, with_lists=False)
-    for key in ("locale", "strings"):
+    for key in ("locale", "strings", "greetings"):
         table.setdefault(key, None)  # emptied in the form: removed
     if not values.get("name"):
         errors["name"] = "Required."  # left out of the table, the old name would stay
@@ -579,6 +606,35 @@ def _entry_change(form_field: str, add: bool) -> Handler:
     return handler
 
 
+def _identity_change(action: str) -> Handler:
+    """Create or rotate the site's identity secret, end the previous one's grace, or remove it."""
+
+    async def handler(page: Page) -> Response:
+        site_id = page.request.path_params["site"]
+        admin = page.admin
+        if action == "rotate":
+            had = admin.get(site_id).identity is not None
+            await admin.rotate_identity_secret(page.actor, site_id)
+            message = (
+                "New identity secret created. The previous one is accepted for 24 more hours: put the new one"
+                " in your site's backend, then end the grace period."
+                if had
+                else "Identity secret created: put it in your site's backend."
+            )
+        elif action == "end_grace":
+            await admin.end_identity_grace(page.actor, site_id)
+            message = "The previous identity secret is no longer accepted."
+        else:
+            if page.text("confirm") != "yes":
+                errors = {"identity_confirm": "Tick the box to confirm; nothing was changed."}
+                return await _show_site(page, site_id, errors=errors, status=400)
+            await admin.remove_identity_secret(page.actor, site_id)
+            message = "Identity secret removed: identities are no longer verified on this site."
+        return page.done(f"{_site_url(site_id)}#identity", message)
+
+    return handler
+
+
 async def delete_site(page: Page) -> Response:
     site_id = page.request.path_params["site"]
     if page.text("confirm") != "yes":
@@ -624,5 +680,13 @@ routes = [
     Route("/admin/sites/{site}/ips", operators_only(_entry_change("ip", add=True)), methods=["POST"]),
     Route("/admin/sites/{site}/ips/remove", operators_only(_entry_change("ip", add=False)), methods=["POST"]),
     Route("/admin/sites/{site}/delete", operators_only(delete_site), methods=["POST"]),
+    *(
+        Route(
+            f"/admin/sites/{{site}}/identity/{name}",
+            operators_only(_identity_change(action)),
+            methods=["POST"],
+        )
+        for name, action in (("rotate", "rotate"), ("end-grace", "end_grace"), ("remove", "remove"))
+    ),
     Route("/admin/audit", operators_only(audit_page), methods=["GET"]),
 ]

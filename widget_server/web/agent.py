@@ -4,7 +4,8 @@ The console's websocket protocol (JSON text frames, like the visitor's):
 
 console -> server: ``accept {chat}``, ``say {chat, id, text}``, ``note {chat, id, text}`` (an internal
 note: for agents only, never for the visitor), ``typing {chat, active}``, ``end {chat}``,
-``history {chat, after}``, ``read {chat}`` (an offline message was read: for every agent), ``earlier
+``history {chat, after}``, ``read {chat}`` (an offline message was read: for every agent), ``read {chat,
+seq}`` (this console shows the chat up to ``seq``: its visitor's messages until there are "Seen"), ``earlier
 {chat}`` (the chat's visitor's earlier chats), ``transfer {chat, to, note?}`` (hand the chat to
 the colleague named ``to``, widget_server/transfers.py; answered by ``transferred {chat, to, id?}``),
 ``status {status}`` (this agent's status: ``online``,
@@ -316,7 +317,15 @@ class AgentConnection:
         elif kind == "transfer":
             await self._transfer(chat_id, frame)
         elif kind == "read":
-            await self.service.mark_read(chat_id)
+            seq = frame.get("seq")
+            if seq is None:  # an offline message opened
+                await self.service.mark_read(chat_id)
+            elif isinstance(seq, int) and not isinstance(seq, bool) and seq >= 1:
+                await self.service.agent_read(chat_id, seq)  # seen up to there: the visitor's receipt
+            else:
+                raise protocol.FrameError(
+                    "invalid_field", "The field 'seq' must be a whole number from 1.", field="seq"
+                )
         elif kind == "earlier":
             await self._earlier(chat_id)
         elif kind == "history":

@@ -108,6 +108,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         Route("/", pages.home),
         Route("/widget.js", pages.WidgetScript().respond),
         Route("/widget-files.js", pages.WidgetScript("widget-files.js").respond),
+        Route("/widget-earlier.js", pages.WidgetScript("widget-earlier.js").respond),
         Route("/widget-locales/{name}", pages.WidgetLocales().respond),
         Route("/hello/{site}", hello.visitor_hello),
         Route("/healthz", health.healthz),

@@ -44,6 +44,13 @@ def hello_for(runtime: Runtime, site: Site) -> dict[str, Any]:
         locale=site.locale,
         strings=site.strings,
     )
+    if site.notify:
+        frame["notify"] = True  # a sound and a title badge for a message while the tab is hidden
+    replies = runtime.reply_times.get(site.id)
+    if replies is not None:  # "Usually replies in a few minutes" (widget_server/reply_times.py)
+        frame["replies"] = replies
+    if site.greetings:  # proactive greetings, matched and timed by the widget (greetings.py)
+        frame["greetings"] = [greeting.hello() for greeting in site.greetings]
     if "attachments" in capabilities:  # so the widget can say the limits before an upload fails
         rules = site.attachments
         frame["files"] = {

@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from widget_server import model
+from widget_server.greetings import GREETING
 from widget_server.history import chat_object, finder
 from widget_server.history.search import MAX_PAGE, PAGE_SIZE, QueryError, parse_query
 from widget_server.model import Chat, Event, User
@@ -202,6 +203,10 @@ def transcript_lines(chat: Chat, events: list[Event], *, notes: bool) -> list[di
         if kind == model.MESSAGE:
             line.update(who=str(data.get("name") or data.get("from") or ""), text=str(data.get("text", "")))
             line["from"] = data.get("from")
+        elif kind == GREETING:  # the greeting the visitor answered (greetings.py); a page's is said so
+            sender = f" · {data['name']}" if data.get("name") else ""
+            who = ("Greeting shown by the page" if data.get("page") else "Greeting") + sender
+            line.update(who=who, text=str(data.get("text", "")))
         elif kind == model.NOTE:
             if not notes:
                 continue

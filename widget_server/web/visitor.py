@@ -24,10 +24,11 @@ from typing import Any
 
 from starlette.websockets import WebSocket
 
-from widget_server import json_input, logs, metrics, protocol
+from widget_server import identity, json_input, logs, metrics, model, protocol
 from widget_server.bus import Message
 from widget_server.chat_service import ChatEnded, ServiceError
 from widget_server.config import Site
+from widget_server.identity import VERIFIED_KEY_PREFIX, IdentityRefused, VerifiedIdentity
 from widget_server.json_output import dumps
 from widget_server.model import ATTACHMENT, ENDED, Chat, Event
 from widget_server.queue_positions import Watch
@@ -40,6 +41,9 @@ from widget_server.web.hello import hello_for
 from widget_server.web.ws_protocol import OUTBOX_BYTES, OUTBOX_FRAMES, TOO_SLOW
 
 log = logging.getLogger(__name__)
+
+#: A verified visitor's `earlier` lists this many of their chats, the newest.
+EARLIER_SHOWN = 10
 
 # Sustained abuse: this many refused frames within ABUSE_WINDOW seconds closes the connection.
 ABUSE_LIMIT = 30
@@ -200,6 +204,13 @@ class VisitorConnection:
             case protocol.Widget():
                 chat = await self._open_chat()
                 await self.service.widget_expanded(chat, frame.expanded)
+            case protocol.Earlier():
+                await self._earlier(frame)
+            case protocol.Transcript():
+                await self._transcript(frame)
+            case protocol.Update():
+                chat = await self._open_chat()
+                await self.service.update_visitor(chat, frame.email, frame.user_data)
 
     async def _start(self, frame: protocol.Start) -> None:
         if self.chat_id is not None and self.chat_state != ENDED:
@@ -208,16 +219,77 @@ class VisitorConnection:
                 raise protocol.FrameError(
                     "already_started", "This connection already has a chat; end it first."
                 )
+        verified = await self._verify(frame.identity) if frame.identity is not None else None
         chat = await self.service.start(
             self.site,
             frame,
             ip=self.ip,
             user_agent=self.user_agent,
             visitor_key=self.runtime.tokens.visitor_key(frame.visitor, self.site.id),
+            verified=verified,
         )
         logs.bind(chat=chat.id)
         log.info("site %s: chat %s started by %s", self.site.id, chat.id, self.ip)
         await self._attach(chat, after=0)
+
+    # --- verified identities (widget_server/identity.py) ------------------------------------------------
+
+    async def _verify(self, claim: identity.Claim) -> VerifiedIdentity:
+        """The identity, if the site's backend signed it with a secret the site has now (read again: a
+        rotation or an ended grace counts at once, in every process); else a refusal, and nothing of it
+        is used."""
+        await self.runtime.sites.refresh()
+        site = self.runtime.sites.get(self.site_id) or self.site
+        try:
+            return identity.verify(claim, site.identity, time.time())
+        except IdentityRefused as refused:
+            # Only the refusal is logged: neither the id (a customer of the site's) nor the signature.
+            log.info("site %s: identity refused (%s) from %s", self.site_id, refused.code, self.ip)
+            raise protocol.FrameError(refused.code, refused.message, field="identity") from None
+
+    async def _earlier(self, frame: protocol.Earlier) -> None:
+        """The verified visitor's chats on this site, newest first: found by their verified id alone (never
+        by an email or a browser, which anyone could claim)."""
+        verified = await self._verify(frame.identity)
+        found = await self.service.store.find_visitor_chats(
+            self.site_id, key=verified.key, email=None, limit=EARLIER_SHOWN + 1
+        )
+        shown = found[:EARLIER_SHOWN]
+        first = await self.service.store.first_messages([chat.id for chat in shown])
+        chats = [
+            {
+                "chat": chat.id,
+                "createdAt": protocol.iso_time(chat.created_at),
+                "state": chat.state,
+                "type": chat.type,
+                "agent": chat.agent_name,
+                "first": first[chat.id].data["text"][: model.PREVIEW_LENGTH] if chat.id in first else None,
+            }
+            for chat in shown
+        ]
+        self.send({"type": "earlier", "chats": chats, "more": len(found) > EARLIER_SHOWN})
+
+    async def _transcript(self, frame: protocol.Transcript) -> None:
+        """One of the verified visitor's chats, as its visitor saw it (no agents' notes): to read only."""
+        verified = await self._verify(frame.identity)
+        chat = await self.service.store.get_chat(frame.chat)
+        if (
+            chat is None
+            or chat.site != self.site_id
+            or chat.deleted_at is not None
+            or chat.visitor.key != verified.key
+        ):
+            # The same answer for a chat that is not theirs as for none: nothing to learn by trying ids.
+            raise protocol.FrameError("not_found", "There is no such chat of yours.")
+        events = await self.service.store.visitor_events_after(chat.id, 0)
+        frames = []
+        for event in events:
+            if event.kind == ATTACHMENT:
+                url = visitor_url(self.runtime, chat.id, event.data["file"]["id"])
+                frames.append(file_frame(event.visitor_frame(), url))
+            else:
+                frames.append(event.visitor_frame())
+        self.send({"type": "transcript", "chat": chat.id, "events": frames})
 
     async def _resume(self, frame: protocol.Resume) -> None:
         try:
@@ -284,6 +356,8 @@ class VisitorConnection:
         self._unsubscribe = await self.service.subscribe(chat.id, self._on_bus)
         await self.service.visitor_attached(chat)
         self._push(CATCH_UP)
+        if chat.read_seq:  # after the replay: how far an agent has read (later marks come on the bus)
+            self.send(protocol.read_frame(chat.read_seq))
         self._queue_place = await self.service.queue.watch(chat, self._tell_place)
         for client_id in chat.backend_state.get("undelivered", []):
             self.send(not_delivered_frame(client_id))
@@ -292,7 +366,9 @@ class VisitorConnection:
         """The visitor token for the widget to keep and send with its next `start` (a chat from before
         visitor keys has none)."""
         key = chat.visitor.key
-        return self.runtime.tokens.issue_visitor(self.site.id, key) if key else None
+        if not key or key.startswith(VERIFIED_KEY_PREFIX):
+            return None  # a verified visitor is known by their identity, never by a token (tokens.py)
+        return self.runtime.tokens.issue_visitor(self.site.id, key)
 
     def _tell_place(self, position: int) -> None:
         self.send(protocol.queue_frame(position))
@@ -323,6 +399,8 @@ class VisitorConnection:
                 self.send(protocol.typing_frame(message["name"], message["active"]))
         elif kind == "queue":
             self.send(protocol.queue_frame(message["position"]))
+        elif kind == "read":
+            self.send(protocol.read_frame(message["seq"]))
         elif kind == "error" and message["code"] == "not_delivered":
             self.send(not_delivered_frame(message["id"]))
         elif kind == "error" and message["code"] == "backend_unavailable":
