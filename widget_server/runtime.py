@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from widget_server import model
+from widget_server import model, roles
 from widget_server.adapters import Adapter, AdapterContext, create_adapter
 from widget_server.assignment import Assigner
 from widget_server.bus import Bus, open_bus
@@ -125,6 +125,12 @@ class Runtime:
         runtime.check_adapters()
         runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
         return runtime
+
+    def scope_of(self, user: model.User) -> roles.Scope:
+        """Which chats ``user`` sees (widget_server/roles.py): by their teams and the sites as they are."""
+        if not self.config.teams:
+            return roles.EVERYTHING  # no teams: everybody sees every chat (and nothing to compute)
+        return roles.scope_of(user, self.config.teams, self.sites.all())
 
     def availability_changed(self) -> None:
         """The first agent is online or the last one is not (widget_server/agent_status.py): the open

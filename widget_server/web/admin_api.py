@@ -2,7 +2,9 @@
 the audit log, live connections, reports. Described by the OpenAPI document at ``/api/admin/openapi.json``.
 
 Every request carries ``Authorization: Bearer <token>`` with a token an operator created (CLI
-``widget-server tokens create NAME``); a revoked token stops working at once. Errors are JSON:
+``widget-server tokens create NAME``); a revoked token stops working at once. The reports (a read) also
+answer a signed-in supervisor's or operator's session, without a token: what the reports page shows, as
+JSON. Errors are JSON:
 ``{"error": code, "message": sentence, "field"?: name}``.
 """
 
@@ -16,15 +18,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from widget_server import json_input, model
-from widget_server.model import Actor
+from widget_server import json_input, model, roles
+from widget_server.model import Actor, User
 from widget_server.report_reader import group_names, read_report
 from widget_server.reports import QueryError, parse_query
 from widget_server.runtime import Runtime
 from widget_server.shared_state import SharedState
 from widget_server.site_admin import AdminError, SiteAdmin, describe
 from widget_server.web.admin_openapi import OPENAPI
-from widget_server.web.security import FailureThrottle
+from widget_server.web.security import FailureThrottle, session_user
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +44,23 @@ def error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
 
 
-def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def authenticated(
+    handler: Handler, session_may: Callable[[User], bool] | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """A token, or (for an endpoint with ``session_may``) the session of a person it lets in."""
+
     async def endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         admin: SiteAdmin = request.app.state.site_admin
         failures: FailureThrottle = request.app.state.api_failures
         ip = request.client.host if request.client else "?"
+        if session_may is not None and "authorization" not in request.headers:
+            user = await session_user(request, runtime.store)
+            if user is not None and session_may(user):
+                try:
+                    return await handler(request, admin, Actor(user.name, "console", ip))
+                except AdminError as refused:
+                    return JSONResponse(refused.to_json(), status_code=refused.status)
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         token = await admin.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
         if token is None:
@@ -166,7 +179,10 @@ async def audit(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
             raise ValueError
     except ValueError:
         raise AdminError("invalid", "'limit' and 'before' are whole numbers.") from None
-    entries = await admin.store.list_audit(limit, before)
+    target = request.query_params.get("target") or None  # one chat's, site's or user's entries
+    if target is not None and len(target) > 200:
+        raise AdminError("invalid", "'target' is at most 200 characters.", field="target")
+    entries = await admin.store.list_audit(limit, before, target=target)
     return JSONResponse({"entries": [entry.to_json() for entry in entries]})
 
 
@@ -230,6 +246,6 @@ routes = [
     Route("/api/admin/audit", authenticated(audit), methods=["GET"]),
     Route("/api/admin/connections", authenticated(connections), methods=["GET"]),
     Route("/api/admin/stats", authenticated(stats), methods=["GET"]),
-    Route("/api/admin/reports", authenticated(reports), methods=["GET"]),
+    Route("/api/admin/reports", authenticated(reports, roles.reads_reports), methods=["GET"]),
     Route("/api/admin/{rest:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
 ]

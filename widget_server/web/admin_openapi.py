@@ -232,6 +232,12 @@ OPENAPI: dict[str, Any] = {
                         "description": "An entry id, for the next page.",
                         "schema": {"type": "integer"},
                     },
+                    {
+                        "name": "target",
+                        "in": "query",
+                        "description": "Only the entries about this chat id, site id or login name.",
+                        "schema": {"type": "string", "maxLength": 200},
+                    },
                 ],
                 "responses": {
                     "200": json_answer(
