@@ -201,7 +201,8 @@ async def search_page(request: Request) -> Response:
 
 
 def transcript_lines(chat: Chat, events: list[Event], *, notes: bool) -> list[dict[str, Any]]:
-    """The chat as lines to read: who, when, what (no I/O). Agents' notes only with ``notes``."""
+    """The chat as lines to read: who, when, what (no I/O). What only agents see (notes, a supervisor's
+    silent join) only with ``notes``."""
     lines = []
     for event in events:
         data, kind = event.data, event.kind
@@ -213,6 +214,10 @@ def transcript_lines(chat: Chat, events: list[Event], *, notes: bool) -> list[di
             if not notes:
                 continue
             line.update(who=str(data.get("name") or ""), text=str(data.get("text", "")))
+        elif kind == model.WATCH:
+            if not notes:
+                continue
+            line.update(text=f"{data.get('name', 'A supervisor')} joined silently (only agents see this)")
         elif kind == model.ATTACHMENT:
             file = data["file"] if isinstance(data.get("file"), dict) else {}
             line.update(
