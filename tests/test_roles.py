@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.support.clients import HOST_ORIGIN, Agent, Server, Visitor, log_in, make_config, running
+from tests.support.clients import HOST_ORIGIN, Agent, Server, Visitor, csrf_of, log_in, make_config, running
 from tests.support.contact_centers import eventually
 from tests.support.services import fresh_database, fresh_redis_prefix
 from widget_server import model, roles
@@ -239,3 +239,49 @@ async def test_supervisors_read_reports_and_operators_the_audit_log(teams_server
             page = await response.text()
             assert response.status == 200 and page.count("chat.export") == 1 and "user.add" not in page
             assert f'href="/agent/history/{visitor.chat}"' in page
+
+
+async def test_operators_give_roles_in_the_admin_page_and_api(data_dir: Path) -> None:
+    async with (
+        running(make_config(data_dir)) as server,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        _, secret = await server.app.state.site_admin.create_token(model.Actor("test", "cli"), "tests")
+        api = f"{server.url}/api/admin/users"
+        headers = {"Authorization": f"Bearer {secret}"}
+        body = {"name": "sam", "role": "supervisor", "password": PASSWORD, "display_name": "Sam"}
+        async with http.post(api, json=body, headers=headers) as response:
+            assert response.status == 201
+            assert await response.json() == {
+                "name": "sam",
+                "display_name": "Sam",
+                "role": "supervisor",
+                "status": "online",
+            }
+        async with http.patch(f"{api}/sam", json={"role": "boss"}, headers=headers) as response:
+            assert (response.status, (await response.json())["field"]) == (400, "role")
+        async with http.patch(f"{api}/admin", json={"role": "agent"}, headers=headers) as response:
+            assert (response.status, (await response.json())["error"]) == (409, "last_operator")
+
+        # The page: the operator makes Sam an agent; a role change ends Sam's sessions.
+        await log_in(http, server.url, "admin", server.admin_password())
+        page = await (await http.get(f"{server.url}/admin/users")).text()
+        assert "Sam" in page and 'value="supervisor" selected' in page
+        form = {"csrf": csrf_of(page), "role": "agent"}
+        async with http.post(
+            f"{server.url}/admin/users/sam/role", data=form, allow_redirects=False
+        ) as response:
+            assert response.status == 303
+        sam = await server.runtime.store.get_user("sam")
+        assert sam is not None and (sam.role, sam.session_version) == ("agent", 2)
+        add = {"csrf": form["csrf"], "name": "kim", "role": "supervisor", "password": "short"}
+        async with http.post(f"{server.url}/admin/users", data=add) as response:
+            assert response.status == 400 and 'id="f-password-error"' in await response.text()
+        assert await server.runtime.store.get_user("kim") is None
+        async with http.get(api, headers=headers) as response:
+            assert [(u["name"], u["role"]) for u in (await response.json())["users"]] == [
+                ("admin", "operator"),
+                ("sam", "agent"),
+            ]
+        entries = await server.runtime.store.list_audit(10, target="sam")
+        assert [(e.action, e.via) for e in entries] == [("user.role", "admin page"), ("user.add", "api")]

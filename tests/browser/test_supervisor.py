@@ -1,6 +1,7 @@
 """A supervisor in Chromium: Sam opens a chat the Admin is answering, joins it silently (both consoles
 show it, the visitor nothing), writes a note the Admin reads, then takes the chat over: it is Sam's, the
-visitor sees the Admin leave and Sam join. axe-core on the watching view; screenshots of both views."""
+visitor sees the Admin leave and Sam join; the operator's audit log shows each step. axe-core on the
+watching view; screenshots of the views."""
 
 from __future__ import annotations
 
@@ -68,3 +69,11 @@ async def test_a_supervisor_joins_silently_writes_a_note_and_takes_over(
     await expect(widget.host.get_by_text("Green is back on Monday.", exact=True)).to_have_count(0)
     await expect(console.reply_box).to_be_disabled()  # the Admin's chat no longer
     await shot(sam_page, "supervisor-02-taken-over")
+
+    # The operator's audit log, filtered to the chat: who did what in it, never the note's text.
+    chat = await widget.chat_id()
+    await console.page.goto(f"{stack.widget}/admin/audit?target={chat}")
+    actions = console.page.locator(".audit-table code.action")
+    await expect(actions).to_have_text(["chat.take_over", "chat.note", "chat.join_silently", "chat.accept"])
+    await expect(console.page.get_by_text("Green is back on Monday.")).to_have_count(0)
+    await shot(console.page, "supervisor-03-audit-log")

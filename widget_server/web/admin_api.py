@@ -1,5 +1,6 @@
 """The admin JSON API under ``/api/admin/``, for automation: sites, their origins and blocked addresses,
-the audit log, live connections, reports. Described by the OpenAPI document at ``/api/admin/openapi.json``.
+the audit log, people (their roles), live connections, reports. Described by the OpenAPI document at
+``/api/admin/openapi.json``.
 
 Every request carries ``Authorization: Bearer <token>`` with a token an operator created (CLI
 ``widget-server tokens create NAME``); a revoked token stops working at once. The reports (a read) also
@@ -171,6 +172,44 @@ async def remove_entry(request: Request, admin: SiteAdmin, actor: Actor) -> Resp
     return JSONResponse(await site_json(request, await remove(actor, site_id, value)))
 
 
+def user_json(user: User) -> dict[str, Any]:
+    """A person who signs in, without what only the server needs (the password's hash)."""
+    return {"name": user.name, "display_name": user.display_name, "role": user.role, "status": user.status}
+
+
+async def list_users(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    users = sorted(await admin.store.list_users(), key=lambda user: user.name)
+    return JSONResponse({"users": [user_json(user) for user in users]})
+
+
+async def add_user(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    data = await body(request)
+    if not isinstance(data, dict):
+        raise AdminError("invalid", "A user is an object with 'name', 'role' and 'password'.")
+    user = await admin.add_user(
+        actor,
+        data.get("name"),
+        data.get("role", model.AGENT_ROLE),
+        data.get("password"),
+        data.get("display_name"),
+    )
+    return JSONResponse(user_json(user), status_code=201)
+
+
+async def change_user(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    """Only the role changes here (a password: ``widget-server users passwd``, typed, not sent around)."""
+    data = await body(request)
+    if not isinstance(data, dict) or set(data) - {"role"} or "role" not in data:
+        raise AdminError("invalid", 'Send {"role": ...}: only a user\'s role changes here.', field="role")
+    user = await admin.set_role(actor, request.path_params["name"], data["role"])
+    return JSONResponse(user_json(user))
+
+
+async def remove_user(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    await admin.remove_user(actor, request.path_params["name"])
+    return Response(status_code=204)
+
+
 async def audit(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
     try:
         limit = min(max(int(request.query_params.get("limit", "100")), 1), 1000)
@@ -244,6 +283,10 @@ routes = [
     Route("/api/admin/sites/{site}/{field}", authenticated(entry_field_ok(add_entry)), methods=["POST"]),
     Route("/api/admin/sites/{site}/{field}", authenticated(entry_field_ok(remove_entry)), methods=["DELETE"]),
     Route("/api/admin/audit", authenticated(audit), methods=["GET"]),
+    Route("/api/admin/users", authenticated(list_users), methods=["GET"]),
+    Route("/api/admin/users", authenticated(add_user), methods=["POST"]),
+    Route("/api/admin/users/{name}", authenticated(change_user), methods=["PATCH"]),
+    Route("/api/admin/users/{name}", authenticated(remove_user), methods=["DELETE"]),
     Route("/api/admin/connections", authenticated(connections), methods=["GET"]),
     Route("/api/admin/stats", authenticated(stats), methods=["GET"]),
     Route("/api/admin/reports", authenticated(reports, roles.reads_reports), methods=["GET"]),

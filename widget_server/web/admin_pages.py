@@ -406,6 +406,11 @@ def audit_rows(entries: list[AuditEntry], sites: set[str]) -> list[dict[str, Any
             "when": iso_time(entry.at).replace("T", " ").removesuffix("Z")[:19] + " UTC",
             "details": audit_details(entry),
             "site_link": _target_link(entry, sites),
+            # A chat's id is long and says little: its start, linked to the transcript (the whole id in
+            # the link's title, and in the filter's box when filtered by it).
+            "target_text": f"Chat {entry.target[:8]}…"
+            if entry.action.startswith("chat.") and len(entry.target) > 12
+            else entry.target,
         }
         for entry in entries
     ]
