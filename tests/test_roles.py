@@ -180,6 +180,12 @@ async def test_a_supervisor_joins_silently_then_takes_over(teams_server: Server)
             replay = await again.events_until(lambda f: f["kind"] == "joined" and f["name"] == "Sam")
         assert [f["seq"] for f in replay] == list(range(1, len(replay) + 1))
         assert not [f for f in replay if f["kind"] in ("watch", "note")] and "Sam" not in str(replay[:-1])
+        async with aiohttp.ClientSession() as http:  # nor the history API
+            _, token = await server.app.state.site_admin.create_token(model.Actor("test", "cli"), "tests")
+            url = f"{server.url}/api/v2/chat/chats/{chat}"
+            async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
+                body = await response.text()
+                assert response.status == 200 and "watch" not in body and "silently" not in body
         await sam.say(chat, "Sam here, I can help.", "s1")
         await sam.send({"type": "end", "chat": chat, "id": "e"})
         await sam.expect("event", chat=chat, kind="state", state="ended")
