@@ -72,6 +72,9 @@ class Runtime:
     omnidesk: OmnideskPolicies = field(init=False)
     #: Round-robin assignment for the sites whose team wants it (widget_server/assignment.py).
     assigner: Assigner | None = None
+    #: Each person's scope as last computed, with the sites' version it was computed for: a console asks
+    #: for every frame it may pass on, and the answer changes only with the sites (the teams are fixed).
+    _scopes: dict[tuple[str, str], tuple[int, roles.Scope]] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, config: Config, secret_key: str) -> Runtime:
@@ -130,7 +133,14 @@ class Runtime:
         """Which chats ``user`` sees (widget_server/roles.py): by their teams and the sites as they are."""
         if not self.config.teams:
             return roles.EVERYTHING  # no teams: everybody sees every chat (and nothing to compute)
-        return roles.scope_of(user, self.config.teams, self.sites.all())
+        key = (user.name, user.role)
+        cached = self._scopes.get(key)
+        if cached is None or cached[0] != self.sites.version:
+            cached = self._scopes[key] = (
+                self.sites.version,
+                roles.scope_of(user, self.config.teams, self.sites.all()),
+            )
+        return cached[1]
 
     def availability_changed(self) -> None:
         """The first agent is online or the last one is not (widget_server/agent_status.py): the open

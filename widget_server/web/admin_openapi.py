@@ -334,6 +334,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "Remove someone (they are signed out everywhere)",
                 "responses": {
                     "204": {"description": "Removed."},
+                    "400": _ERRORS["400"],
                     "401": _ERRORS["401"],
                     "404": json_answer(_ERROR, "No such user."),
                 },
