@@ -26,6 +26,7 @@ async def test_a_supervisor_joins_silently_writes_a_note_and_takes_over(
     await store.put_user(model.User("sam", model.SUPERVISOR_ROLE, hash_password(PASSWORD), "Sam Okafor"))
     sam_page = await (await browsing.context(viewport=DESKTOP)).new_page()
     sam = await sign_in(sam_page, stack.widget, "sam", PASSWORD)
+    await expect(sam_page.get_by_role("link", name="Reports")).to_have_attribute("href", "/admin/reports")
 
     console = await browsing.console()
     widget = await browsing.visitor("/trail-tent-2")
