@@ -91,6 +91,7 @@ async def test_append_continues_seq_without_gaps(store: Store) -> None:
         "c1", [model.joined("Ana"), model.state(model.ACTIVE)], changes={"state": "active", "agent": "ana"}
     )
     assert [e.seq for e in appended.events] == [2, 3]
+    assert (appended.backend, appended.site) == ("local", "acme")  # without building the chat
     assert appended.chat.state == "active" and appended.chat.agent == "ana" and appended.chat.last_seq == 3
     assert [e.seq for e in await store.events_after("c1", 1)] == [2, 3]
     assert [e.seq for e in await store.events_after("c1", 2, limit=5)] == [3]

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from widget_server import routing, teams
 from widget_server.bus import Message
 from widget_server.chat_service import CONSOLE, ChatService, ServiceError
-from widget_server.model import ACTIVE, ONLINE, QUEUED
+from widget_server.model import ACTIVE, ONLINE, QUEUED, Actor
 from widget_server.sites import SiteDirectory
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class Assigner:
             if user is None:
                 continue
             try:
-                await self.service.accept(chat_id, user)
+                await self.service.accept(chat_id, user, Actor(agent, "round robin"))
             except ServiceError:  # another process assigned it, or the visitor left: look again
                 self.wake()
                 continue

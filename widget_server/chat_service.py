@@ -11,9 +11,9 @@ Bus channels and what they carry (all plain JSON):
   "online"}`` when the visitor's first socket in a process opens or its last one closes (for the chat's
   poller, which may run in another process). Never an agents-only event (an internal note,
   ``model.AGENTS_ONLY``): whatever is published here may reach the visitor's sockets;
-- ``console``: what the agent consoles show: the same events, agents-only ones included, and typing with
-  their chat, plus ``{"t": "chat", "chat": summary}`` when a chat is created or changes state or agent,
-  and ``{"t": "presence", "chat", "online"}`` when its visitor comes or goes.
+- ``console``: what the agent consoles show: the same events with their chat's ``site``, agents-only ones
+  included, and typing with their chat, plus ``{"t": "chat", "chat": summary}`` when a chat is created
+  or changes state or agent, and ``{"t": "presence", "chat", "online"}`` when its visitor comes or goes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from widget_server import attachments, greetings, metrics, model, zendesk
+from widget_server import attachments, greetings, metrics, model, roles, zendesk
 from widget_server.adapters import POLLING_BACKENDS, Adapter, BackendError, Polled
 from widget_server.agent_status import Roster
 from widget_server.bus import Bus, Callback, Message
@@ -54,6 +54,17 @@ CONSOLE = "console"
 
 def chat_channel(chat_id: str) -> str:
     return f"chat:{chat_id}"
+
+
+def _console(user: User) -> model.Actor:
+    return model.Actor(user.name, "console")
+
+
+def watchers(events: Sequence[Event], agent: str | None) -> list[str]:
+    """Who follows the chat silently, from its log: every supervisor with a ``watch`` event, in the order
+    they joined, but the chat's ``agent`` (who took it over is in it, no longer watching)."""
+    found = dict.fromkeys(str(e.data.get("user")) for e in events if e.kind == model.WATCH)
+    return [user for user in found if user != agent]
 
 
 class ChatEnded(Exception):
@@ -154,8 +165,8 @@ class ChatService:
             # (the visitor's connection and the store's visitor reads leave it out too).
             if event.kind not in model.AGENTS_ONLY:
                 await self.bus.publish(channel, message)
-            if console:
-                await self.bus.publish(CONSOLE, message)
+            if console:  # with its site: a console shows only the chats of the sites its agent sees
+                await self.bus.publish(CONSOLE, {**message, "site": appended.site})
         if summary_changed and console:
             await self.bus.publish(CONSOLE, await self._console_chat(appended.chat))
 
@@ -558,8 +569,15 @@ class ChatService:
 
     # --- the agent's side (built-in contact center) ----------------------------------------------------
 
-    async def accept(self, chat_id: str, agent: User) -> Chat:
-        """An agent takes a queued chat; exactly one of several agents accepting at once gets it."""
+    async def audit(self, actor: model.Actor, action: str, chat: Chat, **detail: Any) -> None:
+        """Record what someone did in a chat (``chat.accept``, ``chat.note``, ...), after it is stored: the
+        audit log names the chat and its site, never what was written (that stays in the chat, where
+        deleting the chat deletes it)."""
+        await self.store.add_audit(model.AuditEntry.of(actor, action, chat.id, site=chat.site, **detail))
+
+    async def accept(self, chat_id: str, agent: User, actor: model.Actor | None = None) -> Chat:
+        """An agent takes a queued chat; exactly one of several agents accepting at once gets it.
+        ``actor``: who did it, for the audit log (the agent through the console unless said otherwise)."""
         try:
             appended = await self.append(
                 chat_id,
@@ -573,6 +591,8 @@ class ChatService:
             raise ServiceError("chat_ended", "This chat has ended.") from None
         self.presence.keep(chat_id)
         self.queue.left(appended.chat)
+        if appended.new:
+            await self.audit(actor or _console(agent), "chat.accept", appended.chat)
         return appended.chat
 
     async def agent_say(self, chat_id: str, agent: User, client_id: str, text: str) -> Appended:
@@ -588,7 +608,9 @@ class ChatService:
         except WrongState:
             raise ServiceError("chat_ended", "This chat has ended.") from None
 
-    async def add_note(self, chat_id: str, agent: User, client_id: str, text: str) -> Appended:
+    async def add_note(
+        self, chat_id: str, agent: User, client_id: str, text: str, actor: model.Actor | None = None
+    ) -> Appended:
         """An agent's internal note in a chat of the built-in contact center, in any state and by any agent
         (a colleague may leave one for the agent in the chat, or after it ended). Stored in the log and
         published to the consoles only; idempotent by the console's client id."""
@@ -600,7 +622,35 @@ class ChatService:
             raise ServiceError(
                 "unsupported", "Notes can be added only to chats of the built-in contact center."
             )
-        return await self.append(chat_id, [model.note(agent.display_name, text, client_id)])
+        appended = await self.append(chat_id, [model.note(agent.display_name, text, client_id)])
+        if appended.new:
+            await self.audit(actor or _console(agent), "chat.note", chat, seq=appended.events[0].seq)
+        return appended
+
+    async def join_silently(self, chat_id: str, user: User, actor: model.Actor | None = None) -> Chat:
+        """A supervisor joins an open chat of the built-in contact center without the visitor knowing:
+        an agents-only ``watch`` event in the log (the consoles show who is watching; the visitor's
+        view, and anything it reaches, leaves it out), and an audit entry. Joining a chat one watches
+        already adds nothing."""
+        if not roles.supervises(user):
+            raise ServiceError("not_allowed", "Only supervisors and operators can join a chat silently.")
+        chat = await self.get_chat(chat_id)
+        if chat.deleted_at is not None:
+            raise ChatNotFound(chat_id)
+        if chat.backend != "local" or chat.type != "chat":
+            raise ServiceError("unsupported", "Only chats of the built-in contact center can be joined.")
+        if chat.agent == user.name and chat.state == ACTIVE:
+            raise ServiceError("same_agent", "This chat is yours already.")
+        if user.name in watchers(await self.store.events_after(chat_id, 0), chat.agent):
+            return chat
+        try:
+            appended = await self.append(
+                chat_id, [model.watch(user.name, user.display_name)], require_states=OPEN_STATES
+            )
+        except WrongState:
+            raise ServiceError("chat_ended", "This chat has ended.") from None
+        await self.audit(actor or _console(user), "chat.join_silently", appended.chat)
+        return appended.chat
 
     async def agent_typing(self, chat_id: str, agent: User, active: bool) -> None:
         chat = await self.get_chat(chat_id)
@@ -610,11 +660,13 @@ class ChatService:
         await self.bus.publish(chat_channel(chat_id), message)
         await self.bus.publish(CONSOLE, {**message, "chat": chat_id})
 
-    async def end_by_agent(self, chat_id: str, agent: User) -> None:
+    async def end_by_agent(self, chat_id: str, agent: User, actor: model.Actor | None = None) -> None:
         chat = await self.get_chat(chat_id)
-        if chat.agent not in (None, agent.name) and agent.role != model.OPERATOR_ROLE:
-            raise ServiceError("not_yours", "Only the agent in this chat can end it.")
-        await self._end(chat_id, [model.left(agent.display_name)] if chat.agent == agent.name else [])
+        if chat.agent not in (None, agent.name) and not roles.supervises(agent):
+            raise ServiceError("not_yours", "Only the agent in this chat or a supervisor can end it.")
+        ended = await self._end(chat_id, [model.left(agent.display_name)] if chat.agent == agent.name else [])
+        if ended is not None:
+            await self.audit(actor or _console(agent), "chat.end", ended)
 
     # --- who is there ---------------------------------------------------------------------------------
 

@@ -62,9 +62,14 @@ def add_commands(commands: Any) -> None:
         dest="action", metavar="ACTION", required=True
     )
     _with_config(users.add_parser("list", help="everyone who can log in"))
-    add_user = _with_config(users.add_parser("add", help="add an agent or operator"))
+    add_user = _with_config(users.add_parser("add", help="add an agent, supervisor or operator"))
     add_user.add_argument("name")
-    add_user.add_argument("--role", choices=ROLES, default="agent", help="agent (default) or operator")
+    add_user.add_argument(
+        "--role",
+        choices=ROLES,
+        default="agent",
+        help="agent (default), supervisor or operator (docs/console.md#roles)",
+    )
     add_user.add_argument("--display-name", help="the name visitors see (default: the login name)")
     add_user.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     passwd = _with_config(

@@ -38,10 +38,11 @@ VISIT = "visit"
 RATING = "rating"
 ATTACHMENT = "attachment"
 NOTE = "note"  # an agent's internal note: agents see it, the visitor never does
+WATCH = "watch"  # a supervisor joined silently: agents see it, the visitor never does
 
 #: Kinds of event that only agents see: never sent to a visitor, nor forwarded to a contact center, the
 #: history API or Zendesk, and not counted in the visitor's ``seq`` (see the module doc).
-AGENTS_ONLY = frozenset({NOTE})
+AGENTS_ONLY = frozenset({NOTE, WATCH})
 
 # Who wrote a message.
 VISITOR = "visitor"
@@ -262,6 +263,12 @@ def note(name: str, text: str, client_id: str) -> NewEvent:
     return NewEvent(NOTE, {"name": name, "text": text, "id": client_id}, client_id=f"note:{client_id}")
 
 
+def watch(user: str, name: str) -> NewEvent:
+    """A supervisor (login ``user``, shown as ``name``) joined the chat silently (agents only): they follow
+    it live and may write notes; the visitor is told nothing."""
+    return NewEvent(WATCH, {"user": user, "name": name})
+
+
 def rating(value: str, comment: str | None, client_id: str | None = None) -> NewEvent:
     data: dict[str, Any] = {"rating": value}
     if comment:
@@ -269,10 +276,13 @@ def rating(value: str, comment: str | None, client_id: str | None = None) -> New
     return NewEvent(RATING, data, client_id=f"rating:{client_id}" if client_id else None)
 
 
-# Roles of people who log in. An operator administers sites and users and may also answer chats.
+# Roles of people who log in (what each may do: widget_server/roles.py, docs/console.md). An agent answers
+# the chats of their teams; a supervisor sees every chat, joins one silently or takes it over, and reads
+# reports; an operator administers sites and users, and may do all a supervisor does.
 AGENT_ROLE = "agent"
+SUPERVISOR_ROLE = "supervisor"
 OPERATOR_ROLE = "operator"
-ROLES = (AGENT_ROLE, OPERATOR_ROLE)
+ROLES = (AGENT_ROLE, SUPERVISOR_ROLE, OPERATOR_ROLE)
 
 # An agent's status, as they choose it in the console (widget_server/agent_status.py): online (visitors
 # are offered a chat), away (stepped away: no new chats, their chats stay theirs) or offline.

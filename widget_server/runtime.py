@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from widget_server import model
+from widget_server import model, roles
 from widget_server.adapters import Adapter, AdapterContext, create_adapter
 from widget_server.assignment import Assigner
 from widget_server.bus import Bus, open_bus
@@ -75,6 +75,9 @@ class Runtime:
     assigner: Assigner | None = None
     #: How soon each site's team usually answers, for `hello` (widget_server/reply_times.py).
     reply_times: ReplyTimes = field(init=False)
+    #: Each person's scope as last computed, with the sites' version it was computed for: a console asks
+    #: for every frame it may pass on, and the answer changes only with the sites (the teams are fixed).
+    _scopes: dict[tuple[str, str], tuple[int, roles.Scope]] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, config: Config, secret_key: str) -> Runtime:
@@ -130,6 +133,19 @@ class Runtime:
         runtime.check_adapters()
         runtime._watcher = asyncio.ensure_future(runtime._watch_sites())
         return runtime
+
+    def scope_of(self, user: model.User) -> roles.Scope:
+        """Which chats ``user`` sees (widget_server/roles.py): by their teams and the sites as they are."""
+        if not self.config.teams:
+            return roles.EVERYTHING  # no teams: everybody sees every chat (and nothing to compute)
+        key = (user.name, user.role)
+        cached = self._scopes.get(key)
+        if cached is None or cached[0] != self.sites.version:
+            cached = self._scopes[key] = (
+                self.sites.version,
+                roles.scope_of(user, self.config.teams, self.sites.all()),
+            )
+        return cached[1]
 
     def availability_changed(self) -> None:
         """The first agent is online or the last one is not (widget_server/agent_status.py): the open

@@ -340,6 +340,26 @@ class SiteAdmin:
         await self.store.add_audit(AuditEntry.of(actor, "user.passwd", user.name))
         return changed
 
+    async def set_role(self, actor: Actor, name: Any, role: Any) -> User:
+        """Give a user another role. Their sessions end (a new session version), so that no console or
+        page opened with the old role's rights stays open with them."""
+        user = await self._user(name)
+        if role not in model.ROLES:
+            raise AdminError("invalid", f"The role is one of {', '.join(model.ROLES)}.", field="role")
+        if role == user.role:
+            return user
+        if user.role == model.OPERATOR_ROLE and not await self._other_operator(user.name):
+            raise AdminError("last_operator", "Someone must stay an operator.", field="role", status=409)
+        changed = replace(user, role=role, session_version=user.session_version + 1)
+        await self.store.put_user(changed)
+        await self.store.add_audit(
+            AuditEntry.of(actor, "user.role", user.name, changed={"role": {"from": user.role, "to": role}})
+        )
+        return changed
+
+    async def _other_operator(self, name: str) -> bool:
+        return any(u.role == model.OPERATOR_ROLE and u.name != name for u in await self.store.list_users())
+
     async def remove_user(self, actor: Actor, name: Any) -> None:
         user = await self._user(name)
         await self.store.delete_user(user.name)

@@ -5,44 +5,73 @@ has its code and sentence in one table; ``transfer`` reads what they need and wr
 append: the optional note (agents only), ``left`` for the agent who had the chat and ``joined`` for the
 one who has it now, with the chat's agent changed in the same transaction. The visitor sees someone else
 join and keeps the whole conversation; the consoles get the chat's new summary and the events.
+
+A supervisor's take-over (``take_over``) is a transfer to themselves: the same append, the same events,
+so the visitor sees the agent leave and the supervisor join, and nothing is lost from the log. Each
+transfer and take-over is in the audit log.
 """
 
 from __future__ import annotations
 
-from widget_server import model
+from widget_server import model, roles
 from widget_server.chat_service import ChatService, ServiceError
 from widget_server.model import ACTIVE, ENDED, Chat, User
 from widget_server.store import ChatNotFound, WrongState
 
 
-def refusal(chat: Chat, by: User, target: User | None, to: str) -> ServiceError | None:
-    """Why ``by`` may not hand ``chat`` to the user named ``to`` (``target``, None when there is none),
-    or None when they may."""
+def refusal(
+    chat: Chat, by: User, target: User | None, to: str, *, target_sees: bool = True
+) -> ServiceError | None:
+    """Why ``by`` may not hand ``chat`` to the user named ``to`` (``target``, None when there is none;
+    ``target_sees``: whether the chat is in their sight, widget_server/roles.py), or None when they may."""
     if chat.backend != "local" or chat.type != "chat":
         return ServiceError("unsupported", "Only chats of the built-in contact center can be transferred.")
     if chat.state == ENDED:
         return ServiceError("chat_ended", "This chat has ended.")
     if chat.state != ACTIVE:
         return ServiceError("not_active", "Accept the chat before transferring it.")
-    if chat.agent != by.name and by.role != model.OPERATOR_ROLE:
-        return ServiceError("not_yours", "Only the agent in this chat or an operator can transfer it.")
+    if chat.agent != by.name and not roles.supervises(by):
+        return ServiceError("not_yours", "Only the agent in this chat or a supervisor can transfer it.")
     if target is None:
         return ServiceError("unknown_agent", f"There is no agent named {to[:64]!r}.")
     if target.name == chat.agent:
         return ServiceError("same_agent", f"{target.display_name} is already in this chat.")
+    if not target_sees:
+        return ServiceError("not_in_team", f"{target.display_name} is not in a team that answers this site.")
     return None
 
 
+async def take_over(service: ChatService, chat_id: str, by: User, actor: model.Actor | None = None) -> Chat:
+    """A supervisor makes the chat theirs: a transfer to themselves, audited as a take-over (a chat still
+    waiting is simply accepted)."""
+    if not roles.supervises(by):
+        raise ServiceError("not_allowed", "Only supervisors and operators can take a chat over.")
+    chat = await service.get_chat(chat_id)
+    if chat.state == model.QUEUED and chat.backend == "local" and chat.deleted_at is None:
+        return await service.accept(chat_id, by, actor)
+    return await transfer(service, chat_id, by, by.name, None, None, actor, action="chat.take_over")
+
+
 async def transfer(
-    service: ChatService, chat_id: str, by: User, to: str, note: str | None, client_id: str | None
+    service: ChatService,
+    chat_id: str,
+    by: User,
+    to: str,
+    note: str | None,
+    client_id: str | None,
+    actor: model.Actor | None = None,
+    *,
+    action: str = "chat.transfer",
+    target_sees: bool = True,
 ) -> Chat:
     """Hand the chat to the user named ``to``, with ``note`` for them (an internal note, written by
-    ``by``). ``client_id`` identifies the note as a console's ``note`` frame does (else the chat's seq)."""
+    ``by``). ``client_id`` identifies the note as a console's ``note`` frame does (else the chat's seq).
+    ``actor``: who did it, for the audit log (``by`` through the console unless said otherwise)."""
     chat = await service.get_chat(chat_id)
     if chat.deleted_at is not None:
         raise ChatNotFound(chat_id)
     target = await service.store.get_user(to)
-    refused = refusal(chat, by, target, to)
+    refused = refusal(chat, by, target, to, target_sees=target_sees)
     if refused is not None:
         raise refused
     assert target is not None  # refusal() said so
@@ -59,4 +88,7 @@ async def transfer(
         )
     except WrongState:
         raise ServiceError("chat_ended", "This chat has ended.") from None
+    if appended.new:
+        detail = {"from": chat.agent, "to": target.name, "note": bool(note)}
+        await service.audit(actor or model.Actor(by.name, "console"), action, appended.chat, **detail)
     return appended.chat

@@ -42,6 +42,19 @@ export function accept(chat) {
   renderHeaderActions();
 }
 
+/* A supervisor follows a colleague's chat without the visitor knowing (answered `watching`, and the
+ * chat's `watch` event shows it to every console); notes are what they write there. */
+export function joinSilently(chat) {
+  if (!state.socketOpen || chat.s.state !== "active") return;
+  send({ type: "join", chat: chat.id, id: requestId(chat.id, "join") });
+}
+
+/* A supervisor makes a colleague's chat theirs: a transfer to themselves (answered `transferred`). */
+export function takeOver(chat) {
+  if (!state.socketOpen || chat.s.state !== "active") return;
+  send({ type: "take_over", chat: chat.id, id: requestId(chat.id, "take_over") });
+}
+
 export function endChat(chat) {
   if (!state.socketOpen) return;
   send({ type: "end", chat: chat.id, id: requestId(chat.id, "end") });

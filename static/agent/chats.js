@@ -63,7 +63,29 @@ export function isMineActive(chat) {
 }
 
 export function wantsTranscript(chat) {
-  return chat.s.state === "queued" || isMineActive(chat) || chat.id === state.selectedId;
+  return chat.s.state === "queued" || isMineActive(chat) || isWatching(chat) || chat.id === state.selectedId;
+}
+
+/* Supervisors and operators see every chat, join one silently, take it over (widget_server/roles.py). */
+export function supervises() {
+  var me = state.me;
+  return !!me && (me.role === "supervisor" || me.role === "operator");
+}
+
+/* Who follows the chat silently, from its loaded log: every `watch` event's user but the chat's agent
+ * (who took it over is in it). Empty while the transcript is not loaded. */
+export function watchers(chat) {
+  var found = [];
+  (chat.events || []).forEach(function (ev) {
+    if (ev.kind === "watch" && ev.user && ev.user !== chat.s.agent && found.indexOf(ev.user) < 0) found.push(ev.user);
+  });
+  return found;
+}
+
+/* I joined this open chat silently: it is not mine, yet I follow it (its messages notify me). */
+export function isWatching(chat) {
+  var me = state.me;
+  return !!me && chat.s.state !== "ended" && watchers(chat).indexOf(me.name) >= 0;
 }
 
 export function nickname(chat) {

@@ -75,6 +75,10 @@ export function receive(frame) {
       break;
     case "transferred":
       onTransferred(frame);
+      onTakenOver(frame);
+      break;
+    case "watching":
+      onWatching(frame);
       break;
     case "error":
       if (!transferFailed(frame)) onError(frame);
@@ -215,8 +219,32 @@ function onEvent(frame) {
   }
   applyEvent(chat, frame);
   noticeEvents(chat, [frame]);
+  if (frame.kind === "watch" && chat.id === state.selectedId) {
+    renderPaneHeader(); // "Watching silently", and no more Join silently
+    renderHeaderActions();
+    renderComposerState();
+  }
   renderLists();
   updateTitle();
+}
+
+/* `watching`: my silent join is stored (its `watch` event shows it); what I write there is a note. */
+function onWatching(frame) {
+  if (frame.id) state.requests.delete(frame.id);
+  var chat = state.chats.get(frame.chat);
+  if (!chat) return;
+  if (!chat.events) loadHistory(chat); // followed from now on (wantsTranscript)
+  chat.composeMode = "note";
+  if (chat.id === state.selectedId) renderAll();
+}
+
+/* `transferred` to me: a take-over; the chat is mine (its `chat` frame follows), so a reply again. */
+function onTakenOver(frame) {
+  var me = state.me;
+  var chat = state.chats.get(frame.chat);
+  if (!chat || !me || frame.to !== me.name) return;
+  chat.composeMode = "reply";
+  if (chat.id === state.selectedId) renderComposerState();
 }
 
 function onHistory(frame) {

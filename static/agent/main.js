@@ -2,7 +2,7 @@
  * no build step, no dependency; this entry wires them together and starts. The page's CSP allows scripts
  * and styles from this server only, so nothing here uses inline styles or inline handlers. */
 
-import { accept, discard, endChat, markRead, retry, select, sendFile, sendReply } from "./actions.js";
+import { accept, discard, endChat, joinSilently, markRead, retry, select, sendFile, sendReply, takeOver } from "./actions.js";
 import { openCannedDialog } from "./canned-dialog.js";
 import { isVisible } from "./chats.js";
 import { CLOCK_EVERY } from "./config.js";
@@ -32,6 +32,8 @@ function start() {
     },
     accept: accept,
     endChat: endChat,
+    join: joinSilently,
+    takeOver: takeOver,
     sendReply: sendReply,
     sendFile: sendFile,
     retry: retry,

@@ -13,11 +13,16 @@
  * first click or key press in the page (and suspended between chimes); until then a chime is skipped
  * and the desktop notification keeps the system's own sound. Permission for desktop notifications is
  * asked only from the settings (their button, or turning the switch on): a prompt that comes out of the
- * blue on some click gets answered "Block", and a page can never ask again. */
+ * blue on some click gets answered "Block", and a page can never ask again.
+ *
+ * A new waiting chat calls only an agent who is online: away or offline, they take no new chats, so
+ * neither the chime nor the desktop notification comes (the title still counts the queue). A message in
+ * a chat of theirs, or in one they joined silently (a supervisor), still does. */
 
-import { isMessage, isMineActive, isVisible, nickname, siteName } from "./chats.js";
+import { isMessage, isMineActive, isVisible, isWatching, nickname, siteName } from "./chats.js";
 import { handlers } from "./handlers.js";
 import { state } from "./state.js";
+import { myStatus } from "./status.js";
 
 var CHIME_GAP = 1500; // ms: a burst of arrivals chimes once
 var BODY_MAX = 140; // characters of the message in a desktop notification
@@ -101,6 +106,7 @@ export function noticeHello(summaries, first) {
     if (!first && summary.state === "queued" && summary.type !== "offline_msg") fresh.push(summary.id);
   });
   forgetAnswered();
+  if (myStatus() !== "online") return; // not taking chats: the queue does not call them
   if (fresh.length === 1) newChat(state.chats.get(fresh[0]));
   else if (fresh.length > 1) {
     // Many at once (back from a long disconnect): one notification, not a cascade.
@@ -133,7 +139,7 @@ export function noticeEvents(chat, events) {
   });
   if (top === last) return;
   heard.set(chat.id, top);
-  if (!known || !latest || !isMineActive(chat) || lookingAt(chat)) return;
+  if (!known || !latest || !(isMineActive(chat) || isWatching(chat)) || lookingAt(chat)) return;
   var text = latest.kind === "attachment" ? "Sent a file: " + String((latest.file && latest.file.name) || "") : latest.text;
   tell(chat.id, nickname(chat), clip(text), chat.id);
 }
@@ -151,7 +157,7 @@ function lookingAt(chat) {
 }
 
 function newChat(chat) {
-  if (!chat) return;
+  if (!chat || myStatus() !== "online") return; // away or offline: no new chats, no call
   var s = chat.s;
   var subject = s.visitor && s.visitor.subject;
   var said = s.lastMessage && s.lastMessage.text;
@@ -163,7 +169,7 @@ function newChat(chat) {
 function forgetAnswered() {
   shown.forEach(function (_, key) {
     var chat = state.chats.get(key);
-    if (key !== "queue" && (!chat || (chat.s.state !== "queued" && !isMineActive(chat)))) dismiss(key);
+    if (key !== "queue" && (!chat || (chat.s.state !== "queued" && !isMineActive(chat) && !isWatching(chat)))) dismiss(key);
   });
 }
 

@@ -1,8 +1,9 @@
 /* The chat pane on the right: built anew (state.ui) for each chat selected, with its header and actions
- * (Accept, End chat), notice bar, transcript, composer and details; or the empty pane when none is. */
+ * (Accept, End chat; for a supervisor in a colleague's chat, Join silently and Take over), notice bar,
+ * transcript, composer and details; or the empty pane when none is. */
 
 import { attachPicker } from "./canned.js";
-import { agentName, capitalise, isMessage, isMineActive, nickname } from "./chats.js";
+import { agentName, capitalise, isMessage, isMineActive, isWatching, nickname, supervises } from "./chats.js";
 import { MAX_TEXT } from "./config.js";
 import { $, el, icon } from "./dom.js";
 import { handlers } from "./handlers.js";
@@ -250,6 +251,7 @@ function stateLabel(chat) {
   if (s.state === "queued") return ["Waiting", "queued"];
   if (s.state === "ended") return ["Ended", "ended"];
   if (isMineActive(chat)) return ["Active", "active"];
+  if (isWatching(chat)) return ["Watching silently · with " + agentName(chat), "watching"];
   return ["With " + agentName(chat), "others"];
 }
 
@@ -312,27 +314,47 @@ export function renderHeaderActions() {
     acceptButton.disabled = !state.socketOpen || chat.accepting;
     ui.actions.append(acceptButton);
   } else if (isMineActive(chat)) {
-    var endButton = el("button", { type: "button", class: "btn danger-ghost" }, "End chat");
-    endButton.disabled = !state.socketOpen;
-    endButton.addEventListener("click", function () {
-      if (endButton.getAttribute("data-confirm") === "yes") {
-        clearTimeout(endConfirmTimer);
-        endButton.disabled = true;
-        endButton.textContent = "Ending…";
-        handlers.endChat(chat);
-        return;
-      }
-      endButton.setAttribute("data-confirm", "yes");
-      endButton.classList.add("confirm");
-      endButton.textContent = "Click again to end";
-      endConfirmTimer = setTimeout(function () {
-        endButton.removeAttribute("data-confirm");
-        endButton.classList.remove("confirm");
-        endButton.textContent = "End chat";
-      }, 4000);
+    var endButton = confirmButton("btn danger-ghost", ["End chat", "Click again to end", "Ending…"], function () {
+      handlers.endChat(chat);
     });
     ui.actions.append(transferButton(chat), endButton);
+  } else if (chat.s.state === "active" && supervises()) {
+    // A colleague's chat: follow it without the visitor knowing, or make it mine (the visitor sees the
+    // agent leave and me join). Taking over asks once more, as ending does.
+    if (!isWatching(chat)) {
+      var join = el("button", { type: "button", class: "btn ghost", onclick: function () { handlers.join(chat); } }, icon("eye", 16), "Join silently");
+      join.disabled = !state.socketOpen;
+      ui.actions.append(join);
+    }
+    var takeOver = confirmButton("btn primary", ["Take over", "Click again to take over", "Taking over…"], function () {
+      handlers.takeOver(chat);
+    });
+    ui.actions.append(transferButton(chat), takeOver);
   }
+}
+
+/* A button that acts on its second click within four seconds (`labels`: as it is, asking, working). */
+function confirmButton(className, labels, act) {
+  var button = el("button", { type: "button", class: className }, labels[0]);
+  button.disabled = !state.socketOpen;
+  button.addEventListener("click", function () {
+    if (button.getAttribute("data-confirm") === "yes") {
+      clearTimeout(endConfirmTimer);
+      button.disabled = true;
+      button.textContent = labels[2];
+      act();
+      return;
+    }
+    button.setAttribute("data-confirm", "yes");
+    button.classList.add("confirm");
+    button.textContent = labels[1];
+    endConfirmTimer = setTimeout(function () {
+      button.removeAttribute("data-confirm");
+      button.classList.remove("confirm");
+      button.textContent = labels[0];
+    }, 4000);
+  });
+  return button;
 }
 
 export function renderNotice() {
@@ -392,7 +414,8 @@ export function renderComposerState() {
     hint = "This chat has ended.";
   } else {
     hint = capitalise(agentName(chat)) + " is handling this chat.";
-    ui.textarea.placeholder = hint;
+    if (isWatching(chat)) hint += " You are watching silently: switch to Note to write to " + agentName(chat) + ".";
+    ui.textarea.placeholder = capitalise(agentName(chat)) + " is handling this chat.";
   }
   ui.hint.textContent = hint;
   renderPending(chat);

@@ -103,6 +103,11 @@ function choose(status) {
   renderMine();
 }
 
+/* My status as the console last knew it: "online", "away" or "offline". */
+export function myStatus() {
+  return mine || "online";
+}
+
 /* The hello: the whole team, and my status as stored. */
 export function teamFromHello(frame) {
   team = new Map();

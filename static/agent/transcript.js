@@ -133,6 +133,14 @@ function eventNode(ev, context) {
   } else if (ev.kind === "note") {
     node = noteLine(ev.name, ev.text, at); // for agents only: a card of its own, not a message
     ui.group = null;
+  } else if (ev.kind === "watch") {
+    // A supervisor joined silently: agents see it, the visitor never does (widget_server/roles.py).
+    var me = state.me;
+    var who = me && ev.user === me.name ? "You" : ev.name || "A supervisor";
+    var line = document.createDocumentFragment();
+    line.append(icon("lock", 12), " " + who + " joined silently · the visitor does not see this");
+    node = systemLine(line, at, "watch");
+    ui.group = null;
   } else if (ev.kind === "visit") {
     var href = safeUrl(ev.url);
     var content = document.createDocumentFragment();

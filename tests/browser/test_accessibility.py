@@ -156,6 +156,7 @@ async def test_the_admin_pages_pass_axe_and_fit_a_phone(browsing: Browsing, stac
         (f"/admin/sites/{SITE}", "admin-site"),
         ("/admin/sites/new", "admin-new-site"),
         ("/admin/audit", "admin-audit"),
+        ("/admin/users", "admin-users"),
     ):
         await page.goto(stack.widget + path)
         await check(page, name)

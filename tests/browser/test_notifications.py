@@ -18,6 +18,8 @@ from playwright.async_api import BrowserContext, Locator, Page, WebSocketRoute, 
 
 from tests.browser.support import ROOT, Browsing, Console, Stack, Widget, shot
 from tests.browser.test_accessibility import DESKTOP, PHONE, overflow, violations
+from tests.browser.test_agent_status import StatusControl
+from tests.support.clients import Visitor
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -175,6 +177,15 @@ async def test_a_new_waiting_chat_notifies_once_and_a_reload_or_reconnect_does_n
     await waiting_visitor(browsing, "Otto")
     await page.wait_for_function("() => window.__notifications.length > 0")
     assert [n["title"] for n in await notifications(page)] == ["Otto is waiting"]
+
+    # Away (or offline), an agent takes no new chats: a new waiting chat calls them neither with the
+    # chime (the menu's clicks let the page make sounds) nor with a notification; the title counts it.
+    await StatusControl(page).choose("Away")
+    await forget_recorded(page)
+    async with Visitor.connected(stack.server, site="shop", origin=stack.host) as petra:
+        await petra.start("Petra")  # the widget would offer the offline form: nobody is online
+        await expect(console.waiting("Petra")).to_be_visible()
+    assert await notifications(page) == [] and await tones(page) == []
 
 
 class CuttableSocket:

@@ -55,8 +55,11 @@ async def test_an_agent_transfers_a_chat_to_a_colleague_with_a_note(browsing: Br
     await dialog.get_by_role("button", name="Transfer", exact=True).click()
     await expect(dialog).to_be_hidden()
 
-    # The Admin's chat is no longer his: no reply box, no Transfer; the log shows the handover.
-    await expect(transfer).to_have_count(0)
+    # The Admin's chat is no longer his: no End chat; as an operator he may still join it silently or
+    # take it over (roles.py); the log shows the handover.
+    await expect(page.get_by_role("button", name="End chat")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Take over")).to_be_visible()
+    await expect(console.reply_box).to_be_disabled()
     await expect(console.transcript).to_contain_text("Ana Lindqvist joined")
     # The visitor sees Ana join, never the note.
     await expect(widget.status).to_have_text("Chatting with Ana Lindqvist")

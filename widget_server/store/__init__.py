@@ -81,27 +81,29 @@ class CannedNotFound(StoreError):
 class Appended:
     """What `Store.append` did: the events as stored, the chat after the change, and whether anything was
     written (False when an event's ``client_id`` was already in the log: the stored event is returned and
-    nothing else happened). ``backend`` is the chat's contact center.
+    nothing else happened). ``backend`` is the chat's contact center, ``site`` its site (the consoles see
+    only the chats of the sites their people see: widget_server/roles.py).
 
     ``chat`` may be built when first read (``Appended.later``): a visitor's message needs only its event
     and the chat's contact center, and decoding the chat's row for every message (its JSON columns, two
     dataclasses) was a tenth of the server's CPU in a burst."""
 
-    __slots__ = ("_build", "_chat", "backend", "events", "new")
+    __slots__ = ("_build", "_chat", "backend", "events", "new", "site")
 
     def __init__(self, chat: Chat, events: list[Event], new: bool) -> None:
         self._chat: Chat | None = chat
         self._build: Callable[[], Chat] | None = None
         self.backend = chat.backend
+        self.site = chat.site
         self.events = events
         self.new = new
 
     @classmethod
-    def later(cls, build: Callable[[], Chat], backend: str, events: list[Event]) -> Appended:
+    def later(cls, build: Callable[[], Chat], backend: str, site: str, events: list[Event]) -> Appended:
         """A new append whose chat is ``build()``, called when ``chat`` is first read."""
         appended = cls.__new__(cls)
         appended._chat, appended._build = None, build
-        appended.backend, appended.events, appended.new = backend, events, True
+        appended.backend, appended.site, appended.events, appended.new = backend, site, events, True
         return appended
 
     @property

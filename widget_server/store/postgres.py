@@ -54,6 +54,7 @@ from widget_server.store.rows import (
     EVENT_COLUMNS,
     HIDDEN_EVENTS,
     LAST_SEQ,
+    SITE,
     STATE,
     chat_of,
     dumps,
@@ -412,4 +413,6 @@ async def _append(
     p = Params(chat_id, seq)
     sets = "".join(f", {column} = {p(value)}" for column, value in columns.items())
     await conn.execute(f"UPDATE chats SET last_seq = $2{sets} WHERE id = $1", *p.values)
-    return Appended.later(lambda: replace(chat_of(row), last_seq=seq, **changes), row[BACKEND], stored)
+    return Appended.later(
+        lambda: replace(chat_of(row), last_seq=seq, **changes), row[BACKEND], row[SITE], stored
+    )

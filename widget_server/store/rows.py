@@ -17,7 +17,7 @@ CHAT_COLUMNS = (
     " backend_state, preview, start_id, ip, type, meta, deleted_at, hidden_events, read_seq"
 )
 # Where chat_of finds what an append checks without decoding the whole row.
-BACKEND, STATE, LAST_SEQ, HIDDEN_EVENTS = 2, 3, 6, 18
+SITE, BACKEND, STATE, LAST_SEQ, HIDDEN_EVENTS = 1, 2, 3, 6, 18
 #: An event's columns, in the order ``event_of`` reads them.
 EVENT_COLUMNS = "seq, at, kind, data, hidden_before"
 CHANGEABLE = {

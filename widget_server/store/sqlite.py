@@ -44,6 +44,7 @@ from widget_server.store.rows import (
     EVENT_COLUMNS,
     HIDDEN_EVENTS,
     LAST_SEQ,
+    SITE,
     STATE,
     chat_of,
     dumps,
@@ -419,4 +420,6 @@ def _append(
     conn.execute(
         f"UPDATE chats SET last_seq = ?{', ' + sets if sets else ''} WHERE id = ?", (seq, *values, chat_id)
     )
-    return Appended.later(lambda: replace(chat_of(row), last_seq=seq, **changes), row[BACKEND], stored)
+    return Appended.later(
+        lambda: replace(chat_of(row), last_seq=seq, **changes), row[BACKEND], row[SITE], stored
+    )

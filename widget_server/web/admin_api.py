@@ -1,8 +1,11 @@
 """The admin JSON API under ``/api/admin/``, for automation: sites, their origins and blocked addresses,
-the audit log, live connections, reports. Described by the OpenAPI document at ``/api/admin/openapi.json``.
+the audit log, people (their roles), live connections, reports. Described by the OpenAPI document at
+``/api/admin/openapi.json``.
 
 Every request carries ``Authorization: Bearer <token>`` with a token an operator created (CLI
-``widget-server tokens create NAME``); a revoked token stops working at once. Errors are JSON:
+``widget-server tokens create NAME``); a revoked token stops working at once. The reports (a read) also
+answer a signed-in supervisor's or operator's session, without a token: what the reports page shows, as
+JSON. Errors are JSON:
 ``{"error": code, "message": sentence, "field"?: name}``.
 """
 
@@ -16,15 +19,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from widget_server import json_input, model
-from widget_server.model import Actor
+from widget_server import json_input, model, roles
+from widget_server.model import Actor, User
 from widget_server.report_reader import group_names, read_report
 from widget_server.reports import QueryError, parse_query
 from widget_server.runtime import Runtime
 from widget_server.shared_state import SharedState
 from widget_server.site_admin import AdminError, SiteAdmin, describe, identity_status
 from widget_server.web.admin_openapi import OPENAPI
-from widget_server.web.security import FailureThrottle
+from widget_server.web.security import FailureThrottle, session_user
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +46,23 @@ def error(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
 
 
-def authenticated(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+def authenticated(
+    handler: Handler, session_may: Callable[[User], bool] | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """A token, or (for an endpoint with ``session_may``) the session of a person it lets in."""
+
     async def endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         admin: SiteAdmin = request.app.state.site_admin
         failures: FailureThrottle = request.app.state.api_failures
         ip = request.client.host if request.client else "?"
+        if session_may is not None and "authorization" not in request.headers:
+            user = await session_user(request, runtime.store)
+            if user is not None and session_may(user):
+                try:
+                    return await handler(request, admin, Actor(user.name, "console", ip))
+                except AdminError as refused:
+                    return JSONResponse(refused.to_json(), status_code=refused.status)
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         token = await admin.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
         if token is None:
@@ -185,6 +199,44 @@ async def end_identity_grace(request: Request, admin: SiteAdmin, actor: Actor) -
     return JSONResponse(await site_json(request, site))
 
 
+def user_json(user: User) -> dict[str, Any]:
+    """A person who signs in, without what only the server needs (the password's hash)."""
+    return {"name": user.name, "display_name": user.display_name, "role": user.role, "status": user.status}
+
+
+async def list_users(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    users = sorted(await admin.store.list_users(), key=lambda user: user.name)
+    return JSONResponse({"users": [user_json(user) for user in users]})
+
+
+async def add_user(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    data = await body(request)
+    if not isinstance(data, dict):
+        raise AdminError("invalid", "A user is an object with 'name', 'role' and 'password'.")
+    user = await admin.add_user(
+        actor,
+        data.get("name"),
+        data.get("role", model.AGENT_ROLE),
+        data.get("password"),
+        data.get("display_name"),
+    )
+    return JSONResponse(user_json(user), status_code=201)
+
+
+async def change_user(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    """Only the role changes here (a password: ``widget-server users passwd``, typed, not sent around)."""
+    data = await body(request)
+    if not isinstance(data, dict) or set(data) - {"role"} or "role" not in data:
+        raise AdminError("invalid", 'Send {"role": ...}: only a user\'s role changes here.', field="role")
+    user = await admin.set_role(actor, request.path_params["name"], data["role"])
+    return JSONResponse(user_json(user))
+
+
+async def remove_user(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
+    await admin.remove_user(actor, request.path_params["name"])
+    return Response(status_code=204)
+
+
 async def audit(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
     try:
         limit = min(max(int(request.query_params.get("limit", "100")), 1), 1000)
@@ -193,7 +245,10 @@ async def audit(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
             raise ValueError
     except ValueError:
         raise AdminError("invalid", "'limit' and 'before' are whole numbers.") from None
-    entries = await admin.store.list_audit(limit, before)
+    target = request.query_params.get("target") or None  # one chat's, site's or user's entries
+    if target is not None and len(target) > 200:
+        raise AdminError("invalid", "'target' is at most 200 characters.", field="target")
+    entries = await admin.store.list_audit(limit, before, target=target)
     return JSONResponse({"entries": [entry.to_json() for entry in entries]})
 
 
@@ -265,8 +320,12 @@ routes = [
     Route("/api/admin/sites/{site}/{field}", authenticated(entry_field_ok(add_entry)), methods=["POST"]),
     Route("/api/admin/sites/{site}/{field}", authenticated(entry_field_ok(remove_entry)), methods=["DELETE"]),
     Route("/api/admin/audit", authenticated(audit), methods=["GET"]),
+    Route("/api/admin/users", authenticated(list_users), methods=["GET"]),
+    Route("/api/admin/users", authenticated(add_user), methods=["POST"]),
+    Route("/api/admin/users/{name}", authenticated(change_user), methods=["PATCH"]),
+    Route("/api/admin/users/{name}", authenticated(remove_user), methods=["DELETE"]),
     Route("/api/admin/connections", authenticated(connections), methods=["GET"]),
     Route("/api/admin/stats", authenticated(stats), methods=["GET"]),
-    Route("/api/admin/reports", authenticated(reports), methods=["GET"]),
+    Route("/api/admin/reports", authenticated(reports, roles.reads_reports), methods=["GET"]),
     Route("/api/admin/{rest:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
 ]

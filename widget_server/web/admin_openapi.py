@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from widget_server.model import ROLES
 from widget_server.web import history_openapi, reports_openapi
 from widget_server.web.history_openapi import json_answer
 from widget_server.widget_strings import LOCALES
@@ -24,6 +25,9 @@ _ERRORS = {
     "409": json_answer(_ERROR, "The site exists already, or comes from the configuration file (read-only)."),
 }
 _SITE_ID = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
+_USER = {"$ref": "#/components/schemas/User"}
+_USER_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_ROLE = {"type": "string", "enum": list(ROLES), "description": "docs/console.md#roles"}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -115,13 +119,22 @@ OPENAPI: dict[str, Any] = {
                 },
             },
             **reports_openapi.SCHEMAS,
+            "User": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "description": "The login name."},
+                    "display_name": {"type": "string", "description": "The name visitors see."},
+                    "role": _ROLE,
+                    "status": {"type": "string", "enum": ["online", "away", "offline"]},
+                },
+            },
             "AuditEntry": {
                 "type": "object",
                 "properties": {
                     "id": {"type": "integer"},
                     "at": {"type": "string", "format": "date-time"},
                     "actor": {"type": "string"},
-                    "via": {"type": "string", "enum": ["admin page", "api", "cli"]},
+                    "via": {"type": "string", "enum": ["admin page", "api", "cli", "console", "round robin"]},
                     "address": {"type": ["string", "null"]},
                     "action": {"type": "string"},
                     "target": {"type": "string"},
@@ -302,6 +315,12 @@ OPENAPI: dict[str, Any] = {
                         "description": "An entry id, for the next page.",
                         "schema": {"type": "integer"},
                     },
+                    {
+                        "name": "target",
+                        "in": "query",
+                        "description": "Only the entries about this chat id, site id or login name.",
+                        "schema": {"type": "string", "maxLength": 200},
+                    },
                 ],
                 "responses": {
                     "200": json_answer(
@@ -320,6 +339,76 @@ OPENAPI: dict[str, Any] = {
                     "401": _ERRORS["401"],
                 },
             }
+        },
+        "/api/admin/users": {
+            "get": {
+                "summary": "Everyone who signs in, with their role",
+                "responses": {
+                    "200": json_answer(
+                        {"type": "object", "properties": {"users": {"type": "array", "items": _USER}}},
+                        "People, by login name.",
+                    ),
+                    "401": _ERRORS["401"],
+                },
+            },
+            "post": {
+                "summary": "Add someone who signs in (an agent, a supervisor or an operator)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["name", "password"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "password": {"type": "string"},
+                                    "role": {**_ROLE, "default": "agent"},
+                                    "display_name": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": json_answer(_USER, "Added."),
+                    "400": _ERRORS["400"],
+                    "401": _ERRORS["401"],
+                    "409": json_answer(_ERROR, "There is a user of that name already."),
+                    "413": json_answer(_ERROR, "The body is too large."),
+                },
+            },
+        },
+        "/api/admin/users/{name}": {
+            "parameters": [_USER_NAME],
+            "patch": {
+                "summary": "Change someone's role (their sessions end: they sign in again)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["role"], "properties": {"role": _ROLE}}
+                        }
+                    },
+                },
+                "responses": {
+                    "200": json_answer(_USER, "The user as they are now."),
+                    "400": _ERRORS["400"],
+                    "401": _ERRORS["401"],
+                    "404": json_answer(_ERROR, "No such user."),
+                    "409": json_answer(_ERROR, "The last operator cannot stop being one."),
+                    "413": json_answer(_ERROR, "The body is too large."),
+                },
+            },
+            "delete": {
+                "summary": "Remove someone (they are signed out everywhere)",
+                "responses": {
+                    "204": {"description": "Removed."},
+                    "400": _ERRORS["400"],
+                    "401": _ERRORS["401"],
+                    "404": json_answer(_ERROR, "No such user."),
+                },
+            },
         },
         "/api/admin/stats": {
             "get": {

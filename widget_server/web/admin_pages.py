@@ -5,7 +5,8 @@ Server-rendered HTML forms; every change goes through ``SiteAdmin`` (the same ch
 as the admin API and the CLI) as ``Actor(user, "admin page", client address)``. Each form posts its
 session's CSRF token; a refused change re-renders the page with the problem next to its field (status
 4xx), a done change redirects (303) so that reloading does not repeat it. Only people with the operator
-role get in: others are sent to log in, or told who may use the page.
+role get in (the reports, widget_server/web/reports_page.py, let supervisors in too: ``guarded``): others
+are sent to log in, or told who may use the page.
 
 Provisioned sites (the configuration file, or the built-in demo) are shown read-only: their forms are
 absent, and SiteAdmin refuses a hand-made post anyway.
@@ -26,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from widget_server import json_input, model
+from widget_server import json_input, roles
 from widget_server.config import LIMITS_SPEC, Site, backend_specs, site_from_mapping
 from widget_server.greetings import greetings_from_text, text_of_greetings
 from widget_server.model import Actor, AuditEntry, User
@@ -95,6 +96,14 @@ Handler = Callable[[Page], Awaitable[Response]]
 
 
 def operators_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    return guarded(handler, roles.administers, _OPERATORS_ONLY)
+
+
+def guarded(
+    handler: Handler, may: Callable[[User], bool], refusal: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """The page for the people ``may`` lets in; anyone else signed in gets ``refusal`` (with their role)."""
+
     async def endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         user = await session_user(request, runtime.store)
@@ -104,9 +113,9 @@ def operators_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
             if request.method == "GET" and request.url.query:
                 back += "?" + request.url.query
             return RedirectResponse(f"/agent/login?next={quote(back, safe='/')}", status_code=303)
-        if user.role != model.OPERATOR_ROLE:
+        if not may(user):
             log.info("admin page refused to %s (role %s)", user.name, user.role)
-            return _problem(request, user, 403, "Operators only", _OPERATORS_ONLY.format(role=user.role))
+            return _problem(request, user, 403, "Not for your role", refusal.format(role=user.role))
         page = Page(request, user)
         if request.method == "POST":
             page.form = await request.form(max_files=0)  # text fields only: never spool a file
@@ -124,6 +133,10 @@ def operators_only(handler: Handler) -> Callable[[Request], Awaitable[Response]]
 _OPERATORS_ONLY = (
     "The admin page is for people with the operator role; you are signed in with the role '{role}'. "
     "An operator can give you an operator login (widget-server users add NAME --role operator)."
+)
+SUPERVISORS_ONLY = (
+    "Reports are for supervisors and operators; you are signed in with the role '{role}'. An operator "
+    "can give you the supervisor role (widget-server users add NAME --role supervisor)."
 )
 _CSRF_FAILED = (
     "The form was sent without this session's security token, or from another site, so nothing was "
@@ -390,6 +403,14 @@ def audit_details(entry: AuditEntry) -> list[tuple[str, str]]:
     return lines
 
 
+def _target_link(entry: AuditEntry, sites: set[str]) -> str | None:
+    if entry.action.startswith("site.") and entry.target in sites:
+        return _site_url(entry.target)
+    if entry.action.startswith("chat."):  # the chat's transcript (a 404 once it is deleted)
+        return f"/agent/history/{quote(entry.target, safe='')}"
+    return None
+
+
 def audit_rows(entries: list[AuditEntry], sites: set[str]) -> list[dict[str, Any]]:
     return [
         {
@@ -397,9 +418,12 @@ def audit_rows(entries: list[AuditEntry], sites: set[str]) -> list[dict[str, Any
             "at": iso_time(entry.at),
             "when": iso_time(entry.at).replace("T", " ").removesuffix("Z")[:19] + " UTC",
             "details": audit_details(entry),
-            "site_link": _site_url(entry.target)
-            if entry.action.startswith("site.") and entry.target in sites
-            else None,
+            "site_link": _target_link(entry, sites),
+            # A chat's id is long and says little: its start, linked to the transcript (the whole id in
+            # the link's title, and in the filter's box when filtered by it).
+            "target_text": f"Chat {entry.target[:8]}…"
+            if entry.action.startswith("chat.") and len(entry.target) > 12
+            else entry.target,
         }
         for entry in entries
     ]
@@ -647,12 +671,14 @@ async def delete_site(page: Page) -> Response:
 
 async def audit_page(page: Page) -> Response:
     raw = page.request.query_params.get("before")
+    # One chat's entries (or a site's, a user's: any target), e.g. from a transcript's id.
+    target = (page.request.query_params.get("target") or "").strip()[:200] or None
     before = None
     if raw is not None:
-        if not raw.isdigit():
+        if not raw.isdigit() or len(raw) > 18:
             return _problem(page.request, page.user, 400, "Not a page", "'before' is an entry number.")
         before = int(raw)
-    entries = await page.runtime.store.list_audit(AUDIT_PAGE + 1, before)
+    entries = await page.runtime.store.list_audit(AUDIT_PAGE + 1, before, target=target)
     older = entries[AUDIT_PAGE - 1].id if len(entries) > AUDIT_PAGE else None
     sites = {site.id for site in page.runtime.sites.all()}
     context = {
@@ -661,6 +687,7 @@ async def audit_page(page: Page) -> Response:
         "rows": audit_rows(entries[:AUDIT_PAGE], sites),
         "older": older,
         "paged": before is not None,
+        "target": target or "",
     }
     return page.render("admin_audit.html", context)
 

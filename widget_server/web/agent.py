@@ -8,6 +8,9 @@ note: for agents only, never for the visitor), ``typing {chat, active}``, ``end 
 seq}`` (this console shows the chat up to ``seq``: its visitor's messages until there are "Seen"), ``earlier
 {chat}`` (the chat's visitor's earlier chats), ``transfer {chat, to, note?}`` (hand the chat to
 the colleague named ``to``, widget_server/transfers.py; answered by ``transferred {chat, to, id?}``),
+``join {chat}`` (a supervisor joins the chat silently: a ``watch`` event, for agents only; answered by
+``watching {chat, id?}``), ``take_over {chat}`` (a supervisor makes the chat theirs: a transfer to
+themselves, answered by ``transferred``),
 ``status {status}`` (this agent's status: ``online``,
 ``away`` or ``offline``, widget_server/agent_status.py), ``ping``; any of them may carry an ``id``, which
 errors repeat.
@@ -27,7 +30,11 @@ same email, newest first: each a summary with ``firstMessage``; ``more``: there 
 ``agent {agent}`` when a user's status (as colleagues see it) changes, ``ack {id, chat, seq}``,
 ``error {code, message, id?, chat?, field?}`` (the visitor protocol's codes, and ``not_found``: no such
 chat, ``taken``: another agent accepted it, ``not_yours``: accept it first; ``unsupported``: a note in a
-chat of another contact center), ``pong``. A chat is its
+chat of another contact center; ``not_allowed``: the frame is for supervisors), ``pong``.
+
+What a console receives and may reach is its user's ``Scope`` (widget_server/roles.py): an agent in a
+team gets only the chats of their teams' sites, in ``hello``, live, and in every answer; a frame about
+another chat is answered ``not_found``, as for a chat that does not exist. A chat is its
 ``Chat.summary()`` plus ``online``. The console keeps the last ``seq`` it has of each chat it shows and
 asks for ``history`` when it sees a gap. Its ``seq`` numbers the whole log, notes included; the visitor's
 numbering leaves notes out (model.py), so the two differ once a chat has a note.
@@ -73,7 +80,8 @@ log = logging.getLogger(__name__)
 RECENT_ENDED = 30
 RECENT_MESSAGES = 100
 EARLIER_SHOWN = 20  # a visitor's earlier chats beside the one open
-_ROUTING = ("transfer",)  # frames of widget_server/transfers.py
+_ROUTING = ("transfer", "take_over")  # frames of widget_server/transfers.py
+_CHAT_FRAMES = ("accept", "say", "note", "typing", "end", "history", "read", "earlier", "join", *_ROUTING)
 
 
 def _runtime(request: Request | WebSocket) -> Runtime:
@@ -156,6 +164,11 @@ class AgentConnection:
         self.runtime = runtime
         self.service = runtime.service
         self.user = user
+        client = websocket.client
+        self.actor = model.Actor(user.name, "console", client.host if client else None)
+        #: Chats this console was shown (``hello``, ``chat``): a console that sees only some sites gets
+        #: typing and presence (which name no site) for these only.
+        self._shown: set[str] = set()
         self._outbox: deque[str] = deque()
         self._outbox_bytes = 0
         self._too_slow = False
@@ -190,20 +203,24 @@ class AgentConnection:
             await unsubscribe()
 
     async def _hello(self) -> None:
-        local_sites = [site.id for site in self.runtime.sites.all() if site.backend == "local"]
+        scope = self.runtime.scope_of(self.user)
+        local_sites = scope.narrow([site.id for site in self.runtime.sites.all() if site.backend == "local"])
         open_chats = await self.runtime.store.list_chats(
             sites=local_sites, states=[QUEUED, ACTIVE], limit=5000
         )
         ended = await self.runtime.store.list_chats(
             sites=local_sites, states=[ENDED], limit=RECENT_ENDED, newest_first=True
         )
-        # Offline messages of every site, whatever its backend: agents answer them by email.
-        keys = await self.runtime.store.find_chat_keys(types=[model.OFFLINE_MESSAGE], limit=RECENT_MESSAGES)
+        # Offline messages of every site (it sees), whatever its backend: agents answer them by email.
+        keys = await self.runtime.store.find_chat_keys(
+            types=[model.OFFLINE_MESSAGE], sites=scope.narrow(None), limit=RECENT_MESSAGES
+        )
         found = await self.runtime.store.get_chats([chat_id for _, chat_id in keys])
         messages = [found[chat_id] for _, chat_id in reversed(keys) if chat_id in found]
         listed = [*open_chats, *reversed(ended), *messages]
         online = await self.service.presence.online_among(chat.id for chat in listed)
         chats = [{**chat.summary(), "online": chat.id in online} for chat in listed]
+        self._shown.update(chat.id for chat in listed)
         roster = self.service.roster
         me = {
             "name": self.user.name,
@@ -231,14 +248,22 @@ class AgentConnection:
 
     def _on_bus(self, message: Message) -> None:
         kind = message["t"]
+        scope = self.runtime.scope_of(self.user)
         if kind == "resync":
             if self._reload is None or self._reload.done():
                 self._reload = asyncio.ensure_future(self._hello_again())
         elif kind == "event":
+            if not scope.sees_site(message.get("site", "")):
+                return
             event = model.Event.from_json(message["e"])
             self.send({**_console_frame(event), "type": "event", "chat": event.chat_id})
         elif kind == "chat":  # with "online", read once by the process that published it
+            if not scope.sees_site(message["chat"]["site"]):
+                return
+            self._shown.add(message["chat"]["id"])
             self.send({"type": "chat", "chat": message["chat"]})
+        elif kind in ("typing", "presence") and not scope.everything and message["chat"] not in self._shown:
+            return
         elif kind == "typing" and message["from"] == model.VISITOR:
             self.send(
                 {
@@ -289,11 +314,14 @@ class AgentConnection:
                 )
             await self.service.roster.set_status(self.user.name, status)  # every console hears `agent`
             return
-        if kind not in ("accept", "say", "note", "typing", "end", "history", "read", "earlier", *_ROUTING):
+        if kind not in _CHAT_FRAMES:
             raise protocol.FrameError("unknown_type", f"Unknown frame type {kind[:40]!r}.")
         chat_id = _text(frame, "chat", 1, 64)
+        scope = self.runtime.scope_of(self.user)
+        if not scope.everything and not scope.sees(await self.service.get_chat(chat_id)):
+            raise ChatNotFound(chat_id)  # another team's chat: as if there were none
         if kind == "accept":
-            await self.service.accept(chat_id, self.user)
+            await self.service.accept(chat_id, self.user, self.actor)
         elif kind == "say":
             client_id = _text(frame, "id", 1, protocol.MAX_CLIENT_ID)
             text = _text(frame, "text", 1, protocol.MAX_TEXT)
@@ -303,7 +331,7 @@ class AgentConnection:
             # Checked as a message is: the same client ids, the same length and emptiness rules.
             client_id = _text(frame, "id", 1, protocol.MAX_CLIENT_ID)
             text = _text(frame, "text", 1, protocol.MAX_TEXT)
-            appended = await self.service.add_note(chat_id, self.user, client_id, text)
+            appended = await self.service.add_note(chat_id, self.user, client_id, text, self.actor)
             self.send({"type": "ack", "id": client_id, "chat": chat_id, "seq": appended.events[0].seq})
         elif kind == "typing":
             active = frame.get("active")
@@ -313,9 +341,15 @@ class AgentConnection:
                 )
             await self.service.agent_typing(chat_id, self.user, active)
         elif kind == "end":
-            await self.service.end_by_agent(chat_id, self.user)
+            await self.service.end_by_agent(chat_id, self.user, self.actor)
         elif kind == "transfer":
             await self._transfer(chat_id, frame)
+        elif kind == "take_over":
+            chat = await transfers.take_over(self.service, chat_id, self.user, self.actor)
+            self._answer(frame, {"type": "transferred", "chat": chat_id, "to": chat.agent})
+        elif kind == "join":
+            await self.service.join_silently(chat_id, self.user, self.actor)
+            self._answer(frame, {"type": "watching", "chat": chat_id})
         elif kind == "read":
             seq = frame.get("seq")
             if seq is None:  # an offline message opened
@@ -351,9 +385,17 @@ class AgentConnection:
         to = _text(frame, "to", 1, 64)
         note = _text(frame, "note", 1, protocol.MAX_TEXT) if frame.get("note") not in (None, "") else None
         client_id = _short_text(frame.get("id"))
-        chat = await transfers.transfer(self.service, chat_id, self.user, to, note, client_id)
-        done = {"type": "transferred", "chat": chat_id, "to": chat.agent}
-        self.send({**done, "id": client_id} if client_id is not None else done)
+        target = await self.runtime.store.get_user(to)
+        sees = target is None or self.runtime.scope_of(target).sees(await self.service.get_chat(chat_id))
+        chat = await transfers.transfer(
+            self.service, chat_id, self.user, to, note, client_id, self.actor, target_sees=sees
+        )
+        self._answer(frame, {"type": "transferred", "chat": chat_id, "to": chat.agent})
+
+    def _answer(self, frame: dict[str, Any], answer: dict[str, Any]) -> None:
+        """Send an answer, with the frame's ``id`` if it had a usable one."""
+        client_id = _short_text(frame.get("id"))
+        self.send({**answer, "id": client_id} if client_id is not None else answer)
 
     async def _earlier(self, chat_id: str) -> None:
         chat = await self.service.get_chat(chat_id)

@@ -40,6 +40,7 @@ from widget_server.web import (
     metrics_page,
     pages,
     reports_page,
+    users_page,
     visitor,
 )
 from widget_server.web.body_limit import DEFAULT_LIMIT, LOGIN_LIMIT, BodyLimit, too_large
@@ -122,6 +123,7 @@ def create_app(config: Config, *, on_ready: Any = None) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         *admin_pages.routes,
         *reports_page.routes,
+        *users_page.routes,
         *admin_api.routes,
         *history_api.routes,
         *history_pages.routes,

@@ -190,8 +190,14 @@ async def agent_upload(request: Request) -> Response:
 
 async def agent_download(request: Request) -> Response:
     runtime = _runtime(request)
-    if await session_user(request, runtime.store) is None:
+    user = await session_user(request, runtime.store)
+    if user is None:
         return Response(status_code=403)
+    scope = runtime.scope_of(user)
+    if not scope.everything:  # an agent of a team: only their teams' chats' files (roles.py)
+        chat = await runtime.store.get_chat(request.path_params["chat"])
+        if chat is None or not scope.sees(chat):
+            return Response(status_code=404)
     return await _send_file(runtime, request.path_params["chat"], request.path_params["file"])
 
 

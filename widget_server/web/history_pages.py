@@ -9,7 +9,9 @@
   saw, without notes, so that an export can be sent on: the text as lines, the JSON as the history API's
   chat object.
 
-Any signed-in person may use them, as any agent sees every chat in the console's lists today.
+Who sees what is the console's rule (widget_server/roles.py): an agent in a team finds and opens only
+the chats of their teams' sites (another chat's page and exports answer 404, as for no such chat); an
+agent in no team, a supervisor and an operator, every chat. Each export is in the audit log.
 """
 
 from __future__ import annotations
@@ -150,7 +152,12 @@ async def search_page(request: Request) -> Response:
         return user
     runtime = _runtime(request)
     await runtime.refresh_sites()
-    site_names = {site.id: site.name for site in sorted(runtime.sites.all(), key=lambda site: site.name)}
+    scope = runtime.scope_of(user)
+    site_names = {
+        site.id: site.name
+        for site in sorted(runtime.sites.all(), key=lambda site: site.name)
+        if scope.sees_site(site.id)
+    }
     values = {name: request.query_params.get(name, "").strip() for name in FIELDS}
     search = build_query(values, set(site_names))
     page_number, rows, count = 1, [], 0
@@ -165,7 +172,7 @@ async def search_page(request: Request) -> Response:
         except QueryError as error:
             search.error, search.field = str(error), "q"
         else:
-            sites = [values["site"]] if values["site"] else None
+            sites = scope.narrow([values["site"]] if values["site"] else None)
             found = await finder.search(runtime.store, query, page_number, sites=sites)
             count = found.count
             rows = [_row(chat, found.events.get(chat.id, []), site_names) for chat in found.chats]
@@ -195,7 +202,8 @@ async def search_page(request: Request) -> Response:
 
 
 def transcript_lines(chat: Chat, events: list[Event], *, notes: bool) -> list[dict[str, Any]]:
-    """The chat as lines to read: who, when, what (no I/O). Agents' notes only with ``notes``."""
+    """The chat as lines to read: who, when, what (no I/O). What only agents see (notes, a supervisor's
+    silent join) only with ``notes``."""
     lines = []
     for event in events:
         data, kind = event.data, event.kind
@@ -211,6 +219,10 @@ def transcript_lines(chat: Chat, events: list[Event], *, notes: bool) -> list[di
             if not notes:
                 continue
             line.update(who=str(data.get("name") or ""), text=str(data.get("text", "")))
+        elif kind == model.WATCH:
+            if not notes:
+                continue
+            line.update(text=f"{data.get('name', 'A supervisor')} joined silently (only agents see this)")
         elif kind == model.ATTACHMENT:
             file = data["file"] if isinstance(data.get("file"), dict) else {}
             line.update(
@@ -253,9 +265,11 @@ async def _chat(request: Request) -> tuple[User, Chat, list[Event]] | Response:
     user = await _signed_in(request)
     if isinstance(user, Response):
         return user
-    store = _runtime(request).store
+    runtime = _runtime(request)
+    store = runtime.store
     chat = await store.get_chat(request.path_params["chat"])
-    if chat is None or chat.deleted_at is not None:
+    # Another team's chat is answered as one that does not exist: its id tells nothing.
+    if chat is None or chat.deleted_at is not None or not runtime.scope_of(user).sees(chat):
         context = _context(
             request, user, "No such chat", message="This chat does not exist, or it was deleted."
         )
@@ -294,9 +308,10 @@ async def transcript_export(request: Request) -> Response:
     found = await _chat(request)
     if isinstance(found, Response):
         return found
-    _, chat, events = found
+    user, chat, events = found
     site = _runtime(request).sites.get(chat.site)
     text = transcript_text(chat, events, site.name if site else chat.site)
+    await _audit_export(request, user, chat, "text")
     headers = {
         "Content-Disposition": f'attachment; filename="chat-{chat.id}.txt"',
         "Cache-Control": "no-store",
@@ -308,13 +323,20 @@ async def json_export(request: Request) -> Response:
     found = await _chat(request)
     if isinstance(found, Response):
         return found
-    _, chat, events = found
+    user, chat, events = found
+    await _audit_export(request, user, chat, "json")
     body = json.dumps(chat_object.chat_object(chat, events), indent=2, ensure_ascii=False)
     headers = {
         "Content-Disposition": f'attachment; filename="chat-{chat.id}.json"',
         "Cache-Control": "no-store",
     }
     return Response(body, media_type="application/json", headers=headers)
+
+
+async def _audit_export(request: Request, user: User, chat: Chat, form: str) -> None:
+    client = request.client
+    actor = model.Actor(user.name, "console", client.host if client else None)
+    await _runtime(request).service.audit(actor, "chat.export", chat, format=form)
 
 
 routes = [

@@ -4,9 +4,8 @@ server-rendered tables, readable without JavaScript, and charts that static/repo
 (the pages' CSP allows no inline script).
 
 The range, time zone and filters are a GET form (it changes nothing: no CSRF token); a parameter that is
-not valid shows the form again with the problem next to its field, status 400. Who may read reports: the
-operators, through the admin pages' guard (there is no supervisor role yet; when there is, this page's
-guard is the one to widen).
+not valid shows the form again with the problem next to its field, status 400. Who may read reports:
+supervisors and operators (``roles.reads_reports``), through the admin pages' guard.
 """
 
 from __future__ import annotations
@@ -18,10 +17,10 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from widget_server import model
+from widget_server import model, roles
 from widget_server.report_reader import group_names, read_report
 from widget_server.reports import MAX_FILTER, QueryError, ReportQuery, parse_query
-from widget_server.web.admin_pages import Page, operators_only
+from widget_server.web.admin_pages import SUPERVISORS_ONLY, Page, guarded
 
 FIELDS = ("from", "to", "tz", "site", "agent", "group_by")
 #: Groups drawn one line each in the "by site / by agent" chart; the rest are summed as "Others".
@@ -154,4 +153,6 @@ async def reports_page(page: Page) -> Response:
     return page.render("admin_reports.html", context)
 
 
-routes = [Route("/admin/reports", operators_only(reports_page), methods=["GET"])]
+routes = [
+    Route("/admin/reports", guarded(reports_page, roles.reads_reports, SUPERVISORS_ONLY), methods=["GET"])
+]
