@@ -44,6 +44,7 @@
 "name": "Name",
 "email": "Email",
 "subject": "Subject",
+"team": "Department",
 "optional": "(optional)",
 "start": "Start chat",
 "starting": "Starting…",
@@ -391,8 +392,8 @@ font-size:13px;box-shadow:0 6px 18px rgba(16,24,40,.2);animation:in .2s}
 .field{display:flex;flex-direction:column;gap:6px}
 label{font-size:13px;font-weight:600}
 .opt{font-weight:400;color:var(--muted)}
-input,textarea{width:100%;border:1px solid var(--in);border-radius:10px;background:var(--bg);unicode-bidi:plaintext}
-input{height:42px;padding:0 12px}
+input,textarea,select{width:100%;border:1px solid var(--in);border-radius:10px;background:var(--bg);color:inherit;unicode-bidi:plaintext}
+input,select{height:42px;padding:0 12px}
 input:focus,textarea:focus{border-color:var(--focus);outline-offset:0;outline-width:1px}
 [aria-invalid=true]{border-color:#d92d20}
 .err{color:#b42318;font-size:12.5px}
@@ -593,8 +594,11 @@ strong{font-weight:700}em{font-style:italic}
     field("name", "name", false, { required: true, maxlength: 64, autocomplete: "name" }),
     field("email", "email", true, { type: "email", maxlength: 254, autocomplete: "email" }),
     field("subject", "subject", true, { maxlength: 200 }),
+    field("team", "team", false, {}, "select"),
     startBtn
   );
+  const teamField = fields.team.input.parentNode; // shown when the site offers more than one team
+  teamField.hidden = true;
 
   // Nobody can answer live: a message, answered by email.
   const offLead = h("p", { class: "lead" });
@@ -830,7 +834,7 @@ strong{font-weight:700}em{font-style:italic}
       onMessage(ev);
     } else if (ev.kind === "state") {
       setState(ev.state, ev.position);
-      if (ev.state === "queued") system("started", ev.at);
+      if (ev.state === "queued" && !agentName) system("started", ev.at); // not again after a transfer to a team
       if (ev.state === "ended") {
         system("ended", ev.at);
         if (fresh) emit("chat-ended", { chat: rec && rec.chat, at: ev.at });
@@ -1175,6 +1179,7 @@ strong{font-weight:700}em{font-style:italic}
     if (Object.keys(attrs).length) starting.userData = { ...attrs };
     update = null; // the start says it all
     if (visitorToken()) starting.visitor = visitorToken();
+    if (!teamField.hidden) starting.team = fields.team.input.value;
     starting.greeting = takeGreeting();
     if (/^https?:/.test(location.href) && location.href.length <= 2048) starting.page = location.href;
     renderLabels();
@@ -1362,6 +1367,9 @@ strong{font-weight:700}em{font-style:italic}
     siteName = f.name;
     words = { locale: f.locale, strings: f.strings };
     rules = f.greetings || [];
+    const teams = f.teams || [], pickTeam = fields.team.input;
+    if (!pickTeam.length) pickTeam.append(...teams.map((t) => h("option", { value: t.id }, String(t.name)))); // once: a choice made stays
+    teamField.hidden = teams.length < 2;
     if (rec) Object.assign(rec, { name: f.name, words }); // for the next page
     note.hidden = available;
     notify = !!f.notify;

@@ -118,6 +118,7 @@ async def test_chats_go_round_robin_and_wait_for_room(data_dir: Path, engines: d
 
 
 async def test_two_servers_assign_each_chat_once(data_dir: Path) -> None:
+    """And a chat transferred to the team in one process is assigned at once (by either)."""
     async with contextlib.AsyncExitStack() as stack:
         shared = {
             "store": await stack.enter_async_context(fresh_database()),
@@ -147,6 +148,29 @@ async def test_two_servers_assign_each_chat_once(data_dir: Path) -> None:
         agents = [await agent_of(first, chat_id) for chat_id in chats]
         # Spread over both (fewest active chats first), and never to anyone outside the team.
         assert sorted(set(agents)) == ["ana", "bo"], agents
+
+        # Cy, in no team, answers a chat of the manual site on the second server, then hands it to the
+        # round-robin team: it is assigned at once, and the visitor sees Cy leave and the new agent join.
+        await add_agent(first, "cy", "Cy")
+        cy = await stack.enter_async_context(Agent.connected(first, "cy", PASSWORD))
+        visitor = await stack.enter_async_context(Visitor.connected(second, site="manual"))
+        await visitor.start("Handed over")
+        chat_id = visitor.chat or ""
+        await cy.send({"type": "accept", "chat": chat_id})
+        assert await joined(visitor) == "Cy"
+        await cy.send(
+            {"type": "transfer", "chat": chat_id, "team": "support", "note": "Tent size?", "id": "t"}
+        )
+        await cy.expect("transferred", id="t")
+        seen = await visitor.events_until(lambda f: f["kind"] == "joined")
+        assert [(f["kind"], f.get("name")) for f in seen][-3:-1] == [("left", "Cy"), ("state", None)]
+        assert seen[-1]["name"] in ("Ana", "Bo")
+        chat = await store.get_chat(chat_id)
+        assert chat is not None and (chat.team, chat.state, chat.agent) == (
+            "support",
+            "active",
+            seen[-1]["name"].lower(),
+        )
 
 
 async def test_a_site_made_through_the_admin_api_joins_a_team(data_dir: Path) -> None:

@@ -29,7 +29,8 @@ TEAMS = {
 SITES = {
     "north": {"name": "North shop", "allowed_origins": [HOST_ORIGIN], "team": "north"},
     "south": {"name": "South shop", "allowed_origins": [HOST_ORIGIN], "team": "south"},
-    "open": {"name": "Everyone's", "allowed_origins": [HOST_ORIGIN]},
+    # Of no team, but its visitors choose one before a chat.
+    "open": {"name": "Everyone's", "allowed_origins": [HOST_ORIGIN], "teams": ["north", "south"]},
 }
 PEOPLE = [("ana", "Ana", model.AGENT_ROLE), ("bo", "Bo", model.AGENT_ROLE), ("cy", "Cy", model.AGENT_ROLE)]
 PEOPLE.append(("sam", "Sam", model.SUPERVISOR_ROLE))
@@ -207,6 +208,102 @@ async def test_a_supervisor_joins_silently_then_takes_over(teams_server: Server)
         assert {(e.via, e.address, e.detail["site"]) for e in entries} == {("console", "127.0.0.1", "south")}
         assert entries[1].detail == {"site": "south", "from": "bo", "to": "sam", "note": False}
         assert "answer quickly" not in str([e.to_json() for e in entries])
+
+
+async def test_a_chat_transferred_to_a_team_waits_for_that_team(teams_server: Server) -> None:
+    server = teams_server
+    async with contextlib.AsyncExitStack() as stack:
+        bo = await stack.enter_async_context(Agent.connected(server, "bo", PASSWORD))
+        ana = await stack.enter_async_context(Agent.connected(server, "ana", PASSWORD))
+        assert ana.hello["teams"] == [{"id": "north", "name": "North"}, {"id": "south", "name": "South"}]
+        visitor = await stack.enter_async_context(Visitor.connected(server, site="south"))
+        await visitor.start()
+        chat = visitor.chat or ""
+        await bo.send({"type": "accept", "chat": chat})
+        await bo.expect("event", chat=chat, kind="joined")
+        seen = await visitor.events_until(lambda f: f["kind"] == "joined")
+
+        refused = [({"team": "east"}, "unknown_team"), ({"team": "north", "to": "ana"}, "invalid_field")]
+        for number, (fields, code) in enumerate(refused):
+            await bo.send({"type": "transfer", "chat": chat, "id": f"r{number}", **fields})
+            assert (await bo.expect("error", id=f"r{number}"))["code"] == code
+
+        # To the north team, with a note: Bo leaves, the chat waits again, now North's (not its site's).
+        note = "Lives up north; wants the winter tent."
+        await bo.send({"type": "transfer", "chat": chat, "team": "north", "note": note, "id": "t"})
+        assert await bo.expect("transferred", id="t") == {
+            "type": "transferred",
+            "chat": chat,
+            "team": "north",
+            "id": "t",
+        }
+        # Out of Bo's sight: his console drops it (told before or after the answer).
+        if not [f for f in bo.frames if f == {"type": "gone", "chat": chat}]:
+            await bo.expect("gone", chat=chat)
+        shown = await ana.expect("chat", timeout=5)
+        assert (shown["chat"]["id"], shown["chat"]["state"], shown["chat"]["team"]) == (
+            chat,
+            "queued",
+            "north",
+        )
+        assert (shown["chat"]["agent"], shown["chat"]["site"]) == (None, "south")
+        assert [f for f in ana.frames if f["type"] == "event" and f["kind"] == "note" and f["text"] == note]
+        seen += await visitor.events_until(lambda f: f["kind"] == "state" and f["state"] == "queued")
+        assert [(f["kind"], f.get("name") or f.get("state")) for f in seen][-2:] == [
+            ("left", "Bo"),
+            ("state", "queued"),
+        ]
+        assert note not in str(seen)
+
+        # Ana accepts it; the visitor sees her join. A reload: Ana's list has it, Bo's does not.
+        await ana.send({"type": "accept", "chat": chat})
+        await ana.expect("event", chat=chat, kind="joined")
+        seen += await visitor.events_until(lambda f: f["kind"] == "joined")
+        assert seen[-1]["name"] == "Ana"
+        assert [f["seq"] for f in seen] == list(range(seen[0]["seq"], seen[0]["seq"] + len(seen)))
+        again = await stack.enter_async_context(Agent.connected(server, "ana", PASSWORD))
+        assert chat in listed(again)
+        bo_again = await stack.enter_async_context(Agent.connected(server, "bo", PASSWORD))
+        assert chat not in listed(bo_again)
+        await bo_again.send({"type": "history", "chat": chat, "id": "h"})
+        assert (await bo_again.expect("error", id="h"))["code"] == "not_found"
+
+        # The log keeps everything, in one append; the audit log names the team.
+        kinds = [
+            (e.kind, e.data.get("name") or e.data.get("state"))
+            for e in await server.runtime.store.events_after(chat, 0)
+        ]
+        at = kinds.index(("note", "Bo"))
+        assert kinds[at : at + 4] == [("note", "Bo"), ("left", "Bo"), ("state", "queued"), ("joined", "Ana")]
+        entries = await server.runtime.store.list_audit(50, target=chat)
+        transfer = next(e for e in entries if e.action == "chat.transfer")
+        assert (transfer.actor, transfer.detail) == (
+            "bo",
+            {"site": "south", "from": "bo", "team": "north", "note": True},
+        )
+
+
+async def test_the_visitor_chooses_the_team_before_the_chat(teams_server: Server) -> None:
+    server = teams_server
+    async with contextlib.AsyncExitStack() as stack:
+        ana = await stack.enter_async_context(Agent.connected(server, "ana", PASSWORD))
+        bo = await stack.enter_async_context(Agent.connected(server, "bo", PASSWORD))
+        visitor = await stack.enter_async_context(Visitor.connected(server, site="open"))
+        assert visitor.hello["teams"] == [{"id": "north", "name": "North"}, {"id": "south", "name": "South"}]
+        async with Visitor.connected(server, site="north") as plain:
+            assert "teams" not in plain.hello  # a site that offers no choice
+
+        await visitor.send({"type": "start", "nickname": "Kim", "team": "east", "id": "s1"})
+        refused = await visitor.expect("error")
+        assert (refused["code"], refused["id"]) == ("team_not_offered", "s1")
+        await visitor.start("Kim", team="south")
+        chat = visitor.chat or ""
+        shown = await bo.expect("chat", timeout=5)
+        assert (shown["chat"]["id"], shown["chat"]["team"]) == (chat, "south")
+        await settled(ana)
+        assert chat not in str(ana.frames)  # the site is of no team, but the chat is South's
+        stored = await server.runtime.store.list_chats(sites=["open"], limit=100)
+        assert [(c.id, c.team) for c in stored] == [(chat, "south")]  # the refused start stored nothing
 
 
 async def test_supervisors_read_reports_and_operators_the_audit_log(teams_server: Server) -> None:

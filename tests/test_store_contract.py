@@ -18,6 +18,7 @@ from widget_server.store import (
     ChatNotFound,
     Fenced,
     LimitReached,
+    NoRoom,
     ShortcutTaken,
     SiteExists,
     SiteNotFound,
@@ -547,6 +548,39 @@ async def test_a_limit_on_a_kind_holds_for_writers_racing_on_two_instances(
             [model.message("visitor", "C", "a"), model.message("visitor", "C", "b")],
             at_most=(model.MESSAGE, 6),
         )
+
+
+async def test_an_agents_capacity_holds_for_writers_racing_on_two_instances(
+    two_stores: tuple[Store, Store],
+) -> None:
+    """Round robin in two processes giving one agent different chats at once (``room_for``); and the
+    chat's team (``team``), a change like the agent's."""
+    one, two = two_stores
+    for n in range(12):
+        await one.create_chat(new_chat(f"c{n}", created_at=1000 + n), [])
+    await one.append("c0", [model.joined("Ana")], changes={"state": model.ACTIVE, "agent": "ana"})
+    accept = {"state": model.ACTIVE, "agent": "ana", "team": "returns"}
+    results = await asyncio.gather(
+        *(
+            (one if n % 2 else two).append(
+                f"c{n}",
+                [model.joined("Ana")],
+                changes=accept,
+                require_states=[model.QUEUED],
+                room_for=("ana", 4),
+            )
+            for n in range(1, 12)
+        ),
+        return_exceptions=True,
+    )
+    assert sum(1 for r in results if isinstance(r, NoRoom)) == 8, results  # c0 and three more: four
+    active = await two.list_chats(states=[model.ACTIVE])
+    assert len(active) == 4 and all(c.agent == "ana" for c in active)
+    assert sorted(c.team for c in active if c.id != "c0") == ["returns"] * 3
+    for chat in await one.list_chats(states=[model.QUEUED]):  # nothing half-written by the refused ones
+        assert (chat.last_seq, chat.agent, chat.team) == (0, None, None)
+    # The chat being accepted is not counted, nor another agent's.
+    await one.append("c11", [], changes={"state": model.ACTIVE, "agent": "bo"}, room_for=("bo", 1))
 
 
 async def test_one_client_id_through_two_instances_is_stored_once(two_stores: tuple[Store, Store]) -> None:

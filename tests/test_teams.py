@@ -23,14 +23,14 @@ def test_a_team_and_its_site() -> None:
                 },
                 "sales": {"agents": ["cy"], "capacity": 3},
             },
-            "sites": {"acme": {"team": "support"}},
+            "sites": {"acme": {"team": "support", "teams": ["sales", "support"]}},
         }
     )
     support, sales = config.teams["support"], config.teams["sales"]
     assert (support.name, support.agents, support.assignment) == ("Support", ("ana", "bo"), ROUND_ROBIN)
     assert (support.capacity_of("ana"), support.capacity_of("bo")) == (2, DEFAULT_CAPACITY)
     assert (sales.name, sales.assignment, sales.capacity_of("cy")) == ("sales", MANUAL, 3)
-    assert config.sites["acme"].team == "support"
+    assert (config.sites["acme"].team, config.sites["acme"].teams) == ("support", ("sales", "support"))
 
 
 @pytest.mark.parametrize(
@@ -38,6 +38,7 @@ def test_a_team_and_its_site() -> None:
     [
         ({"sites": {"acme": {"team": "support"}}}, "sites.acme.team", "there is no [teams.support]"),
         ({"sites": {"acme": {"team": "No Such"}}}, "sites.acme.team", "must be a team's id"),
+        ({"sites": {"acme": {"teams": ["sales"]}}}, "sites.acme.teams", "there is no [teams.sales]"),
         ({"teams": {"t": {"assignment": "random"}}}, "teams.t.assignment", "must be one of"),
         ({"teams": {"t": {"capacity": 0}}}, "teams.t.capacity", "from 1 to 1000"),
         ({"teams": {"t": {"capacity": {"ana": True}}}}, "teams.t.capacity", "from 1 to 1000"),

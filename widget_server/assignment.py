@@ -4,13 +4,16 @@ Every process runs one ``Assigner``. It looks again (``wake``) whenever a chat o
 center is created or changes state or agent (the consoles' bus channel, which every process hears) and
 whenever an agent's status changes (``agent_status.Team.watch``): a new queued chat, a chat that ended
 or was transferred, an agent who came online may each let a waiting chat through. A look reads the
-queued chats of the sites whose team assigns round robin and the active chats, asks ``routing.plan``
+queued chats whose team (the one a chat was transferred to, else its site's) assigns round robin and
+the active chats, asks ``routing.plan``
 who gets what, and accepts each chat for its agent as the agent would (``ChatService.accept``: the log
 gets ``joined``). That write is conditional on the chat still being queued, so when several processes
 look at once, each chat is assigned exactly once; the others' attempts are refused and they look again.
 
-Two processes assigning two different chats at the same moment can each count an agent's last free
-place: the agent then has one chat over their capacity until one ends. Capacity is a target, not a lock.
+Capacity is a limit, not a target: the accept is also conditional on the agent holding fewer active
+chats than their capacity, counted in the store under a lock of that agent (``Store.append``'s
+``room_for``), so two processes giving an agent their last free place at once cannot both succeed; the
+one refused looks again.
 """
 
 from __future__ import annotations
@@ -82,15 +85,16 @@ class Assigner:
 
     async def assign(self) -> int:
         """One look: assign what can be assigned now. Returns how many chats this process assigned."""
-        team_of = {
-            site.id: site.team
-            for site in self.sites.all()
-            if site.backend == "local" and site.team in self.teams
-        }
-        if not team_of:
+        # A queued chat's team: the one it was transferred to (Chat.team), else its site's.
+        site_team = {site.id: site.team for site in self.sites.all() if site.backend == "local"}
+        if not site_team:
             return 0
         store = self.service.store
-        queued = await store.list_chats(sites=list(team_of), states=[QUEUED], limit=LISTED)
+        queued = [
+            (chat.id, team_id)
+            for chat in await store.list_chats(sites=list(site_team), states=[QUEUED], limit=LISTED)
+            if chat.type == "chat" and (team_id := chat.team_of(site_team[chat.site])) in self.teams
+        ]
         if not queued:
             return 0
         active: dict[str, int] = {}
@@ -108,20 +112,22 @@ class Assigner:
             ]
             for team_id, team in self.teams.items()
         }
-        plan = routing.plan(
-            [(chat.id, team_of[chat.site]) for chat in queued if chat.type == "chat"],
-            candidates,
-            time.monotonic(),
-        )
+        plan = routing.plan(queued, candidates, time.monotonic())
+        capacity: dict[str, int] = {}  # as routing.plan counts an agent of two teams: the first's
+        for each in candidates.values():
+            for candidate in each:
+                capacity.setdefault(candidate.name, candidate.capacity)
         done = 0
         for chat_id, agent in plan:
             user = await store.get_user(agent)
             if user is None:
                 continue
             try:
-                await self.service.accept(chat_id, user, Actor(agent, "round robin"))
-            except ServiceError:  # another process assigned it, or the visitor left: look again
-                self.wake()
+                await self.service.accept(
+                    chat_id, user, Actor(agent, "round robin"), capacity=capacity[agent]
+                )
+            except ServiceError:  # another process assigned it or filled the agent, or the visitor left:
+                self.wake()  # look again
                 continue
             self.last_assigned[agent] = time.monotonic()
             done += 1

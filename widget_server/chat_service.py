@@ -45,7 +45,7 @@ from widget_server.protocol import LeaveMessage, Start, merge_user_data
 from widget_server.queue_positions import QueuePlaces
 from widget_server.shared_state import SharedState
 from widget_server.shared_state.memory import MemoryState
-from widget_server.store import Appended, ChatNotFound, Store, WrongState
+from widget_server.store import Appended, ChatNotFound, NoRoom, Store, WrongState
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +138,19 @@ class ChatService:
         require_states: Sequence[str] | None = None,
         fence: int | None = None,
         at_most: tuple[str, int] | None = None,
+        room_for: tuple[str, int] | None = None,
     ) -> Appended:
         """Store, then publish. ``fence``: the writer is the chat's poller; ``at_most``: a limit on the
-        events of a kind (both as in Store.append)."""
+        events of a kind; ``room_for``: an agent's capacity (all as in Store.append)."""
         started = time.perf_counter()
         appended = await self.store.append(
-            chat_id, events, changes=changes, require_states=require_states, fence=fence, at_most=at_most
+            chat_id,
+            events,
+            changes=changes,
+            require_states=require_states,
+            fence=fence,
+            at_most=at_most,
+            room_for=room_for,
         )
         metrics.STORE_APPEND_SECONDS.observe(time.perf_counter() - started)
         if appended.new:
@@ -165,8 +172,8 @@ class ChatService:
             # (the visitor's connection and the store's visitor reads leave it out too).
             if event.kind not in model.AGENTS_ONLY:
                 await self.bus.publish(channel, message)
-            if console:  # with its site: a console shows only the chats of the sites its agent sees
-                await self.bus.publish(CONSOLE, {**message, "site": appended.site})
+            if console:  # with its site and team: a console shows only the chats its agent sees
+                await self.bus.publish(CONSOLE, {**message, "site": appended.site, "team": appended.team})
         if summary_changed and console:
             await self.bus.publish(CONSOLE, await self._console_chat(appended.chat))
 
@@ -203,6 +210,8 @@ class ChatService:
             earlier = await self.store.find_started(site.id, request.id)
             if earlier is not None:
                 return earlier
+        if request.team is not None and request.team not in site.teams:
+            raise ServiceError("team_not_offered", "This site does not offer that team; choose another.")
         await self._check_new_chats_limit(site, ip)
         adapter = self._adapter_for(site.id)
         # Answered a greeting: it is the chat's first event, the rule's text as configured (greetings.py).
@@ -228,6 +237,7 @@ class ChatService:
             ),
             created_at=model.now_ms(),
             start_id=request.id,
+            team=request.team,  # the visitor's choice answers it, not the site's team
         )
         try:
             started = await adapter.start(chat)
@@ -575,16 +585,23 @@ class ChatService:
         deleting the chat deletes it)."""
         await self.store.add_audit(model.AuditEntry.of(actor, action, chat.id, site=chat.site, **detail))
 
-    async def accept(self, chat_id: str, agent: User, actor: model.Actor | None = None) -> Chat:
+    async def accept(
+        self, chat_id: str, agent: User, actor: model.Actor | None = None, *, capacity: int | None = None
+    ) -> Chat:
         """An agent takes a queued chat; exactly one of several agents accepting at once gets it.
-        ``actor``: who did it, for the audit log (the agent through the console unless said otherwise)."""
+        ``actor``: who did it, for the audit log (the agent through the console unless said otherwise).
+        ``capacity``: only while the agent has fewer active chats (round robin; an agent's own Accept
+        has no limit), else ``no_room``."""
         try:
             appended = await self.append(
                 chat_id,
                 [model.joined(agent.display_name), model.state(ACTIVE)],
                 changes={"state": ACTIVE, "agent": agent.name, "agent_name": agent.display_name},
                 require_states=[QUEUED],
+                room_for=(agent.name, capacity) if capacity is not None else None,
             )
+        except NoRoom:
+            raise ServiceError("no_room", f"{agent.display_name} has no room for another chat.") from None
         except WrongState as error:
             if error.chat.state == ACTIVE:
                 raise ServiceError("taken", "Another agent has already accepted this chat.") from None

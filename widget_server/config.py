@@ -170,6 +170,9 @@ class Site:
     strings: Mapping[str, Any] | None = None
     #: The team that answers its chats (``[teams.ID]``, widget_server/teams.py; None: manual, anyone).
     team: str | None = None
+    #: The teams the visitor chooses from before a chat (``teams``, ids of ``[teams.ID]``): their names
+    #: go in `hello`, and the chosen one answers the chat (``Chat.team``); empty: no choice.
+    teams: tuple[str, ...] = ()
     #: Proactive greetings (``[[sites.ID.greetings]]``, widget_server/greetings.py), in order.
     greetings: tuple[Greeting, ...] = ()
     #: A sound and the unread count in the page's title for an agent's message while the visitor's tab
@@ -207,6 +210,9 @@ SITE_SPEC = {
     "locale": Setting(str, check=locale_problem),
     "strings": Setting(dict),
     "team": Setting(str, check=lambda v: None if SITE_ID.match(v) else "must be a team's id"),
+    "teams": Setting(
+        list, default=[], check=string_list(lambda v: None if SITE_ID.match(v) else "a team's id")
+    ),
     "greetings": Setting(list, default=[]),
     "notify": Setting(bool, default=False, doc="a sound and a title badge for a message in a hidden tab"),
     "identity": Setting(dict),
@@ -317,6 +323,7 @@ def site_from_mapping(
         locale=checked["locale"],
         strings=strings or None,
         team=checked["team"],
+        teams=tuple(dict.fromkeys(checked["teams"])),
         greetings=greetings_from_list(checked["greetings"], f"{where}.greetings"),
         notify=checked["notify"],
         identity=identity_secrets,
@@ -456,6 +463,9 @@ def config_from_mapping(
     for site in sites.values():
         if site.team is not None and site.team not in declared_teams:
             raise ConfigError(f"sites.{site.id}.team", f"there is no [teams.{site.team}]")
+        for offered in site.teams:
+            if offered not in declared_teams:
+                raise ConfigError(f"sites.{site.id}.teams", f"there is no [teams.{offered}]")
     data_dir = Path(os.path.expanduser(top["data_dir"]))
     attachments_dir = Path(os.path.expanduser(top["attachments_dir"])) if top["attachments_dir"] else None
     return Config(

@@ -137,6 +137,13 @@ class Chat:
     #: How far an agent has read the chat, as its visitor numbers the events (0: nothing yet): the
     #: visitor's messages up to it are "Seen" (Store.agent_read, the `read` frame).
     read_seq: int = 0
+    #: The team that answers the chat since it was transferred to one (widget_server/transfers.py);
+    #: None: its site's team (``Site.team``), as for every chat never transferred to a team.
+    team: str | None = None
+
+    def team_of(self, site_team: str | None) -> str | None:
+        """Which team answers the chat, given its site's team."""
+        return self.team if self.team is not None else site_team
 
     @property
     def visitor_last_seq(self) -> int:
@@ -159,6 +166,7 @@ class Chat:
             "rating": self.meta.get("rating"),
             "comment": self.meta.get("comment"),
             "unread": bool(self.meta.get("unread", False)),
+            "team": self.team,
             "visitor": {k: v for k, v in self.visitor.to_json().items() if k not in ("ip", "key")},
         }
 

@@ -35,6 +35,7 @@ MAX_USERDATA_VALUE = 1000
 MAX_COMMENT = 1000
 MAX_TOKEN = 1024  # a resume or visitor token
 MAX_GREETING_ID = 32  # greetings.RULE_ID
+MAX_TEAM_ID = 64  # a team's id, as a site's id (config.SITE_ID)
 MAX_GREETING_TEXT = 1000  # greetings.MAX_TEXT
 MAX_IDENTITY_ID = 256
 MAX_SIGNATURE = 128
@@ -85,6 +86,8 @@ class Start:
     identity: Claim | None = None
     #: The greeting the visitor answered: a rule's id, or the host page's own (greetings.py).
     greeting: str | PageGreeting | None = None
+    #: The team the visitor chose, one of the site's ``teams`` (hello's ``teams``).
+    team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -446,6 +449,7 @@ def _start(f: _Fields) -> Start:
         visitor=f.text("visitor", 1, MAX_TOKEN, required=False),
         identity=f.identity("identity", required=False),
         greeting=f.greeting("greeting"),
+        team=f.text("team", 1, MAX_TEAM_ID, required=False),
     )
 
 

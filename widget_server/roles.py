@@ -10,7 +10,8 @@ Three roles (``model.ROLES``), each with all the rights of the one before:
 
 Which chats an agent sees: a site belongs to the team its ``team`` setting names (widget_server/teams.py).
 An agent in one or more teams sees the chats (and offline messages) of their teams' sites and of the
-sites that belong to no team, which anyone answers. An agent in no team, and everybody in a deployment
+sites that belong to no team, which anyone answers; a chat transferred to a team (``Chat.team``) is that
+team's, whatever its site. An agent in no team, and everybody in a deployment
 without teams, sees every chat, as before teams existed. The server enforces it everywhere a chat can be
 reached by its id (the console's frames, the history pages, exports and files): a chat out of sight is
 answered as one that does not exist.
@@ -42,9 +43,11 @@ def reads_reports(user: User) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """The sites whose chats someone sees; ``sites`` None: every chat."""
+    """The sites whose chats someone sees; ``sites`` None: every chat. ``teams``: their teams, whose
+    chats they see wherever the chat began (a chat transferred to a team belongs to it, not its site)."""
 
     sites: frozenset[str] | None = None
+    teams: frozenset[str] = frozenset()
 
     @property
     def everything(self) -> bool:
@@ -53,8 +56,14 @@ class Scope:
     def sees_site(self, site_id: str) -> bool:
         return self.sites is None or site_id in self.sites
 
+    def sees_chat(self, site_id: str, team: str | None) -> bool:
+        """Whether a chat of that site, transferred to ``team`` (None: never), is in sight."""
+        if self.sites is None:
+            return True
+        return team in self.teams if team is not None else site_id in self.sites
+
     def sees(self, chat: Chat) -> bool:
-        return self.sees_site(chat.site)
+        return self.sees_chat(chat.site, chat.team)
 
     def narrow(self, sites: Iterable[str] | None) -> list[str] | None:
         """A store query's ``sites`` filter (None: any site) narrowed to what this scope sees."""
@@ -79,4 +88,5 @@ def scope_of(user: User, teams: Mapping[str, Team], sites: Iterable[Site]) -> Sc
     mine = teams_of(user, teams)
     if not mine:
         return EVERYTHING
-    return Scope(frozenset(site.id for site in sites if site.team is None or site.team in mine))
+    seen = frozenset(site.id for site in sites if site.team is None or site.team in mine)
+    return Scope(seen, frozenset(mine))

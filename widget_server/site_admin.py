@@ -72,6 +72,8 @@ def site_table(site: Site, *, with_secrets: bool = False) -> dict[str, Any]:
         table["strings"] = dict(site.strings)
     if site.team is not None:
         table["team"] = site.team
+    if site.teams:
+        table["teams"] = list(site.teams)
     if site.greetings:
         table["greetings"] = [greeting.table() for greeting in site.greetings]
     if site.notify:

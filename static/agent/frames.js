@@ -80,6 +80,9 @@ export function receive(frame) {
     case "watching":
       onWatching(frame);
       break;
+    case "gone":
+      onGone(frame);
+      break;
     case "error":
       if (!transferFailed(frame)) onError(frame);
       break;
@@ -106,6 +109,7 @@ function onHello(frame) {
   resetBackoff();
   state.me = frame.me || state.me;
   state.sites = frame.sites || {};
+  state.teams = frame.teams || [];
   teamFromHello(frame);
   if (first) loadReadMarks();
   loadCanned(); // a `canned` frame may have been lost with the connection
@@ -226,6 +230,18 @@ function onEvent(frame) {
   }
   renderLists();
   updateTitle();
+}
+
+/* `gone`: the chat left my sight (transferred to a team I am not in): it leaves the lists and the pane. */
+function onGone(frame) {
+  var chat = state.chats.get(frame.chat);
+  if (!chat) return;
+  removeChat(chat);
+  if (state.selectedId === chat.id) {
+    state.selectedId = null;
+    renderPane();
+  }
+  renderAll();
 }
 
 /* `watching`: my silent join is stored (its `watch` event shows it); what I write there is a note. */

@@ -265,7 +265,7 @@ export function renderPaneHeader() {
   ui.title.replaceChildren(
     el("span", { class: "dot " + (online ? "online" : "away"), title: online ? "Online" : "Away" }),
     el("span", { class: "chat-name", text: nickname(chat) }),
-    verifiedBadge(s.visitor),
+    verifiedBadge(s.visitor) || "", // replaceChildren would write a null as "null"
     el("span", { class: "pill " + label[1], text: label[0] })
   );
   var subject = s.visitor && s.visitor.subject;

@@ -4,6 +4,7 @@
 export var state = {
   me: null, // {name, displayName, role}
   sites: {},
+  teams: [], // [{id, name}]: the teams a chat can be transferred to
   chats: new Map(), // id -> chat record (see makeChat in chats.js)
   selectedId: null,
   requests: new Map(), // request id -> {chat, kind, clientId?}

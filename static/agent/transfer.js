@@ -1,6 +1,7 @@
-/* Transferring a chat of mine to a colleague: the header's Transfer button opens a dialog (dialog.js) to
- * choose them from the team the console knows (status.js), with an optional note for them; the server
- * answers `transferred` or an `error` with the frame's id (widget_server/transfers.py). */
+/* Transferring a chat of mine to a colleague or a team: the header's Transfer button opens a dialog
+ * (dialog.js) to choose a colleague the console knows (status.js) or one of the teams (the hello's
+ * `teams`: the chat goes back to waiting, for them), with an optional note; the server answers
+ * `transferred` or an `error` with the frame's id (widget_server/transfers.py). */
 
 import { openDialog } from "./dialog.js";
 import { el, icon } from "./dom.js";
@@ -26,20 +27,29 @@ export function openTransfer(chat) {
   var me = state.me ? state.me.name : null;
   var colleagues = teamMembers().filter(function (member) { return member.name !== me; });
   var error = el("p", { id: "transfer-error", class: "canned-form-error", role: "alert", hidden: true });
+  var teams = state.teams || [];
   var select = el("select", { id: "transfer-to", class: "canned-input", required: true, "aria-describedby": "transfer-error" });
+  var people = el("optgroup", { label: "Colleagues" });
   colleagues.forEach(function (member) {
     var status = STATUS[member.status] || "offline";
-    select.append(el("option", { value: member.name, text: (member.displayName || member.name) + " (" + status + ")" }));
+    people.append(el("option", { value: member.name, text: (member.displayName || member.name) + " (" + status + ")" }));
   });
+  var groups = el("optgroup", { label: "Teams (the chat waits for them)" });
+  teams.forEach(function (team) {
+    groups.append(el("option", { value: "team " + team.id, "data-team": team.id, text: team.name || team.id }));
+  });
+  if (colleagues.length) select.append(people);
+  if (teams.length) select.append(groups);
+  var choices = colleagues.length + teams.length;
   var note = el("textarea", { id: "transfer-note", class: "canned-input", rows: "4", maxlength: "4000" });
   var submit = el("button", { type: "submit", class: "btn primary" }, "Transfer");
-  submit.disabled = colleagues.length === 0;
+  submit.disabled = choices === 0;
   var cancel = el("button", { type: "button", class: "btn ghost", onclick: function () { dialog.close(); } }, "Cancel");
   var form = el(
     "form",
     { class: "canned-form transfer-form", novalidate: true, onsubmit: onSubmit },
-    colleagues.length
-      ? el("div", { class: "canned-field" }, el("label", { for: "transfer-to", text: "Colleague" }), select)
+    choices
+      ? el("div", { class: "canned-field" }, el("label", { for: "transfer-to", text: teams.length ? "Colleague or team" : "Colleague" }), select)
       : el("p", { class: "muted", text: "There is no colleague to transfer to." }),
     el(
       "div",
@@ -56,7 +66,7 @@ export function openTransfer(chat) {
     title: "Transfer chat",
     subtitle: el("span", null, icon("lock", 12), " The visitor sees that someone else joined, not the note."),
     body: el("div", { class: "dialog-body" }, form),
-    focus: colleagues.length ? select : cancel,
+    focus: choices ? select : cancel,
     onClose: function () { open = null; },
   });
   open = { chat: chat.id, dialog: dialog, requestId: null, submit: submit, error: error };
@@ -65,7 +75,10 @@ export function openTransfer(chat) {
     event.preventDefault();
     if (!select.value) return;
     var id = requestId(chat.id, "transfer");
-    var frame = { type: "transfer", chat: chat.id, to: select.value, id: id };
+    var frame = { type: "transfer", chat: chat.id, id: id };
+    var team = select.selectedOptions[0].getAttribute("data-team");
+    if (team !== null) frame.team = team;
+    else frame.to = select.value;
     if (note.value.trim()) frame.note = note.value;
     if (!send(frame)) return showError("Not connected; try again in a moment.");
     open.requestId = id;

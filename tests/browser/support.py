@@ -377,12 +377,16 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def serving_stack(data_dir: Path, **site: Any) -> AsyncIterator[Stack]:
-    """The `stack` fixture's stack, with more settings for the site `shop` (its `hours`, say)."""
+async def serving_stack(
+    data_dir: Path, deployment: dict[str, Any] | None = None, **site: Any
+) -> AsyncIterator[Stack]:
+    """The `stack` fixture's stack, with more settings for the site `shop` (its `hours`, say) and for the
+    deployment (``deployment``: its `teams`, say)."""
     host_site = HostSite()
     async with serve(host_site.app) as host:
         settings = {"name": "Nordic Outdoor", "allowed_origins": [host], "backend": "local", **site}
-        stack = Stack(host_site, host, make_config(data_dir, {"sites": {SITE: settings}}))
+        mapping = {**(deployment or {}), "sites": {SITE: settings}}
+        stack = Stack(host_site, host, make_config(data_dir, mapping))
         await stack.start()
         try:
             yield stack

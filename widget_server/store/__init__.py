@@ -41,6 +41,14 @@ class LimitReached(StoreError):
         self.chat, self.kind, self.limit = chat, kind, limit
 
 
+class NoRoom(StoreError):
+    """The agent already holds as many active chats as ``room_for`` allows. Nothing was written."""
+
+    def __init__(self, chat: Chat, agent: str, capacity: int) -> None:
+        super().__init__(f"{agent} already has {capacity} active chats")
+        self.chat, self.agent, self.capacity = chat, agent, capacity
+
+
 class WrongState(StoreError):
     """The chat is not in a state that allows the change (accepting a chat another agent took, writing
     to an ended chat). Nothing was written."""
@@ -88,22 +96,27 @@ class Appended:
     and the chat's contact center, and decoding the chat's row for every message (its JSON columns, two
     dataclasses) was a tenth of the server's CPU in a burst."""
 
-    __slots__ = ("_build", "_chat", "backend", "events", "new", "site")
+    __slots__ = ("_build", "_chat", "backend", "events", "new", "site", "team")
 
     def __init__(self, chat: Chat, events: list[Event], new: bool) -> None:
         self._chat: Chat | None = chat
         self._build: Callable[[], Chat] | None = None
         self.backend = chat.backend
         self.site = chat.site
+        self.team = chat.team
         self.events = events
         self.new = new
 
     @classmethod
-    def later(cls, build: Callable[[], Chat], backend: str, site: str, events: list[Event]) -> Appended:
-        """A new append whose chat is ``build()``, called when ``chat`` is first read."""
+    def later(
+        cls, build: Callable[[], Chat], backend: str, site: str, events: list[Event], team: str | None = None
+    ) -> Appended:
+        """A new append whose chat is ``build()``, called when ``chat`` is first read; ``team``: the
+        chat's (``Chat.team``) after the append."""
         appended = cls.__new__(cls)
         appended._chat, appended._build = None, build
         appended.backend, appended.site, appended.events, appended.new = backend, site, events, True
+        appended.team = team
         return appended
 
     @property
@@ -158,6 +171,7 @@ class Store(Protocol):
         require_states: Sequence[str] | None = None,
         fence: int | None = None,
         at_most: tuple[str, int] | None = None,
+        room_for: tuple[str, int] | None = None,
     ) -> Appended:
         """Append events to a chat's log and apply ``changes`` to the chat, all or nothing, durable when
         it returns.
@@ -177,6 +191,11 @@ class Store(Protocol):
         ``at_most=(kind, n)``: the append happens only when the chat would then hold at most ``n`` events
         of that kind, else ``LimitReached``; counted inside the append's transaction, so that writers
         racing on one chat (in any process) cannot pass the limit together.
+
+        ``room_for=(agent, capacity)``: the append happens only when ``agent`` holds fewer than
+        ``capacity`` active chats (other than this one), else ``NoRoom``; counted inside the transaction
+        under a lock of that agent, so that writers giving them different chats at once (in any process)
+        cannot pass their capacity together (round robin, widget_server/assignment.py).
         """
         ...
 

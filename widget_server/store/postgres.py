@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from widget_server.model import (
+    ACTIVE,
     AGENTS_ONLY,
     MESSAGE,
     OPEN_STATES,
@@ -37,6 +38,7 @@ from widget_server.store import (
     ChatNotFound,
     Fenced,
     LimitReached,
+    NoRoom,
     StoreError,
     StoreFigures,
     WrongState,
@@ -56,6 +58,7 @@ from widget_server.store.rows import (
     LAST_SEQ,
     SITE,
     STATE,
+    TEAM,
     chat_of,
     dumps,
     encode_changes,
@@ -141,7 +144,7 @@ class PostgresStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables):
             inserted = await conn.fetchval(
                 f"INSERT INTO chats ({CHAT_COLUMNS})"
                 " VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10, $11, NULL, $12, $13, $14, $15,"
-                " NULL, 0, 0)"
+                " NULL, 0, 0, $16)"
                 " ON CONFLICT (site, start_id) WHERE start_id IS NOT NULL DO NOTHING RETURNING id",
                 chat.id,
                 chat.site,
@@ -158,6 +161,7 @@ class PostgresStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables):
                 chat.visitor.ip,
                 chat.type,
                 dumps(chat.meta),
+                chat.team,
             )
             if inserted is None:
                 row = await conn.fetchrow(
@@ -186,10 +190,13 @@ class PostgresStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables):
         require_states: Sequence[str] | None = None,
         fence: int | None = None,
         at_most: tuple[str, int] | None = None,
+        room_for: tuple[str, int] | None = None,
     ) -> Appended:
         encoded = encode_changes(changes or {})  # a bad change is refused before the transaction
         async with self._pool.acquire() as conn, conn.transaction():
-            return await _append(conn, chat_id, events, changes, require_states, fence, encoded, at_most)
+            return await _append(
+                conn, chat_id, events, changes, require_states, fence, encoded, at_most, room_for
+            )
 
     async def find_by_backend_ref(self, site: str, backend_ref: str) -> Chat | None:
         row = await self._pool.fetchrow(
@@ -344,6 +351,7 @@ async def _append(
     fence: int | None,
     encoded: dict[str, Any] | None = None,
     at_most: tuple[str, int] | None = None,
+    room_for: tuple[str, int] | None = None,
 ) -> Appended:
     """The append, on ``conn`` inside its transaction (the chat's row locked: appends to one chat take
     turns)."""
@@ -377,6 +385,20 @@ async def _append(
         )
         if held + sum(1 for new in events if new.kind == kind) > limit:
             raise LimitReached(chat_of(row), kind, limit)
+    if room_for is not None:
+        agent, capacity = room_for
+        # Writers giving this agent chats take turns (a lock of the agent, held to the commit; taken
+        # after the chat's row and never before another, so no deadlock): each one's count, a statement
+        # of its own under READ COMMITTED, sees the chats the others gave them.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('agent:' || $1, 0))", agent)
+        active = await conn.fetchval(
+            "SELECT COUNT(*) FROM chats WHERE state = $1 AND agent = $2 AND id <> $3 AND deleted_at IS NULL",
+            ACTIVE,
+            agent,
+            chat_id,
+        )
+        if active >= capacity:
+            raise NoRoom(chat_of(row), agent, capacity)
     at = now_ms()
     last_seq = row[LAST_SEQ]
     hidden = row[HIDDEN_EVENTS]
@@ -414,5 +436,9 @@ async def _append(
     sets = "".join(f", {column} = {p(value)}" for column, value in columns.items())
     await conn.execute(f"UPDATE chats SET last_seq = $2{sets} WHERE id = $1", *p.values)
     return Appended.later(
-        lambda: replace(chat_of(row), last_seq=seq, **changes), row[BACKEND], row[SITE], stored
+        lambda: replace(chat_of(row), last_seq=seq, **changes),
+        row[BACKEND],
+        row[SITE],
+        stored,
+        changes.get("team", row[TEAM]),
     )

@@ -170,6 +170,11 @@ MIGRATIONS = [
     """
     ALTER TABLE chats ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: the team a chat was transferred to (the SQLite store's version 7); NULL, the site's team, is
+    # right for every older row.
+    """
+    ALTER TABLE chats ADD COLUMN team TEXT;
+    """,
 ]
 
 

@@ -14,10 +14,10 @@ from widget_server.model import CannedResponse, Chat, Event, OutboxItem, Visitor
 
 CHAT_COLUMNS = (
     "id, site, backend, state, visitor, created_at, last_seq, ended_at, agent, agent_name, backend_ref,"
-    " backend_state, preview, start_id, ip, type, meta, deleted_at, hidden_events, read_seq"
+    " backend_state, preview, start_id, ip, type, meta, deleted_at, hidden_events, read_seq, team"
 )
 # Where chat_of finds what an append checks without decoding the whole row.
-SITE, BACKEND, STATE, LAST_SEQ, HIDDEN_EVENTS = 1, 2, 3, 6, 18
+SITE, BACKEND, STATE, LAST_SEQ, HIDDEN_EVENTS, TEAM = 1, 2, 3, 6, 18, 20
 #: An event's columns, in the order ``event_of`` reads them.
 EVENT_COLUMNS = "seq, at, kind, data, hidden_before"
 CHANGEABLE = {
@@ -30,6 +30,7 @@ CHANGEABLE = {
     "visitor",
     "meta",
     "deleted_at",
+    "team",
 }
 JSON_COLUMNS = {"backend_state", "preview", "meta"}
 
@@ -56,6 +57,7 @@ def chat_of(row: Sequence[Any]) -> Chat:
         deleted_at=row[17],
         hidden_events=row[18],
         read_seq=row[19],
+        team=row[20],
     )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from widget_server.model import (
+    ACTIVE,
     AGENTS_ONLY,
     MESSAGE,
     OPEN_STATES,
@@ -37,7 +38,15 @@ from widget_server.model import (
     now_ms,
     preview_of,
 )
-from widget_server.store import Appended, ChatNotFound, Fenced, LimitReached, StoreFigures, WrongState
+from widget_server.store import (
+    Appended,
+    ChatNotFound,
+    Fenced,
+    LimitReached,
+    NoRoom,
+    StoreFigures,
+    WrongState,
+)
 from widget_server.store.rows import (
     BACKEND,
     CHAT_COLUMNS,
@@ -46,6 +55,7 @@ from widget_server.store.rows import (
     LAST_SEQ,
     SITE,
     STATE,
+    TEAM,
     chat_of,
     dumps,
     encode_changes,
@@ -132,7 +142,7 @@ class SQLiteStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables, Doo
                     return Appended(chat_of(found), [], new=False)
             conn.execute(
                 f"INSERT INTO chats ({CHAT_COLUMNS})"
-                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL, 0, 0)",
+                " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, NULL, 0, 0, ?)",
                 (
                     chat.id,
                     chat.site,
@@ -149,6 +159,7 @@ class SQLiteStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables, Doo
                     chat.visitor.ip,
                     chat.type,
                     dumps(chat.meta),
+                    chat.team,
                 ),
             )
             for item in outbox:
@@ -170,9 +181,10 @@ class SQLiteStore(ConsoleQueries, HistoryQueries, OutboxTables, AdminTables, Doo
         require_states: Sequence[str] | None = None,
         fence: int | None = None,
         at_most: tuple[str, int] | None = None,
+        room_for: tuple[str, int] | None = None,
     ) -> Appended:
         return await self._write(
-            lambda conn: _append(conn, chat_id, events, changes, require_states, fence, at_most)
+            lambda conn: _append(conn, chat_id, events, changes, require_states, fence, at_most, room_for)
         )
 
     async def find_by_backend_ref(self, site: str, backend_ref: str) -> Chat | None:
@@ -361,6 +373,7 @@ def _append(
     require_states: Sequence[str] | None,
     fence: int | None = None,
     at_most: tuple[str, int] | None = None,
+    room_for: tuple[str, int] | None = None,
 ) -> Appended:
     row = conn.execute(f"SELECT {CHAT_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
     if row is None:
@@ -370,7 +383,12 @@ def _append(
     # One event to a chat that takes it (a message): its insert finds a repeated client id itself (the
     # unique index), so the common case reads nothing but the chat's row. Otherwise a repeat is looked
     # for first: it is answered even where the write itself would be refused.
-    single = len(events) == 1 and at_most is None and (require_states is None or row[STATE] in require_states)
+    single = (
+        len(events) == 1
+        and at_most is None
+        and room_for is None
+        and (require_states is None or row[STATE] in require_states)
+    )
     if not single:
         repeated = _repeated(conn, chat_id, events)
         if repeated is not None:
@@ -384,6 +402,14 @@ def _append(
         ).fetchone()
         if held + sum(1 for new in events if new.kind == kind) > limit:
             raise LimitReached(chat_of(row), kind, limit)
+    if room_for is not None:  # one writer at a time (the write transaction): counting is enough
+        agent, capacity = room_for
+        (active,) = conn.execute(
+            "SELECT COUNT(*) FROM chats WHERE state = ? AND agent = ? AND id <> ? AND deleted_at IS NULL",
+            (ACTIVE, agent, chat_id),
+        ).fetchone()
+        if active >= capacity:
+            raise NoRoom(chat_of(row), agent, capacity)
     at = now_ms()
     stored = []
     seq = row[LAST_SEQ]
@@ -421,5 +447,9 @@ def _append(
         f"UPDATE chats SET last_seq = ?{', ' + sets if sets else ''} WHERE id = ?", (seq, *values, chat_id)
     )
     return Appended.later(
-        lambda: replace(chat_of(row), last_seq=seq, **changes), row[BACKEND], row[SITE], stored
+        lambda: replace(chat_of(row), last_seq=seq, **changes),
+        row[BACKEND],
+        row[SITE],
+        stored,
+        changes.get("team", row[TEAM]),
     )

@@ -145,6 +145,11 @@ MIGRATIONS = [
     """
     ALTER TABLE chats ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0;
     """,
+    # 7: the team a chat was transferred to (widget_server/transfers.py); NULL, the site's team, is right
+    # for every older row.
+    """
+    ALTER TABLE chats ADD COLUMN team TEXT;
+    """,
 ]
 
 

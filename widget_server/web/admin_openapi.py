@@ -73,6 +73,11 @@ OPENAPI: dict[str, Any] = {
                         "type": "string",
                         "description": "The team that answers the site's chats ([teams.ID] in the file).",
                     },
+                    "teams": {
+                        "type": "array",
+                        "description": "The teams a visitor chooses from before a chat ([teams.ID]).",
+                        "items": {"type": "string"},
+                    },
                     "greetings": {
                         "type": "array",
                         "description": "Proactive greetings, in order: each {id, pages, after, text, from?, "

@@ -204,13 +204,16 @@ class AgentConnection:
 
     async def _hello(self) -> None:
         scope = self.runtime.scope_of(self.user)
-        local_sites = scope.narrow([site.id for site in self.runtime.sites.all() if site.backend == "local"])
-        open_chats = await self.runtime.store.list_chats(
-            sites=local_sites, states=[QUEUED, ACTIVE], limit=5000
-        )
+        local = [site.id for site in self.runtime.sites.all() if site.backend == "local"]
+        local_sites = scope.narrow(local)
+        # Open chats of every local site, then those in sight: a chat transferred to a team (Chat.team) is the
+        # team's, whichever site it began on. The open chats are few; the ended ones are read by site.
+        open_chats = await self.runtime.store.list_chats(sites=local, states=[QUEUED, ACTIVE], limit=5000)
+        open_chats = [chat for chat in open_chats if scope.sees(chat)]
         ended = await self.runtime.store.list_chats(
             sites=local_sites, states=[ENDED], limit=RECENT_ENDED, newest_first=True
         )
+        ended = [chat for chat in ended if scope.sees(chat)]
         # Offline messages of every site (it sees), whatever its backend: agents answer them by email.
         keys = await self.runtime.store.find_chat_keys(
             types=[model.OFFLINE_MESSAGE], sites=scope.narrow(None), limit=RECENT_MESSAGES
@@ -230,7 +233,10 @@ class AgentConnection:
         }
         sites = {site.id: site.name for site in self.runtime.sites.all()}
         members = [member.to_json() for member in roster.members()]
-        self.send({"type": "hello", "me": me, "sites": sites, "chats": chats, "team": members})
+        teams = [{"id": team.id, "name": team.name} for team in self.runtime.config.teams.values()]
+        self.send(
+            {"type": "hello", "me": me, "sites": sites, "chats": chats, "team": members, "teams": teams}
+        )
         held, self._before_hello = self._before_hello, None
         for frame in held or ():
             self.send(frame)
@@ -253,12 +259,16 @@ class AgentConnection:
             if self._reload is None or self._reload.done():
                 self._reload = asyncio.ensure_future(self._hello_again())
         elif kind == "event":
-            if not scope.sees_site(message.get("site", "")):
+            if not scope.sees_chat(message.get("site", ""), message.get("team")):
                 return
             event = model.Event.from_json(message["e"])
             self.send({**_console_frame(event), "type": "event", "chat": event.chat_id})
         elif kind == "chat":  # with "online", read once by the process that published it
-            if not scope.sees_site(message["chat"]["site"]):
+            chat = message["chat"]
+            if not scope.sees_chat(chat["site"], chat.get("team")):
+                if chat["id"] in self._shown:  # transferred to another team: out of this console's sight
+                    self._shown.discard(chat["id"])
+                    self.send({"type": "gone", "chat": chat["id"]})
                 return
             self._shown.add(message["chat"]["id"])
             self.send({"type": "chat", "chat": message["chat"]})
@@ -381,10 +391,23 @@ class AgentConnection:
             )
 
     async def _transfer(self, chat_id: str, frame: dict[str, Any]) -> None:
-        """Hand the chat to a colleague (widget_server/transfers.py); the note is checked as a note is."""
-        to = _text(frame, "to", 1, 64)
+        """Hand the chat to a colleague (``to``) or a team (``team``) (widget_server/transfers.py); the
+        note is checked as a note is."""
         note = _text(frame, "note", 1, protocol.MAX_TEXT) if frame.get("note") not in (None, "") else None
         client_id = _short_text(frame.get("id"))
+        if frame.get("team") is not None:
+            if frame.get("to") is not None:
+                raise protocol.FrameError(
+                    "invalid_field", "Give either 'to' (a colleague) or 'team', not both.", field="team"
+                )
+            team_id = _text(frame, "team", 1, 64)
+            teams = self.runtime.config.teams
+            chat = await transfers.transfer_to_team(
+                self.service, chat_id, self.user, team_id, teams, note, client_id, self.actor
+            )
+            self._answer(frame, {"type": "transferred", "chat": chat_id, "team": chat.team})
+            return
+        to = _text(frame, "to", 1, 64)
         target = await self.runtime.store.get_user(to)
         sees = target is None or self.runtime.scope_of(target).sees(await self.service.get_chat(chat_id))
         chat = await transfers.transfer(

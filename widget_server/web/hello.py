@@ -49,6 +49,9 @@ def hello_for(runtime: Runtime, site: Site) -> dict[str, Any]:
     replies = runtime.reply_times.get(site.id)
     if replies is not None:  # "Usually replies in a few minutes" (widget_server/reply_times.py)
         frame["replies"] = replies
+    offered = [runtime.config.teams[t] for t in site.teams if t in runtime.config.teams]
+    if offered and site.backend == "local":  # the pre-chat form's choice of team (Site.teams)
+        frame["teams"] = [{"id": team.id, "name": team.name} for team in offered]
     if site.greetings:  # proactive greetings, matched and timed by the widget (greetings.py)
         frame["greetings"] = [greeting.hello() for greeting in site.greetings]
     if "attachments" in capabilities:  # so the widget can say the limits before an upload fails

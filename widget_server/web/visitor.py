@@ -219,6 +219,9 @@ class VisitorConnection:
                 raise protocol.FrameError(
                     "already_started", "This connection already has a chat; end it first."
                 )
+        if frame.team is not None and frame.team not in self.runtime.config.teams:
+            # Offered by a site stored in the database but not declared in the file: not in `hello`.
+            raise ServiceError("team_not_offered", "This site does not offer that team; choose another.")
         verified = await self._verify(frame.identity) if frame.identity is not None else None
         chat = await self.service.start(
             self.site,
