@@ -53,6 +53,7 @@ def chat(
     agent_name: str | None = None,
     rating: str | None = None,
     type: str = "chat",
+    team: str | None = None,
 ) -> Chat:
     return Chat(
         id=chat_id,
@@ -66,6 +67,7 @@ def chat(
         agent_name=agent_name,
         type=type,
         meta={"rating": rating} if rating else {},
+        team=team,
     )
 
 
@@ -83,7 +85,8 @@ def query(first: date = DAY1, last: date = DAY2, **options: Any) -> ReportQuery:
 
 def report_of(chats: list[tuple[Chat, list[Event]]], **options: Any) -> dict[str, Any]:
     names = options.pop("names", None)
-    builder = ReportBuilder(query(**options), names)
+    site_teams = options.pop("site_teams", None)
+    builder = ReportBuilder(query(**options), names, site_teams)
     for one, events in chats:
         builder.add(one, events)
     return builder.report()
@@ -299,6 +302,30 @@ def test_groups_by_site_are_named_and_largest_first_and_filters_combine() -> Non
     assert (both["site"], both["agent"], both["totals"]["chats"]) == ("shop", "kim", 1)
 
 
+def test_a_chat_counts_for_its_own_team_else_its_sites() -> None:
+    start = at(DAY1)
+    chats = [
+        (chat("c1", start, ended=start + MIN, site="shop", agent="kim"), []),  # the site's team
+        (chat("c2", start, ended=start + MIN, site="shop", agent="lee", team="returns"), []),  # transferred
+        (chat("c3", start, ended=start + MIN, site="help", agent="kim", team="sales"), []),  # chosen
+        (chat("c4", start, ended=start + MIN, site="docs", agent="kim"), []),  # a site of no team
+        (chat("o1", start, ended=start, site="help", type=model.OFFLINE_MESSAGE, team="returns"), []),
+    ]
+    report = report_of(
+        chats,
+        group_by="team",
+        names={"sales": "Sales", "returns": "Returns desk"},
+        site_teams={"shop": "sales", "help": None, "docs": None},
+    )
+    assert [
+        (g["key"], g["name"], g["totals"]["chats"], g["totals"]["offline_messages"]) for g in report["groups"]
+    ] == [
+        ("returns", "Returns desk", 1, 1),  # as many as Sales: by name
+        ("sales", "Sales", 2, 0),
+        (None, "No team", 1, 0),
+    ]
+
+
 # --- the query -------------------------------------------------------------------------------------------
 
 NOW = at(date(2026, 4, 30), 22, 30)  # 00:30 on 1 May in Berlin
@@ -339,7 +366,7 @@ def test_the_default_range_is_the_last_30_days_in_utc_or_the_zone_given() -> Non
         ({"from": "2025-01-01", "to": "2026-01-02"}, "invalid_range", "to"),  # 367 days
         ({"tz": "Mars/Olympus"}, "invalid_timezone", "tz"),
         ({"tz": "../../etc/passwd"}, "invalid_timezone", "tz"),
-        ({"group_by": "team"}, "invalid_group_by", "group_by"),
+        ({"group_by": "department"}, "invalid_group_by", "group_by"),
         ({"site": "x" * 201}, "invalid_filter", "site"),
     ],
 )
@@ -448,6 +475,7 @@ async def test_the_apis_figures_are_what_happened(server: Server) -> None:
 
             status, report = await api_get(server, token)
             by_agent = (await api_get(server, token, group_by="agent", tz="Europe/Berlin"))[1]
+            by_team = (await api_get(server, token, group_by="team"))[1]  # a deployment of no teams
             only_admin = (await api_get(server, token, agent="admin"))[1]
             other_site = (await api_get(server, token, site="nowhere"))[1]
 
@@ -489,6 +517,7 @@ async def test_the_apis_figures_are_what_happened(server: Server) -> None:
     groups = {g["key"]: g for g in by_agent["groups"]}
     assert groups["admin"]["name"] == "Admin" and groups["admin"]["totals"]["answered"] == 2
     assert (groups[None]["totals"]["chats"], groups[None]["totals"]["offline_messages"]) == (2, 1)
+    assert [(g["key"], g["name"], g["totals"]["chats"]) for g in by_team["groups"]] == [(None, "No team", 4)]
     assert only_admin["totals"]["chats"] == 2 and only_admin["totals"]["ratings"]["good"] == 1
     assert other_site["totals"]["chats"] == 0
 
@@ -499,7 +528,7 @@ async def test_the_apis_figures_are_what_happened(server: Server) -> None:
         ({"from": "2026-02-30"}, "invalid_date", "from"),
         ({"from": "2024-01-01", "to": "2025-06-01"}, "invalid_range", "to"),
         ({"tz": "Nowhere/Special"}, "invalid_timezone", "tz"),
-        ({"group_by": "team"}, "invalid_group_by", "group_by"),
+        ({"group_by": "department"}, "invalid_group_by", "group_by"),
     ],
 )
 async def test_the_api_refuses_what_it_cannot_answer(

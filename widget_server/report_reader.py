@@ -18,16 +18,23 @@ from widget_server import model
 from widget_server.config import Site
 from widget_server.reports import EVENT_KINDS, ReportBuilder, ReportQuery
 from widget_server.store import Store
+from widget_server.teams import Team
 
 #: Chats per read: the SQLite store's own chunk for ``IN (...)`` lists.
 PAGE = 500
 
 
 async def read_report(
-    store: Store, query: ReportQuery, *, names: Mapping[str, str] | None = None, page: int = PAGE
+    store: Store,
+    query: ReportQuery,
+    *,
+    names: Mapping[str, str] | None = None,
+    sites: Iterable[Site] = (),
+    page: int = PAGE,
 ) -> dict[str, Any]:
-    """The report of ``query`` (``ReportBuilder.report``); ``names`` as in ``ReportBuilder``."""
-    builder = ReportBuilder(query, names)
+    """The report of ``query`` (``ReportBuilder.report``); ``names`` as in ``ReportBuilder``; ``sites``
+    for their teams (a chat that names no team of its own is its site's team's)."""
+    builder = ReportBuilder(query, names, {site.id: site.team for site in sites})
     start, end = query.span()
     before: tuple[int, str] | None = None
     while True:
@@ -51,9 +58,13 @@ async def read_report(
     return builder.report()
 
 
-async def group_names(store: Store, sites: Iterable[Site], group_by: str | None) -> dict[str, str]:
+async def group_names(
+    store: Store, sites: Iterable[Site], group_by: str | None, teams: Iterable[Team] = ()
+) -> dict[str, str]:
     """The display names of a grouping's keys: sites' names; the names of the people who log in (an agent
-    of another contact center is known by the name it gave, which is the key itself)."""
+    of another contact center is known by the name it gave, which is the key itself); teams' names."""
+    if group_by == "team":
+        return {team.id: team.name for team in teams}
     if group_by == "site":
         return {site.id: site.name for site in sites}
     if group_by == "agent":

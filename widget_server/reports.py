@@ -207,6 +207,8 @@ class ChatFacts:
     offline: bool
     agent: str | None = None
     agent_name: str | None = None
+    #: The team that answers the chat: its own (a transfer or the visitor's choice), else its site's.
+    team: str | None = None
     ended: bool = False
     #: Milliseconds from the start to the first agent message; None when no agent wrote.
     first_response: int | None = None
@@ -215,11 +217,13 @@ class ChatFacts:
     rating: str | None = None
 
 
-def facts_of(chat: Chat, events: Iterable[Event], zone: ZoneInfo) -> ChatFacts:
-    """``events``: the chat's log in ``seq`` order; only ``EVENT_KINDS`` are looked at."""
+def facts_of(chat: Chat, events: Iterable[Event], zone: ZoneInfo, site_team: str | None = None) -> ChatFacts:
+    """``events``: the chat's log in ``seq`` order; only ``EVENT_KINDS`` are looked at. ``site_team``:
+    the team of the chat's site (the site's ``team`` setting), for a chat that names none itself."""
     day = datetime.fromtimestamp(chat.created_at / 1000, zone).date()
+    team = chat.team_of(site_team)
     if chat.type == model.OFFLINE_MESSAGE:
-        return ChatFacts(chat.site, day, offline=True, ended=True)
+        return ChatFacts(chat.site, day, offline=True, team=team, ended=True)
     first_answer: int | None = None
     first_writer: str | None = None
     first_joined: str | None = None
@@ -238,6 +242,7 @@ def facts_of(chat: Chat, events: Iterable[Event], zone: ZoneInfo) -> ChatFacts:
         site=chat.site,
         day=day,
         offline=False,
+        team=team,
         agent=agent,
         agent_name=agent_name,
         ended=chat.ended_at is not None or chat.state == model.ENDED,
@@ -315,11 +320,11 @@ def _times(values: list[int]) -> dict[str, Any]:
     }
 
 
-#: How a report may break its figures down: each grouping's key of a chat. Teams, once they exist, are
-#: one more entry here (the team of the chat's agent) and one more value of ``group_by``.
+#: How a report may break its figures down: each grouping's key of a chat.
 GROUPINGS: dict[str, Callable[[ChatFacts], str | None]] = {
     "site": lambda facts: facts.site,
     "agent": lambda facts: facts.agent,
+    "team": lambda facts: facts.team,
 }
 
 
@@ -328,11 +333,17 @@ class ReportBuilder:
     long range never holds every chat's events at once; what it keeps per chat is its two times).
 
     ``names``: the display names of the grouping's keys (sites' names); agents' names default to those
-    their chats recorded."""
+    their chats recorded. ``site_teams``: each site's team, for the chats that name none themselves."""
 
-    def __init__(self, query: ReportQuery, names: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        query: ReportQuery,
+        names: Mapping[str, str] | None = None,
+        site_teams: Mapping[str, str | None] | None = None,
+    ) -> None:
         self.query = query
         self.names = dict(names or {})
+        self.site_teams = dict(site_teams or {})
         self._days: dict[date, Tally] = {}
         self._groups: dict[str | None, dict[date, Tally]] = {}
         self._seen_names: dict[str, str] = {}
@@ -342,7 +353,7 @@ class ReportBuilder:
         query = self.query
         if not query.may_include(chat):
             return
-        facts = facts_of(chat, events, query.zone)
+        facts = facts_of(chat, events, query.zone, self.site_teams.get(chat.site))
         if not query.first <= facts.day <= query.last:
             return
         if query.agent is not None and facts.agent != query.agent:
@@ -375,7 +386,7 @@ class ReportBuilder:
 
     def _name(self, key: str | None) -> str:
         if key is None:
-            return "No agent" if self.query.group_by == "agent" else "None"
+            return {"agent": "No agent", "team": "No team"}.get(self.query.group_by or "", "None")
         return self.names.get(key) or self._seen_names.get(key) or key
 
     def _day_list(self, days: Mapping[date, Tally]) -> list[dict[str, Any]]:

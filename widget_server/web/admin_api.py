@@ -279,8 +279,9 @@ async def reports(request: Request, admin: SiteAdmin, actor: Actor) -> Response:
         query = parse_query(request.query_params, now=model.now_ms())
     except QueryError as refused:
         raise AdminError(refused.code, refused.message, field=refused.field) from None
-    names = await group_names(runtime.store, runtime.sites.all(), query.group_by)
-    return JSONResponse(await read_report(runtime.store, query, names=names))
+    sites = runtime.sites.all()
+    names = await group_names(runtime.store, sites, query.group_by, runtime.config.teams.values())
+    return JSONResponse(await read_report(runtime.store, query, names=names, sites=sites))
 
 
 async def openapi(request: Request) -> Response:

@@ -72,7 +72,7 @@ SCHEMAS: dict[str, Any] = {
             "tz": {"type": "string", "description": "The time zone the days are counted in."},
             "site": {"type": ["string", "null"]},
             "agent": {"type": ["string", "null"]},
-            "group_by": {"type": ["string", "null"], "enum": ["site", "agent", None]},
+            "group_by": {"type": ["string", "null"], "enum": ["site", "team", "agent", None]},
             "totals": _FIGURES,
             "days": {**_DAYS, "description": "Every day of the range, in order, empty ones included."},
             "groups": {
@@ -123,8 +123,8 @@ _REPORT_PARAMETERS = [
     {
         "name": "group_by",
         "in": "query",
-        "description": "Also each site's or each agent's figures.",
-        "schema": {"type": "string", "enum": ["site", "agent"]},
+        "description": "Also each site's, each team's or each agent's figures.",
+        "schema": {"type": "string", "enum": ["site", "team", "agent"]},
     },
 ]
 

@@ -134,8 +134,8 @@ async def reports_page(page: Page) -> Response:
     }
     if query is None:
         return page.render("admin_reports.html", {**context, "values": values}, status=400)
-    names = await group_names(runtime.store, sites, query.group_by)
-    report = await read_report(runtime.store, query, names=names)
+    names = await group_names(runtime.store, sites, query.group_by, runtime.config.teams.values())
+    report = await read_report(runtime.store, query, names=names, sites=sites)
     values = {**values, "from": query.first.isoformat(), "to": query.last.isoformat(), "tz": query.zone.key}
     context.update(
         values=values,
