@@ -238,5 +238,6 @@ def test_the_admin_pages_text_is_the_files_toml() -> None:
         [PRICING, {"id": "q", "pages": ["*"], "text": 'Say "hi"\nor not', "from": "Ana", "after": 1.5}], "g"
     )
     text = greetings.text_of_greetings(rules)
-    assert text.startswith('[[greetings]]\nid = "pricing"\npages = ["/pricing*"]\nafter = 20\n')
+    assert text.startswith('[[greetings]]\nid = "pricing"\npages = [\n    "/pricing*",\n]\nafter = 20\n')
+    assert 'text = """\nSay \\"hi\\"\nor not"""' in text  # several lines read as they will show
     assert greetings.greetings_from_list(greetings.greetings_from_text(text), "g") == rules

@@ -27,12 +27,13 @@ the whole:
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import tomli_w
 
 from widget_server import model
 from widget_server.protocol import PageGreeting
@@ -219,21 +220,9 @@ def for_contact_center(user_data: Mapping[str, str], event: model.NewEvent | Non
 
 
 def text_of_greetings(rules: Sequence[Greeting]) -> str:
-    """The rules as ``[[greetings]]`` blocks of TOML, as the file writes them (for the admin page's field).
-    Hand-written: the standard library reads TOML but does not write it, and these tables are flat (a JSON
-    string is a valid TOML basic string, and a rule's text has no control characters but newlines)."""
-
-    def value(item: Any) -> str:
-        if isinstance(item, bool):
-            return "true" if item else "false"
-        if isinstance(item, list):
-            return "[" + ", ".join(value(part) for part in item) + "]"
-        return json.dumps(item, ensure_ascii=False)
-
-    return "\n\n".join(
-        "\n".join(["[[greetings]]", *(f"{key} = {value(item)}" for key, item in rule.table().items())])
-        for rule in rules
-    )
+    """The rules as ``[[greetings]]`` blocks of TOML, as the file writes them (for the admin page's field;
+    tomli-w writes what the standard library's tomllib reads back)."""
+    return tomli_w.dumps({"greetings": [rule.table() for rule in rules]}, multiline_strings=True).strip()
 
 
 def greetings_from_text(text: str) -> list[Any]:
