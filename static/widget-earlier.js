@@ -14,7 +14,7 @@
  *   at         the element the list goes before (the widget's main view)
  *   cur()      the chat open in the widget, left out of the list
  *   ask(chat)  send `transcript` for one chat; false while there is no connection
- *   t(id), en, h, bubble, richText
+ *   t(id), en, h, style, bubble, richText
  *              as in widget.js: the visitor's language (this part's English is EN below, added to `en`;
  *              the locale files have these ids too) and how it draws messages
  */
@@ -24,7 +24,7 @@
   const host = document.querySelector("widget-server-chat");
   const api = host && host.widgetServerEarlier;
   const shadow = host && host.shadowRoot;
-  if (!api || !shadow || !api.t || api.on) return; // loaded twice, or by an older widget.js
+  if (!api || !shadow || !api.style || api.on) return; // loaded twice, or by an older widget.js
 
   // The English of this part's strings, as JSON (widget_server/widget_strings.py reads it too).
   const EN = {
@@ -33,8 +33,6 @@
   Object.assign(api.en, EN);
   const { t, h } = api;
 
-  const script = shadow.querySelector('script[src*="widget-earlier.js"]');
-  const nonce = script && script.nonce;
   const CSS_TEXT = `
 .earlier{flex:none;max-height:45%;overflow-y:auto;overscroll-behavior:contain;border-bottom:1px solid var(--line);background:var(--bg);font-size:13.5px}
 .earlier summary{display:flex;gap:8px;list-style:none;align-items:baseline;padding:9px 14px;cursor:pointer}
@@ -49,15 +47,7 @@
 .earlier summary::after{content:"";flex:none;align-self:center;width:6px;height:6px;margin-inline-start:auto;border:solid var(--muted);border-width:0 1.5px 1.5px 0;transform:rotate(45deg)}
 .earlier [open]>summary::after,.earlier[open]>summary::after{transform:rotate(225deg)}
 `;
-  let sheet = null;
-  try {
-    sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS_TEXT);
-  } catch (e) {
-    sheet = null;
-  }
-  if (sheet && "adoptedStyleSheets" in shadow) shadow.adoptedStyleSheets = [...shadow.adoptedStyleSheets, sheet];
-  else shadow.append(h("style", nonce ? { nonce } : null, CSS_TEXT));
+  api.style(CSS_TEXT);
 
   const title = h("span");
   const count = h("span", { class: "n" });

@@ -16,6 +16,7 @@
  *   t(id, vars), en, bytes(n), rules()
  *              the visitor's language: a string by id (its English is EN below, added to widget.js's `en`;
  *              the locale files have these ids too), a size as the language writes it, and hello's `files`
+ *   style(css) adds this part's styles to the shadow root, as widget.js adds its own
  * File names are text: they reach the DOM as text nodes, never as HTML.
  */
 (() => {
@@ -24,7 +25,7 @@
   const host = document.querySelector("widget-server-chat");
   const api = host && host.widgetServerFiles;
   const shadow = host && host.shadowRoot;
-  if (!api || !shadow || !api.t || shadow.querySelector(".clip")) return; // loaded twice, or by an older widget.js
+  if (!api || !shadow || !api.style || shadow.querySelector(".clip")) return; // loaded twice, or by an older widget.js
 
   // The English of this part's strings, as JSON (widget_server/widget_strings.py reads it too).
   const EN = {
@@ -51,9 +52,6 @@
     invalid_token: "upload_failed",
     bad_request: "upload_failed",
   };
-  // widget.js put this script in its shadow root (so the page's DOM stays as it was), with the page's nonce.
-  const script = shadow.querySelector('script[src*="widget-files.js"]');
-  const nonce = script && script.nonce;
   const composer = shadow.querySelector(".composer");
   const chat = shadow.querySelector(".chat");
   const log = shadow.querySelector(".log");
@@ -77,15 +75,7 @@
 .nofiles .clip{display:none}
 .dropping .scroll{outline:2px dashed var(--brand);outline-offset:-6px}
 `;
-  let sheet = null;
-  try {
-    sheet = new CSSStyleSheet();
-    sheet.replaceSync(CSS_TEXT);
-  } catch (e) {
-    sheet = null;
-  }
-  if (sheet && "adoptedStyleSheets" in shadow) shadow.adoptedStyleSheets = [...shadow.adoptedStyleSheets, sheet];
-  else shadow.append(h("style", nonce ? { nonce } : null, CSS_TEXT));
+  api.style(CSS_TEXT);
 
   const NS = "http://www.w3.org/2000/svg";
   const clipIcon = document.createElementNS(NS, "svg");

@@ -722,7 +722,7 @@ strong{font-weight:700}em{font-style:italic}
     composer.classList.toggle("nofiles", !files);
     if (!files || filesJs || view !== "chat" || composer.hidden) return;
     const api = { url: HTTP + "attachments/" + encodeURIComponent(site), token: () => rec && rec.token, notice: showNotice };
-    host.widgetServerFiles = Object.assign(api, { t, en: EN, bytes, rules: () => fileRules });
+    host.widgetServerFiles = Object.assign(api, { t, en: EN, bytes, style, rules: () => fileRules });
     shadow.append(h("script", { src: HTTP + "widget-files.js", nonce })); // not in the page's DOM
     filesJs = true;
   }
@@ -1518,7 +1518,7 @@ strong{font-weight:700}em{font-style:italic}
     const x = host.widgetServerEarlier;
     if (x) return x.q.push(f) && x.on && x.on();
     if (!f.chats || !f.chats.length) return;
-    host.widgetServerEarlier = { q: [f], at: main, t, en: EN, h, bubble, richText, cur: () => rec && rec.chat, ask: (chat) => identity && send({ type: "transcript", identity, chat }) };
+    host.widgetServerEarlier = { q: [f], at: main, t, en: EN, h, style, bubble, richText, cur: () => rec && rec.chat, ask: (chat) => identity && send({ type: "transcript", identity, chat }) };
     shadow.append(h("script", { src: HTTP + "widget-earlier.js", nonce }));
   }
 
@@ -1726,18 +1726,22 @@ strong{font-weight:700}em{font-style:italic}
   const host = document.createElement(TAG);
   const shadow = host.attachShadow({ mode: "open" });
 
+  /** Styles for the shadow root (this file's, and the lazily loaded parts' through their `style`): a
+   * constructed stylesheet escapes the page's style-src; where there is none, a <style> with the nonce. */
+  function style(css) {
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(css);
+      if ("adoptedStyleSheets" in shadow) return void (shadow.adoptedStyleSheets = [...shadow.adoptedStyleSheets, sheet]);
+    } catch (e) {
+      /* no constructed stylesheets in this browser */
+    }
+    shadow.append(h("style", { nonce }, css));
+  }
+
   function mount() {
     if (document.querySelector(TAG)) return; // loaded twice
-    // A constructed stylesheet escapes the page's style-src; a <style> needs the nonce.
-    let sheet = null;
-    try {
-      sheet = new CSSStyleSheet();
-      sheet.replaceSync(CSS_TEXT);
-    } catch (e) {
-      sheet = null;
-    }
-    if (sheet && "adoptedStyleSheets" in shadow) shadow.adoptedStyleSheets = [sheet];
-    else shadow.append(h("style", { nonce }, CSS_TEXT));
+    style(CSS_TEXT);
     shadow.append(root);
     document.body.append(host);
 
