@@ -16,6 +16,7 @@ from typing import Any
 
 from widget_server.model import CannedResponse
 from widget_server.protocol import MAX_TEXT, iso_time
+from widget_server.refusal import Refused
 
 SHARED = "shared"
 PERSONAL = "personal"
@@ -32,22 +33,8 @@ _SHORTCUT = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{MAX_SHORTCUT - 1}}}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # newlines and tabs are text
 
 
-class CannedError(Exception):
-    """A request about canned responses that is refused: ``code`` for machines, ``message`` for people,
-    the ``field`` at fault where there is one, and the HTTP ``status`` it is answered with."""
-
-    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.status = status
-
-    def to_json(self) -> dict[str, Any]:
-        body = {"error": self.code, "message": self.message}
-        if self.field is not None:
-            body["field"] = self.field
-        return body
+class CannedError(Refused):
+    """A request about canned responses that is refused."""
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,8 @@ def chat_channel(chat_id: str) -> str:
     return f"chat:{chat_id}"
 
 
-def _console(user: User) -> model.Actor:
+def console_actor(user: User) -> model.Actor:
+    """Who did a chat action, for the audit log, when nobody says otherwise: the person, at the console."""
     return model.Actor(user.name, "console")
 
 
@@ -609,7 +610,7 @@ class ChatService:
         self.presence.keep(chat_id)
         self.queue.left(appended.chat)
         if appended.new:
-            await self.audit(actor or _console(agent), "chat.accept", appended.chat)
+            await self.audit(actor or console_actor(agent), "chat.accept", appended.chat)
         return appended.chat
 
     async def agent_say(self, chat_id: str, agent: User, client_id: str, text: str) -> Appended:
@@ -641,7 +642,7 @@ class ChatService:
             )
         appended = await self.append(chat_id, [model.note(agent.display_name, text, client_id)])
         if appended.new:
-            await self.audit(actor or _console(agent), "chat.note", chat, seq=appended.events[0].seq)
+            await self.audit(actor or console_actor(agent), "chat.note", chat, seq=appended.events[0].seq)
         return appended
 
     async def join_silently(self, chat_id: str, user: User, actor: model.Actor | None = None) -> Chat:
@@ -666,7 +667,7 @@ class ChatService:
             )
         except WrongState:
             raise ServiceError("chat_ended", "This chat has ended.") from None
-        await self.audit(actor or _console(user), "chat.join_silently", appended.chat)
+        await self.audit(actor or console_actor(user), "chat.join_silently", appended.chat)
         return appended.chat
 
     async def agent_typing(self, chat_id: str, agent: User, active: bool) -> None:
@@ -683,7 +684,7 @@ class ChatService:
             raise ServiceError("not_yours", "Only the agent in this chat or a supervisor can end it.")
         ended = await self._end(chat_id, [model.left(agent.display_name)] if chat.agent == agent.name else [])
         if ended is not None:
-            await self.audit(actor or _console(agent), "chat.end", ended)
+            await self.audit(actor or console_actor(agent), "chat.end", ended)
 
     # --- who is there ---------------------------------------------------------------------------------
 

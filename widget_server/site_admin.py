@@ -22,6 +22,7 @@ from widget_server.identity import IdentitySecrets
 from widget_server.model import Actor, ApiToken, AuditEntry, User
 from widget_server.passwords import hash_password, password_problem
 from widget_server.protocol import iso_time
+from widget_server.refusal import Refused
 from widget_server.settings_table import ConfigError
 from widget_server.sites import SiteDirectory
 from widget_server.store import SiteExists, SiteNotFound, Store
@@ -29,21 +30,8 @@ from widget_server.store import SiteExists, SiteNotFound, Store
 TOKEN_PREFIX = "wst_"  # noqa: S105 - a prefix that makes leaked tokens easy to recognise
 
 
-class AdminError(Exception):
-    """A refused change, worded for the operator; ``code`` is for machines, ``field`` names the setting."""
-
-    def __init__(self, code: str, message: str, *, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-        self.status = status
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.field is not None:
-            body["field"] = self.field
-        return body
+class AdminError(Refused):
+    """A refused change, worded for the operator; ``field`` names the setting."""
 
 
 def site_table(site: Site, *, with_secrets: bool = False) -> dict[str, Any]:

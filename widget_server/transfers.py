@@ -20,11 +20,12 @@ transfer and take-over is in the audit log.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from widget_server import model, roles
-from widget_server.chat_service import ChatService, ServiceError
+from widget_server.chat_service import ChatService, ServiceError, console_actor
 from widget_server.model import ACTIVE, ENDED, QUEUED, Chat, User
-from widget_server.store import ChatNotFound, WrongState
+from widget_server.store import Appended, ChatNotFound, WrongState
 from widget_server.teams import Team
 
 
@@ -85,25 +86,12 @@ async def transfer_to_team(
     if refused is not None:
         raise refused
     assert team is not None  # team_refusal() said so
-    events: list[model.NewEvent] = []
-    if note:
-        events.append(model.note(by.display_name, note, client_id or f"transfer:{chat.last_seq}"))
-    events += [model.left(chat.agent_name or chat.agent or ""), model.state(QUEUED)]
-    try:
-        appended = await service.append(
-            chat_id,
-            events,
-            changes={"state": QUEUED, "agent": None, "agent_name": None, "team": team.id},
-            require_states=[ACTIVE],
-        )
-    except WrongState:
-        raise ServiceError("chat_ended", "This chat has ended.") from None
+    changes = {"state": QUEUED, "agent": None, "agent_name": None, "team": team.id}
+    appended = await _hand_over(service, chat, by, note, client_id, model.state(QUEUED), changes)
     if appended.new:
         service.queue.entered(appended.chat)  # waiting again: the queue's places count it
         detail = {"from": chat.agent, "team": team.id, "note": bool(note)}
-        await service.audit(
-            actor or model.Actor(by.name, "console"), "chat.transfer", appended.chat, **detail
-        )
+        await service.audit(actor or console_actor(by), "chat.transfer", appended.chat, **detail)
     return appended.chat
 
 
@@ -141,20 +129,32 @@ async def transfer(
     if refused is not None:
         raise refused
     assert target is not None  # refusal() said so
+    changes = {"agent": target.name, "agent_name": target.display_name}
+    appended = await _hand_over(
+        service, chat, by, note, client_id, model.joined(target.display_name), changes
+    )
+    if appended.new:
+        detail = {"from": chat.agent, "to": target.name, "note": bool(note)}
+        await service.audit(actor or console_actor(by), action, appended.chat, **detail)
+    return appended.chat
+
+
+async def _hand_over(
+    service: ChatService,
+    chat: Chat,
+    by: User,
+    note: str | None,
+    client_id: str | None,
+    then: model.NewEvent,
+    changes: Mapping[str, Any],
+) -> Appended:
+    """The handover's one append: ``by``'s note if any, the agent's ``left``, then ``then`` (who joins, or
+    the queue), with the chat's ``changes``, only while the chat is still active."""
     events: list[model.NewEvent] = []
     if note:
         events.append(model.note(by.display_name, note, client_id or f"transfer:{chat.last_seq}"))
-    events += [model.left(chat.agent_name or chat.agent or ""), model.joined(target.display_name)]
+    events += [model.left(chat.agent_name or chat.agent or ""), then]
     try:
-        appended = await service.append(
-            chat_id,
-            events,
-            changes={"agent": target.name, "agent_name": target.display_name},
-            require_states=[ACTIVE],
-        )
+        return await service.append(chat.id, events, changes=dict(changes), require_states=[ACTIVE])
     except WrongState:
         raise ServiceError("chat_ended", "This chat has ended.") from None
-    if appended.new:
-        detail = {"from": chat.agent, "to": target.name, "note": bool(note)}
-        await service.audit(actor or model.Actor(by.name, "console"), action, appended.chat, **detail)
-    return appended.chat
